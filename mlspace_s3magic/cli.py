@@ -1,0 +1,194 @@
+"""``s3access``: the notebook magic's commands in a terminal, and the local sandbox's controls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.identity import whoami
+from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
+
+if TYPE_CHECKING:
+    from mlspace_s3magic.sandbox.server import Sandbox
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _aws_from(args: argparse.Namespace) -> Aws:
+    return Aws(AwsSettings(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile))
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    identity = whoami(_aws_from(args))
+    if args.json:
+        _print_json(identity.to_dict())
+    else:
+        print(identity)
+    return 0
+
+
+def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
+    """Start and seed the sandbox, and publish its state; imported late so plain use needs no moto."""
+    try:
+        from mlspace_s3magic.sandbox.server import Sandbox
+    except ImportError as error:
+        raise S3MagicError(
+            f"The sandbox needs moto ({error.name} is missing): pip install 'mlspace-s3magic[sandbox]'."
+        ) from None
+    if args.host not in LOOPBACK_HOSTS:
+        print(
+            f"warning: the sandbox will listen on {args.host}, not loopback; anyone who can reach it "
+            "can use or reset it.",
+            file=sys.stderr,
+        )
+    sandbox = Sandbox(host=args.host, port=args.port)
+    state = sandbox.start()
+    return sandbox, state.save(args.state_dir)
+
+
+def _wait_for_stop_signal() -> None:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop.wait()
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    sandbox, state_path = _start_sandbox(args)
+    try:
+        print(
+            f"Sandbox listening on {sandbox.endpoint_url} (state in {state_path}); Ctrl-C stops it.",
+            flush=True,
+        )
+        _wait_for_stop_signal()
+    finally:
+        sandbox.stop()
+        state_path.unlink(missing_ok=True)
+    return 0
+
+
+def cmd_sandbox_env(args: argparse.Namespace) -> int:
+    print(SandboxState.load(args.state_dir).shell_exports(args.principal))
+    return 0
+
+
+def cmd_sandbox_run(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise S3MagicError(
+            "Give the command to run after `--`, e.g. `s3access sandbox run --as alice@demo -- jupyter lab`."
+        )
+    sandbox, state_path = _start_sandbox(args)
+    try:
+        state = SandboxState.load(args.state_dir)
+        environment = {**os.environ}
+        for key, value in state.environment_for(args.principal).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+        print(
+            f"Sandbox listening on {state.endpoint_url} (state in {state_path}); running "
+            f"{command[0]} as {args.principal}.",
+            flush=True,
+        )
+        child = subprocess.Popen(command, env=environment)
+        # The terminal sends Ctrl-C to the child too; we wait for it to finish rather than die first.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        return child.wait()
+    except FileNotFoundError as error:
+        raise S3MagicError(f"Cannot run {command[0]!r}: {error.strerror}.") from None
+    finally:
+        sandbox.stop()
+        state_path.unlink(missing_ok=True)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3access", description="See what S3 access you have from MLSpace, and why a bucket is denied."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    aws_options = argparse.ArgumentParser(add_help=False)
+    aws_options.add_argument("--profile", help="AWS profile to use (default: boto3's usual lookup)")
+    aws_options.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION or the profile's)")
+    aws_options.add_argument(
+        "--endpoint-url", help="AWS endpoint (default: AWS_ENDPOINT_URL, else AWS's own)"
+    )
+
+    who = commands.add_parser("whoami", parents=[aws_options], help="who you are to AWS and to MLSpace")
+    who.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    who.set_defaults(handler=cmd_whoami)
+
+    sandbox = commands.add_parser("sandbox", help="a local AWS shaped like MLSpace, for demos and tests")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    state_dir = argparse.ArgumentParser(add_help=False)
+    state_dir.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        help=f"folder of the sandbox's {STATE_FILE_NAME} (default: %(default)s)",
+    )
+    listen = argparse.ArgumentParser(add_help=False)
+    listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    listen.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    principal = argparse.ArgumentParser(add_help=False)
+    principal.add_argument(
+        "--as",
+        dest="principal",
+        required=True,
+        help="who to act as: alice@demo, bob@demo (notebook sessions), admin (MLSpace), owner (partner)",
+    )
+
+    serve = sandbox_commands.add_parser(
+        "serve", parents=[listen, state_dir], help="run the sandbox in the foreground until Ctrl-C"
+    )
+    serve.set_defaults(handler=cmd_sandbox_serve)
+    env = sandbox_commands.add_parser(
+        "env", parents=[principal, state_dir], help="print `export` lines that act as a sandbox principal"
+    )
+    env.set_defaults(handler=cmd_sandbox_env)
+    run = sandbox_commands.add_parser(
+        "run",
+        parents=[principal, listen, state_dir],
+        help="start the sandbox, run a command as a principal, stop the sandbox when it ends",
+    )
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after `--`")
+    run.set_defaults(handler=cmd_sandbox_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except S3MagicError as error:
+        print(f"s3access: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The domain: names, AWS clients, identity, policy evaluation. Nothing here imports Jupyter."""

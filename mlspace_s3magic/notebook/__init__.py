@@ -1,0 +1,1 @@
+"""The notebook shells: the ``%s3access`` magic (and, later, widgets) over the core."""

@@ -1,0 +1,123 @@
+"""What a running sandbox tells its clients: its endpoint and principals' keys (``sandbox.json``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.errors import S3MagicError
+
+STATE_FILE_NAME = "sandbox.json"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mlspace-s3magic" / "sandbox"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """One sandbox identity: a name people type (``alice@demo``), its ARN and its keys."""
+
+    name: str
+    arn: str
+    credentials: StaticCredentials = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SandboxState:
+    endpoint_url: str
+    principals: dict[str, Principal]
+    region: str = DEFAULT_REGION
+
+    def principal(self, name: str) -> Principal:
+        try:
+            return self.principals[name]
+        except KeyError:
+            raise S3MagicError(
+                f"The sandbox has no principal {name!r}; choose one of: {', '.join(self.principals)}."
+            ) from None
+
+    def aws_for(self, name: str) -> Aws:
+        """Clients that talk to the sandbox as ``name``, whatever the process environment says."""
+        settings = AwsSettings(region=self.region, endpoint_url=self.endpoint_url)
+        return Aws(settings, self.principal(name).credentials)
+
+    def environment_for(self, name: str) -> dict[str, str | None]:
+        """The variables that make any boto3 code act as ``name``; ``None`` means "unset it"."""
+        creds = self.principal(name).credentials
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_SESSION_TOKEN": creds.session_token,
+            "AWS_DEFAULT_REGION": self.region,
+            # A profile would not override these keys, but it could name another endpoint or region.
+            "AWS_PROFILE": None,
+        }
+
+    def shell_exports(self, name: str) -> str:
+        lines = []
+        for key, value in self.environment_for(name).items():
+            lines.append(f"unset {key}" if value is None else f"export {key}={shlex.quote(value)}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "principals": {
+                p.name: {
+                    "arn": p.arn,
+                    "access_key_id": p.credentials.access_key_id,
+                    "secret_access_key": p.credentials.secret_access_key,
+                    "session_token": p.credentials.session_token,
+                }
+                for p in self.principals.values()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SandboxState:
+        principals = {
+            name: Principal(
+                name,
+                entry["arn"],
+                StaticCredentials(
+                    entry["access_key_id"], entry["secret_access_key"], entry.get("session_token")
+                ),
+            )
+            for name, entry in data["principals"].items()
+        }
+        return cls(data["endpoint_url"], principals, data.get("region", DEFAULT_REGION))
+
+    def save(self, state_dir: Path) -> Path:
+        """Write ``sandbox.json`` readable by its owner only: it holds secrets."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / STATE_FILE_NAME
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            json.dump(self.to_dict(), stream, indent=2)
+        os.replace(temporary, path)
+        return path
+
+    @classmethod
+    def load(cls, state_dir: Path) -> SandboxState:
+        path = state_dir / STATE_FILE_NAME
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise S3MagicError(
+                f"No sandbox is running for {state_dir} (there is no {path}). Start one with "
+                f"`s3access sandbox serve --state-dir {state_dir}`."
+            ) from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise S3MagicError(
+                f"{path} is not a sandbox state file ({error}); restart the sandbox."
+            ) from None

@@ -1,0 +1,267 @@
+"""The sandbox's world, built with real IAM, STS and S3 calls so that it is exactly what boto3 sees.
+
+Account 111111111111 is an MLSpace deployment: its data bucket, the permissions boundary, project ``demo``
+with users ``alice`` and ``bob`` (one role each, as MLSpace names, tags and bounds them) and an IAM admin.
+Account 222222222222 is a partner: ``BucketToBeShared`` (the runbook's example, a legacy-style name) with no
+grant to MLSpace, and ``partner-shared-readonly``, which MLSpace can already read (bucket policy, alice's
+user policy and the boundary all grant it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.mlspace import (
+    BOUNDARY_POLICY_NAME,
+    NOTEBOOK_SESSION_NAME,
+    data_bucket_name,
+    project_policy_name,
+    user_policy_name,
+    user_role_name,
+)
+from mlspace_s3magic.sandbox import mlspace_policies
+from mlspace_s3magic.sandbox.state import Principal, SandboxState
+
+PARTITION = "aws"
+MLSPACE_ACCOUNT = "111111111111"
+PARTNER_ACCOUNT = "222222222222"
+PROJECT = "demo"
+USERS = ("alice", "bob")
+DATA_BUCKET = data_bucket_name(MLSPACE_ACCOUNT)
+SHARED_BUCKET = "BucketToBeShared"
+READABLE_BUCKET = "partner-shared-readonly"
+# The grant an admin made before the sandbox starts: alice may read partner-shared-readonly.
+READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
+READABLE_GRANTEES = ("alice",)
+LOG_OBJECT_COUNT = 300
+SEED_WORKERS = 8
+
+
+def principal_name(user: str) -> str:
+    return f"{user}@{PROJECT}"
+
+
+def seed_world(endpoint_url: str) -> SandboxState:
+    """Build both accounts on a freshly reset server whose enforcement is still off."""
+    settings = AwsSettings(
+        region=DEFAULT_REGION, endpoint_url=endpoint_url, max_pool_connections=SEED_WORKERS
+    )
+    admin = _bootstrap_admin(settings, MLSPACE_ACCOUNT, "admin")
+    owner = _bootstrap_admin(settings, PARTNER_ACCOUNT, "owner")
+    mlspace = Aws(settings, admin.credentials)
+    partner = Aws(settings, owner.credentials)
+    with ThreadPoolExecutor(SEED_WORKERS) as pool:
+        _seed_partner_buckets(partner, pool)
+        _put_objects(mlspace, DATA_BUCKET, _data_bucket_objects(), pool, create=True)
+    users = _seed_mlspace_iam(mlspace)
+    principals = {p.name: p for p in (admin, owner, *users)}
+    return SandboxState(endpoint_url=endpoint_url, principals=principals, region=DEFAULT_REGION)
+
+
+def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> Principal:
+    """Create an administrator in ``account``; moto needs the account named in a header before keys exist."""
+    iam = Aws(settings, StaticCredentials("bootstrap", "bootstrap")).client("iam")
+
+    def name_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    iam.meta.events.register("before-sign.iam.*", name_account)
+    iam.create_user(UserName=user_name)
+    # The same document as AWS's AdministratorAccess, inline: moto loads no AWS managed policies by default.
+    administrator = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_user_policy(
+        UserName=user_name, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(administrator)
+    )
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    return Principal(
+        name=user_name,
+        arn=f"arn:{PARTITION}:iam::{account}:user/{user_name}",
+        credentials=StaticCredentials(key["AccessKeyId"], key["SecretAccessKey"]),
+    )
+
+
+def _readable_grant() -> dict[str, Any]:
+    """The identity-side grant for partner-shared-readonly, as the runbook's steps 2 and 3 would add it."""
+    return {
+        "Sid": READABLE_GRANT_SID,
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:ListBucket"],
+        "Resource": [f"arn:{PARTITION}:s3:::{READABLE_BUCKET}", f"arn:{PARTITION}:s3:::{READABLE_BUCKET}/*"],
+    }
+
+
+def _with_statement(document: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    statements = document["Statement"]
+    return {
+        **document,
+        "Statement": [*(statements if isinstance(statements, list) else [statements]), statement],
+    }
+
+
+def _create_policy(iam: Any, name: str, document: dict[str, Any]) -> str:
+    return str(iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"]["Arn"])
+
+
+def _mlspace_managed_policies(iam: Any) -> dict[str, str]:
+    """Create every managed policy an MLSpace user role gets, keyed by name; the boundary under its own."""
+    common: dict[str, Any] = {"partition": PARTITION, "region": DEFAULT_REGION, "account": MLSPACE_ACCOUNT}
+    documents: dict[str, dict[str, Any]] = {
+        BOUNDARY_POLICY_NAME: _with_statement(
+            mlspace_policies.permissions_boundary(**common, data_bucket=DATA_BUCKET), _readable_grant()
+        ),
+        mlspace_policies.NOTEBOOK_POLICY_NAME: mlspace_policies.notebook_policy(
+            **common, data_bucket=DATA_BUCKET
+        ),
+        mlspace_policies.KMS_INSTANCE_CONSTRAINT_POLICY_NAME: (
+            mlspace_policies.kms_instance_constraint_policy()
+        ),
+        mlspace_policies.ENDPOINT_INSTANCE_CONSTRAINT_POLICY_NAME: (
+            mlspace_policies.endpoint_instance_constraint_policy(**common)
+        ),
+        mlspace_policies.JOB_INSTANCE_CONSTRAINT_POLICY_NAME: mlspace_policies.job_instance_constraint_policy(
+            **common
+        ),
+        project_policy_name(PROJECT): mlspace_policies.project_policy(
+            **common, data_bucket=DATA_BUCKET, project=PROJECT
+        ),
+    }
+    for user in USERS:
+        document = mlspace_policies.user_policy(**common, data_bucket=DATA_BUCKET, username=user)
+        documents[user_policy_name(user)] = (
+            _with_statement(document, _readable_grant()) if user in READABLE_GRANTEES else document
+        )
+    return {name: _create_policy(iam, name, document) for name, document in documents.items()}
+
+
+def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
+    """Create the policies and, as MLSpace's ``add_iam_role`` does, one bounded, tagged role per user."""
+    iam = aws.client("iam")
+    sts = aws.client("sts")
+    policy_arns = _mlspace_managed_policies(iam)
+    trust = mlspace_policies.user_role_trust_policy(partition=PARTITION, account=MLSPACE_ACCOUNT)
+    principals = []
+    for user in USERS:
+        role_name = user_role_name(PROJECT, user)
+        role_arn = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{role_name}"
+        iam.create_role(
+            RoleName=role_name,
+            AssumeRolePolicyDocument=json.dumps(trust),
+            Description=mlspace_policies.user_role_description(PROJECT, user),
+            PermissionsBoundary=policy_arns[BOUNDARY_POLICY_NAME],
+            Tags=mlspace_policies.user_role_tags(PROJECT, user),
+        )
+        for name in mlspace_policies.user_role_managed_policy_names(PROJECT, user):
+            iam.attach_role_policy(RoleName=role_name, PolicyArn=policy_arns[name])
+        iam.put_role_policy(
+            RoleName=role_name,
+            PolicyName=mlspace_policies.PASS_ROLE_POLICY_NAME,
+            PolicyDocument=json.dumps(mlspace_policies.pass_role_inline_policy(role_arn=role_arn)),
+        )
+        # Enforcement is still off, so the admin may assume a role whose trust names only SageMaker, which is
+        # how a notebook instance gets its session: the session name is MLSpace's, "SageMaker".
+        session = sts.assume_role(RoleArn=role_arn, RoleSessionName=NOTEBOOK_SESSION_NAME)
+        creds = session["Credentials"]
+        principals.append(
+            Principal(
+                name=principal_name(user),
+                arn=str(session["AssumedRoleUser"]["Arn"]),
+                credentials=StaticCredentials(
+                    creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+                ),
+            )
+        )
+    return principals
+
+
+def _readable_bucket_policy() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "MLSpaceAccountRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:root"},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [
+                    f"arn:{PARTITION}:s3:::{READABLE_BUCKET}",
+                    f"arn:{PARTITION}:s3:::{READABLE_BUCKET}/*",
+                ],
+            }
+        ],
+    }
+
+
+def _seed_partner_buckets(aws: Aws, pool: ThreadPoolExecutor) -> None:
+    _put_objects(aws, SHARED_BUCKET, _shared_bucket_objects(), pool, create=True)
+    _put_objects(aws, READABLE_BUCKET, _readable_bucket_objects(), pool, create=True)
+    aws.client("s3").put_bucket_policy(Bucket=READABLE_BUCKET, Policy=json.dumps(_readable_bucket_policy()))
+
+
+def _put_objects(
+    aws: Aws, bucket: str, objects: Iterable[tuple[str, str]], pool: ThreadPoolExecutor, *, create: bool
+) -> None:
+    s3 = aws.client("s3")
+    if create:
+        s3.create_bucket(Bucket=bucket)
+    futures = [
+        pool.submit(s3.put_object, Bucket=bucket, Key=key, Body=body.encode()) for key, body in objects
+    ]
+    for future in futures:
+        future.result()
+
+
+def _data_bucket_objects() -> list[tuple[str, str]]:
+    return [
+        ("global/README.txt", "Shared with every MLSpace user.\n"),
+        ("global/reference/labels.csv", "id,label\n0,setosa\n1,versicolor\n2,virginica\n"),
+        (f"project/{PROJECT}/train.csv", _iris_csv(seed=1, rows=30)),
+        (f"project/{PROJECT}/notes.md", "# demo project\n"),
+        *((f"private/{user}/scratch.txt", f"{user}'s private notes\n") for user in USERS),
+    ]
+
+
+def _shared_bucket_objects() -> list[tuple[str, str]]:
+    objects = [
+        ("datasets/iris/iris.csv", _iris_csv(seed=2026, rows=150)),
+        (
+            "datasets/iris/README.txt",
+            "A small iris-shaped dataset: 150 rows, 4 measurements and a species.\n",
+        ),
+    ]
+    objects += [
+        (f"logs/2026/11/{day:02d}/part-{index:04d}.log", f"2026-11-{day:02d} request {index} ok\n")
+        for index in range(LOG_OBJECT_COUNT)
+        for day in (1 + index % 28,)
+    ]
+    return objects
+
+
+def _readable_bucket_objects() -> list[tuple[str, str]]:
+    return [
+        ("README.txt", "Reference data the partner shares with MLSpace, read-only.\n"),
+        ("reference/countries.csv", "code,name\nFR,France\nJP,Japan\nUS,United States\n"),
+    ]
+
+
+def _iris_csv(*, seed: int, rows: int) -> str:
+    """Deterministic iris-shaped rows: the same bytes on every seed, so notebook outputs can be compared."""
+    generator = random.Random(seed)
+    species = [
+        ("setosa", 5.0, 3.4, 1.5, 0.2),
+        ("versicolor", 5.9, 2.8, 4.3, 1.3),
+        ("virginica", 6.6, 3.0, 5.6, 2.0),
+    ]
+    lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
+    for index in range(rows):
+        name, *means = species[index % 3]
+        values = ",".join(f"{max(0.1, generator.gauss(mean, 0.3)):.1f}" for mean in means)
+        lines.append(f"{values},{name}")
+    return "\n".join(lines) + "\n"

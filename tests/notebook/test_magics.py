@@ -1,0 +1,103 @@
+"""``%s3access`` in a real IPython shell: loading, ``%config``, the subcommand table, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from mlspace_s3magic.core.errors import CredentialsMissing
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.notebook.magics import S3Access
+from mlspace_s3magic.sandbox.state import SandboxState
+
+
+@pytest.fixture
+def shell() -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "mlspace_s3magic")
+    yield ip
+
+
+def _magics(ip: InteractiveShell) -> S3Access:
+    return next(c for c in ip.configurables if isinstance(c, S3Access))
+
+
+def _configure_for(
+    ip: InteractiveShell, monkeypatch: pytest.MonkeyPatch, state: SandboxState, who: str
+) -> None:
+    creds = state.principal(who).credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", creds.session_token or "")
+    ip.run_line_magic("config", f"S3Access.endpoint_url = {state.endpoint_url!r}")
+    ip.run_line_magic("config", "S3Access.region = 'us-east-1'")
+
+
+def test_whoami_returns_the_identity(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    me = shell.run_line_magic("s3access", "whoami")
+    assert isinstance(me, Identity)
+    assert (me.user, me.project, me.account) == ("alice", "demo", "111111111111")
+    assert "<table>" in me._repr_html_()
+
+
+def test_config_changes_rebuild_the_clients(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    magics = _magics(shell)
+    assert magics.endpoint_url == sandbox.endpoint_url
+    first = magics.aws
+    assert magics.aws is first
+    shell.run_line_magic("config", "S3Access.max_pool_connections = 32")
+    assert magics.aws is not first
+    assert magics.aws.settings.max_pool_connections == 32
+
+
+def test_whoami_json_prints_an_object(
+    shell: InteractiveShell,
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "bob@demo")
+    assert shell.run_line_magic("s3access", "whoami --json") is None
+    printed = json.loads(capsys.readouterr().out)
+    assert {"arn", "account", "role", "session", "user", "project", "boundary"} <= set(printed)
+    assert printed["user"] == "bob"
+
+
+def test_unknown_subcommand_lists_the_valid_ones(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"Unknown subcommand 'whomai'\. Valid subcommands: whoami"):
+        shell.run_line_magic("s3access", "whomai")
+
+
+def test_bad_option_is_a_usage_error(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="unrecognized arguments: --jsn"):
+        shell.run_line_magic("s3access", "whoami --jsn")
+
+
+def test_overview_and_subcommand_help(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_line_magic("s3access", "")
+    overview = capsys.readouterr().out
+    assert "whoami" in overview and "Who you are to AWS" in overview
+    shell.run_line_magic("s3access", "whoami --help")
+    assert "--json" in capsys.readouterr().out
+
+
+def test_every_argument_has_help(shell: InteractiveShell) -> None:
+    for name, handler in _magics(shell).subcommands.items():
+        for action in handler.parser._actions:  # type: ignore[attr-defined]
+            assert action.help, f"{name} {action.option_strings} has no help"
+
+
+def test_aws_failures_raise_our_error_not_a_usage_error(shell: InteractiveShell) -> None:
+    shell.run_line_magic("config", "S3Access.endpoint_url = 'http://127.0.0.1:9'")
+    with pytest.raises(CredentialsMissing):
+        shell.run_line_magic("s3access", "whoami")
