@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
+from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
 from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
 
 if TYPE_CHECKING:
@@ -40,6 +41,47 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     else:
         print(identity)
     return 0
+
+
+def _read_json(source: str) -> object:
+    """Parse FILE (or standard input for ``-``), saying where the JSON is broken if it is."""
+    name = "standard input" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as error:
+        raise S3MagicError(f"Cannot read {name}: {error.strerror}.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise S3MagicError(
+            f"{name} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    batch, outcomes = simulate(_read_json(args.file))
+
+    def as_json(outcome: EvaluationResult | PolicyValidationError) -> dict[str, object]:
+        if isinstance(outcome, PolicyValidationError):
+            return {"error": str(outcome), "path": outcome.path}
+        return outcome.to_dict()
+
+    if args.json:
+        _print_json([as_json(o) for o in outcomes] if batch else as_json(outcomes[0]))
+    else:
+        for index, outcome in enumerate(outcomes):
+            title = f"Scenario {index}: " if batch else ""
+            print(
+                f"{title}invalid: {outcome}"
+                if isinstance(outcome, PolicyValidationError)
+                else f"{title}{outcome}"
+            )
+            if batch and index < len(outcomes) - 1:
+                print()
+    failures = [o for o in outcomes if isinstance(o, PolicyValidationError)]
+    if failures and not batch:
+        print(f"s3access: {failures[0]}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
@@ -140,6 +182,13 @@ def _build_parser() -> argparse.ArgumentParser:
     who.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     who.set_defaults(handler=cmd_whoami)
 
+    sim = commands.add_parser(
+        "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"
+    )
+    sim.add_argument("file", help="a JSON scenario, or an array of them; - reads standard input")
+    sim.add_argument("--json", action="store_true", help="print JSON results instead of explanations")
+    sim.set_defaults(handler=cmd_simulate)
+
     sandbox = commands.add_parser("sandbox", help="a local AWS shaped like MLSpace, for demos and tests")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
     state_dir = argparse.ArgumentParser(add_help=False)
@@ -188,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (say, `| head`) left early: stop quietly, as a filter should.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -130,3 +130,111 @@ def test_sandbox_run_passes_the_principal_and_the_exit_code(tmp_path: Path) -> N
 def test_sandbox_run_without_a_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "run", "--as", "alice@demo", "--state-dir", str(tmp_path), "--"]) == 1
     assert "Give the command to run" in capsys.readouterr().err
+
+
+SESSION = "arn:aws:sts::111111111111:assumed-role/MLSpace-demo-ab12/SageMaker"
+IRIS = "arn:aws:s3:::BucketToBeShared/datasets/iris/iris.csv"
+
+
+def _scenario(**overrides: object) -> dict[str, object]:
+    grant = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::BucketToBeShared/*"}
+    scenario: dict[str, object] = {
+        "principal": SESSION,
+        "action": "s3:GetObject",
+        "resource": IRIS,
+        "resource_account": "222222222222",
+        "identity_policies": [{"Version": "2012-10-17", "Statement": [grant]}],
+        "resource_policy": {
+            "Version": "2012-10-17",
+            "Statement": [{**grant, "Sid": "MLSpaceRead", "Principal": {"AWS": "111111111111"}}],
+        },
+    }
+    scenario.update(overrides)
+    return scenario
+
+
+def test_simulate_one_scenario_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(_scenario()))
+    assert main(["simulate", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["decision"] == "allowed"
+    assert result["blocked_by"] == []
+    assert {
+        "layer": "resource",
+        "policy": "resource_policy",
+        "statement": "MLSpaceRead",
+        "effect": "Allow",
+    } in (result["statements"])
+
+
+def test_simulate_a_batch_keeps_order_and_reports_bad_entries_in_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "batch.json"
+    no_bucket_policy = _scenario(resource_policy=None)
+    path.write_text(json.dumps([_scenario(), {"principal": SESSION}, no_bucket_policy]))
+    assert main(["simulate", str(path), "--json"]) == 1
+    results = json.loads(capsys.readouterr().out)
+    assert [r.get("decision") for r in results] == ["allowed", None, "implicit_deny"]
+    assert results[1]["path"] == "[1].action"
+    assert "resource" in results[2]["blocked_by"]
+
+
+def test_simulate_text_explains_the_decision(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "NoIris", "Effect": "Deny", "Action": "s3:*", "Resource": "*"}],
+    }
+    monkeypatch.setattr(
+        "sys.stdin", __import__("io").StringIO(json.dumps(_scenario(permissions_boundary=deny)))
+    )
+    assert main(["simulate", "-"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("DENIED (an explicit Deny)")
+    assert "Blocked by: boundary" in out
+    assert "NoIris" in out
+
+
+def test_simulate_ignores_unknown_keys_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps(_scenario(expected="allowed")))
+    assert main(["simulate", str(path), "--json"]) == 0
+    assert any("Ignored the keys expected" in note for note in json.loads(capsys.readouterr().out)["notes"])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "is not JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+        (
+            json.dumps(
+                {
+                    "principal": SESSION,
+                    "action": "s3:GetObject",
+                    "resource": IRIS,
+                    "identity_policies": [{"Statement": [{"Effect": "Alow"}]}],
+                }
+            ),
+            "identity_policies[0]",
+        ),
+    ],
+)
+def test_simulate_bad_input_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert main(["simulate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_simulate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(tmp_path / "nope.json")]) == 1
+    assert "Cannot read" in capsys.readouterr().err

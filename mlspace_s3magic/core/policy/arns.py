@@ -1,0 +1,32 @@
+"""ARN parsing shared by principals, resources and the evaluator, so all split ARNs the same way."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+@dataclass(frozen=True)
+class Arn:
+    """The six colon-separated parts of an ARN; ``resource`` keeps any further colons."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+
+def parse_arn(text: str) -> Arn | None:
+    """Split an ARN into its parts, or None when the text is not an ARN."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
+        return None
+    return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])
+
+
+def is_account_id(text: str) -> bool:
+    """Whether the text is a 12-digit AWS account id."""
+    return ACCOUNT_ID.fullmatch(text) is not None

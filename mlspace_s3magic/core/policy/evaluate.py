@@ -1,0 +1,244 @@
+"""Decide one request across every policy layer, in AWS's order, and say why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .document import Layer, Policy
+from .grants import Allows, grant_route
+from .principals import PrincipalType
+from .request import Request
+from .result import Decision, EvaluationResult, StatementRef
+from .statements import Hit, Scope, policy_hits
+
+_ORDER = (
+    Layer.RCP,
+    Layer.SCP,
+    Layer.ENDPOINT,
+    Layer.RESOURCE,
+    Layer.IDENTITY,
+    Layer.BOUNDARY,
+    Layer.SESSION,
+)
+_BOUNDED = {PrincipalType.USER, PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER}
+_SESSIONS = {PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER}
+_ORG_NAMES = {Layer.SCP: "service control policy (SCP)", Layer.RCP: "resource control policy (RCP)"}
+
+Levels = tuple[tuple[Policy, ...], ...]
+
+
+@dataclass(frozen=True)
+class PolicyLayers:
+    """Every policy that may apply to a request; ``scps`` and ``rcps`` are levels of the organization tree,
+    root first, each a tuple of the policies attached there (an empty tuple of levels means no organization).
+    """
+
+    identity: tuple[Policy, ...] = ()
+    boundary: Policy | None = None
+    session: Policy | None = None
+    resource: Policy | None = None
+    scps: Levels = ()
+    rcps: Levels = ()
+    endpoint: Policy | None = None
+
+
+def evaluate(request: Request, layers: PolicyLayers | None = None) -> EvaluationResult:
+    """AWS's decision for the request: an explicit Deny anywhere wins; then every RCP and SCP level, and the
+    VPC endpoint policy, must allow; and the resource, identity, boundary and session layers must grant it.
+    """
+    layers = layers or PolicyLayers()
+    caller = request.principal
+    notes: list[str] = []
+    owner = request.owner_account
+    if owner is None and caller.account is not None:
+        owner = caller.account
+        notes.append(
+            "The resource's account was not given (S3 ARNs do not carry it), so it is taken to be the "
+            "caller's own account."
+        )
+    applicable = _applicable(request, layers, notes)
+    scope = Scope(
+        caller,
+        request.action,
+        request.resource,
+        request.condition_keys(owner),
+        has_boundary=Layer.BOUNDARY in applicable,
+    )
+    hits = _collect(applicable, scope, notes)
+    everything = [hit for layer in _ORDER for level in hits.get(layer, []) for hit in level]
+    matched = _refs(everything)
+    denies = [hit for hit in everything if not hit.allows]
+    if denies:
+        return _result(
+            request,
+            Decision.EXPLICIT_DENY,
+            matched,
+            notes,
+            blocked_by=_ordered(hit.policy.layer for hit in denies),
+            statements=_refs(denies),
+            reasons=[
+                f"Explicit Deny: {ref}; a Deny in any layer overrides every Allow." for ref in _refs(denies)
+            ],
+        )
+    blocked: list[Layer] = []
+    used: list[Hit] = []
+    reasons: list[str] = []
+    for layer in (Layer.RCP, Layer.SCP, Layer.ENDPOINT):
+        for index, allowing in enumerate(hits.get(layer, [])):
+            if allowing:
+                used.extend(allowing)
+            else:
+                blocked.append(layer)
+                reasons.append(_missing_allow(layer, index, applicable[layer][index], request.action))
+    route = grant_route(
+        caller,
+        owner,
+        request.is_kms_key,
+        Allows(
+            resource=_flat(hits, Layer.RESOURCE),
+            identity=_flat(hits, Layer.IDENTITY),
+            boundary=_flat(hits, Layer.BOUNDARY) if Layer.BOUNDARY in hits else None,
+            session=_flat(hits, Layer.SESSION) if Layer.SESSION in hits else None,
+        ),
+    )
+    blocked.extend(route.blocked_by)
+    reasons.extend(route.reasons)
+    reasons.extend(_blocker_reason(layer, request, layers) for layer in route.blocked_by)
+    if blocked:
+        return _result(
+            request, Decision.IMPLICIT_DENY, matched, notes, blocked_by=_ordered(blocked), reasons=reasons
+        )
+    return _result(
+        request, Decision.ALLOWED, matched, notes, statements=_refs(used + route.used), reasons=reasons
+    )
+
+
+def _collect(applicable: dict[Layer, Levels], scope: Scope, notes: list[str]) -> dict[Layer, list[list[Hit]]]:
+    """The statements that apply, per layer and per level; statements AWS would ignore go to the notes."""
+    hits: dict[Layer, list[list[Hit]]] = {}
+    for layer, levels in applicable.items():
+        hits[layer] = []
+        for level in levels:
+            level_hits: list[Hit] = []
+            for policy in level:
+                found, skipped = policy_hits(policy, scope)
+                level_hits.extend(found)
+                notes.extend(skipped)
+            hits[layer].append(level_hits)
+    return hits
+
+
+def _result(
+    request: Request,
+    decision: Decision,
+    matched: tuple[StatementRef, ...],
+    notes: list[str],
+    *,
+    reasons: list[str],
+    blocked_by: tuple[Layer, ...] = (),
+    statements: tuple[StatementRef, ...] = (),
+) -> EvaluationResult:
+    return EvaluationResult(
+        decision,
+        principal=str(request.principal),
+        action=request.action,
+        resource=request.resource,
+        blocked_by=blocked_by,
+        statements=statements,
+        matched=matched,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+    )
+
+
+def _applicable(request: Request, layers: PolicyLayers, notes: list[str]) -> dict[Layer, Levels]:
+    """The layers that apply to this caller, each as levels of policies; notes the ones given but ignored."""
+    kind = request.principal.type
+    anonymous = kind is PrincipalType.ANONYMOUS
+    candidates: list[tuple[Layer, Levels, bool, str]] = [
+        (Layer.RCP, layers.rcps, True, ""),
+        (
+            Layer.SCP,
+            layers.scps,
+            not anonymous,
+            "SCPs were ignored: they apply to an organization's principals",
+        ),
+        (Layer.ENDPOINT, _single(layers.endpoint), True, ""),
+        (Layer.RESOURCE, _single(layers.resource), True, ""),
+        (
+            Layer.IDENTITY,
+            (layers.identity,) if layers.identity else (),
+            not anonymous,
+            "The identity policies were ignored: an anonymous caller has none",
+        ),
+        (
+            Layer.BOUNDARY,
+            _single(layers.boundary),
+            kind in _BOUNDED,
+            "The permissions boundary was ignored: only IAM users and roles have one",
+        ),
+        (
+            Layer.SESSION,
+            _single(layers.session),
+            kind in _SESSIONS,
+            "The session policy was ignored: only role and federated-user sessions have one",
+        ),
+    ]
+    applicable: dict[Layer, Levels] = {}
+    for layer, levels, applies, ignored in candidates:
+        if levels and not applies:
+            notes.append(f"{ignored}.")
+        elif levels:
+            applicable[layer] = levels
+    return applicable
+
+
+def _single(policy: Policy | None) -> Levels:
+    return ((policy,),) if policy is not None else ()
+
+
+def _flat(hits: dict[Layer, list[list[Hit]]], layer: Layer) -> list[Hit]:
+    return [hit for level in hits.get(layer, []) for hit in level]
+
+
+def _refs(hits: list[Hit]) -> tuple[StatementRef, ...]:
+    """Statement references without repeats, in evaluation order."""
+    refs = (
+        StatementRef(hit.policy.layer, hit.policy.label, hit.statement.name, hit.statement.effect)
+        for hit in hits
+    )
+    return tuple(dict.fromkeys(refs))
+
+
+def _ordered(layers: Iterable[Layer]) -> tuple[Layer, ...]:
+    """The layers without repeats, in the order AWS evaluates them."""
+    present = set(layers)
+    return tuple(layer for layer in _ORDER if layer in present)
+
+
+def _missing_allow(layer: Layer, index: int, policies: tuple[Policy, ...], action: str) -> str:
+    """Why an organization level or the endpoint policy blocks: nothing there allows the action."""
+    if layer is Layer.ENDPOINT:
+        return f"The VPC endpoint policy does not allow {action} on this resource for this caller."
+    name = _ORG_NAMES[layer]
+    if not policies:
+        return f"Level {index} of the organization has no {name} attached, so nothing there allows {action}."
+    return f"No {name} at level {index} of the organization (0 is the root) allows {action} on this resource."
+
+
+def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers) -> str:
+    """One sentence on what a blocking layer lacks."""
+    action = request.action
+    if layer is Layer.IDENTITY:
+        return f"No identity policy allows {action} on this resource."
+    if layer is Layer.BOUNDARY:
+        return f"The permissions boundary does not allow {action} on this resource."
+    if layer is Layer.SESSION and layers.session is None:
+        return "A federated-user session without a session policy has no identity-based permissions."
+    if layer is Layer.SESSION:
+        return f"The session policy does not allow {action} on this resource."
+    name = "key policy" if request.is_kms_key else "resource policy"
+    if layers.resource is None:
+        return f"There is no {name}, and this request needs one that allows the caller."
+    return f"The {name} does not allow this caller."

@@ -1,0 +1,118 @@
+"""Whether the caller's side and the resource's side together grant a request that no Deny stopped.
+
+This is AWS's principal-dependent part of evaluation: same account or cross-account, resource-policy grants to
+the user or session ARN versus the role ARN versus the account, KMS key policies, and anonymous callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .document import Layer
+from .principal_element import Grant
+from .principals import Principal, PrincipalType
+from .statements import Hit
+
+
+@dataclass(frozen=True)
+class Allows:
+    """The Allow statements that applied, per layer; None for a boundary or session policy that is absent."""
+
+    resource: list[Hit]
+    identity: list[Hit]
+    boundary: list[Hit] | None
+    session: list[Hit] | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the grant needs and lacks: the blocking layers, the statements it rests on, and why."""
+
+    blocked_by: list[Layer]
+    used: list[Hit]
+    reasons: list[str]
+
+
+def grant_route(caller: Principal, owner: str | None, kms: bool, allows: Allows) -> Route:
+    """Decide the resource, identity, boundary and session layers together, as AWS's flow charts do."""
+    best = max((hit.grant for hit in allows.resource if hit.grant is not None), default=None)
+    identity_ok = caller.type is PrincipalType.ACCOUNT or bool(allows.identity)
+    boundary_ok = allows.boundary is None or bool(allows.boundary)
+    if allows.session is None:
+        session_ok = caller.type is not PrincipalType.FEDERATED_USER
+    else:
+        session_ok = bool(allows.session)
+    caps = [layer for layer, ok in ((Layer.BOUNDARY, boundary_ok), (Layer.SESSION, session_ok)) if not ok]
+    identity_route = ([] if identity_ok else [Layer.IDENTITY]) + caps
+    cap_hits = (allows.boundary or []) + (allows.session or [])
+    identity_hits = allows.identity + cap_hits
+    resource_name = "key policy" if kms else "resource policy"
+    if caller.type is PrincipalType.ANONYMOUS:
+        if best is not None:
+            return Route(
+                [], allows.resource, [f"The {resource_name} allows everyone, anonymous callers included."]
+            )
+        return Route(
+            [Layer.RESOURCE],
+            [],
+            [
+                f"An anonymous caller can only be allowed by a {resource_name} open to everyone "
+                '(Principal "*").'
+            ],
+        )
+    if owner != caller.account:
+        return Route(
+            ([] if best is not None else [Layer.RESOURCE]) + identity_route,
+            allows.resource + identity_hits,
+            [
+                f"Cross-account request (caller in {caller.account}, resource in {owner}): the "
+                f"{resource_name} must allow the caller, and so must the caller's identity policies, "
+                "within its permissions boundary and session policy."
+            ],
+        )
+    if best is Grant.DIRECT:
+        return Route(
+            [],
+            allows.resource,
+            [
+                f"The {resource_name} names this caller directly (its user or session ARN, or everyone); "
+                "in the same account such a grant is not capped by the permissions boundary or the "
+                "session policy."
+            ],
+        )
+    if best is Grant.ROLE:
+        return Route(
+            caps,
+            allows.resource + cap_hits,
+            [
+                f"The {resource_name} names the role ARN; in the same account that grant is capped by the "
+                "permissions boundary and the session policy (a grant to the session ARN would not be)."
+            ],
+        )
+    if best is Grant.ACCOUNT:
+        return Route(
+            identity_route,
+            allows.resource + identity_hits,
+            [
+                f"The {resource_name} names the whole account, which delegates to the account's identity "
+                "policies: they must allow, within the permissions boundary and session policy."
+            ],
+        )
+    if kms:
+        return Route(
+            [Layer.RESOURCE, *identity_route],
+            identity_hits,
+            [
+                "A KMS key policy must allow the caller itself, or allow the account "
+                f"(arn:aws:iam::{caller.account}:root) so that identity policies count; "
+                "this one does neither."
+            ],
+        )
+    return Route(
+        identity_route,
+        identity_hits,
+        [
+            "Same account: an Allow in an identity policy is enough, within the permissions boundary and "
+            "session policy (or an Allow in the resource policy naming this caller)."
+        ],
+    )
