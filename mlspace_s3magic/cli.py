@@ -15,8 +15,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.check import Checker, Verdict
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
+from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
 from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from mlspace_s3magic.sandbox.server import Sandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+EXIT_BAD_INVOCATION = 2  # argparse's own status for a bad command line
+EXIT_DENIED = 3
 
 
 def _aws_from(args: argparse.Namespace) -> Aws:
@@ -41,6 +45,26 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     else:
         print(identity)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    ref = parse_bucket_reference(args.target)
+    checker = Checker(_aws_from(args))
+    try:
+        report = checker.check(
+            ref, key=args.key, write_probe=args.write_probe, need=args.need, owner_account=args.owner_account
+        )
+    finally:
+        checker.close()
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(report)
+    verdict = report.verdict(args.need)
+    if verdict is Verdict.UNKNOWN:
+        print(f"s3access: could not tell whether {args.need} access to {ref} is allowed.", file=sys.stderr)
+        return 1
+    return 0 if verdict is Verdict.ALLOWED else EXIT_DENIED
 
 
 def _read_json(source: str) -> object:
@@ -182,6 +206,26 @@ def _build_parser() -> argparse.ArgumentParser:
     who.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     who.set_defaults(handler=cmd_whoami)
 
+    check = commands.add_parser(
+        "check",
+        parents=[aws_options],
+        help="can you list, read, write a bucket? what blocks it, the fix (exit 0 allowed, 3 denied)",
+    )
+    check.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix, an S3 ARN or an access point ARN")
+    check.add_argument("--key", help="probe reading this object (default: the first key listed)")
+    check.add_argument(
+        "--write-probe", action="store_true", help="also test writing: put, then delete, a marker"
+    )
+    check.add_argument(
+        "--need",
+        choices=("list", "read", "write"),
+        default="read",
+        help="the access you need, which sets the exit status (default: %(default)s)",
+    )
+    check.add_argument("--owner-account", help="the bucket owner's account id, when you know it")
+    check.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    check.set_defaults(handler=cmd_check)
+
     sim = commands.add_parser(
         "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"
     )
@@ -232,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
+    except InvalidBucketReference as error:
+        print(f"s3access: {error}", file=sys.stderr)
+        return EXIT_BAD_INVOCATION
     except S3MagicError as error:
         print(f"s3access: {error}", file=sys.stderr)
         return 1

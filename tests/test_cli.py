@@ -238,3 +238,44 @@ def test_simulate_bad_input_is_one_clear_line(
 def test_simulate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", str(tmp_path / "nope.json")]) == 1
     assert "Cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("principal", "target", "need", "status"),
+    [
+        ("alice@demo", "partner-shared-readonly", "read", 0),
+        ("alice@demo", "BucketToBeShared", "read", 3),
+        ("alice@demo", "BucketToBeShared", "list", 3),
+        ("alice@demo", "s3://mlspace-data-111111111111/private/bob/", "read", 3),
+        ("bob@demo", "s3://mlspace-data-111111111111/private/bob/", "list", 0),
+    ],
+)
+def test_check_exit_status_follows_the_needed_access(
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    principal: str,
+    target: str,
+    need: str,
+    status: int,
+) -> None:
+    _act_as(monkeypatch, sandbox, principal)
+    assert main(["check", target, "--need", need]) == status
+    assert "S3 access to" in capsys.readouterr().out
+
+
+def test_check_json_for_the_bucket_to_share(
+    sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _act_as(monkeypatch, sandbox, "alice@demo")
+    assert main(["check", "BucketToBeShared", "--json"]) == 3
+    report = json.loads(capsys.readouterr().out)
+    for capability in ("list", "read"):
+        assert report["capabilities"][capability]["verdict"] == "denied"
+        assert "identity" in report["capabilities"][capability]["blocked_by"]
+    assert [fix["layer"] for fix in report["fixes"]] == ["bucket-policy", "boundary", "identity"]
+
+
+def test_check_bad_bucket_name_is_a_bad_invocation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "s3://bad bucket/x"]) == 2
+    assert "is not a valid S3 bucket name" in capsys.readouterr().err

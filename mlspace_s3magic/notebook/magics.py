@@ -10,13 +10,23 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Int, Unicode, observe
+from IPython.display import display
+from traitlets import Bool, Float, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from mlspace_s3magic.core.aws import Aws, AwsSettings
-from mlspace_s3magic.core.identity import Identity, whoami
+from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 
 HELP_FLAGS = frozenset({"-h", "--help"})
+
+
+def _unquoted(text: str) -> str:
+    """IPython's argument splitter keeps the quotes around a quoted argument; the user meant the text."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
 
 
 @magics_class
@@ -33,22 +43,31 @@ class S3Access(Magics, Configurable):
     ).tag(config=True)
     profile = Unicode(None, allow_none=True, help="AWS profile; None uses boto3's lookup.").tag(config=True)
     max_pool_connections = Int(10, help="HTTP connections kept per AWS service.").tag(config=True)
+    raise_on_denied = Bool(
+        False,
+        help="Raise S3AccessDenied when a check finds the needed access denied (stops unattended runs).",
+    ).tag(config=True)
+    cache_seconds = Float(300.0, help="How long identity and your policies are reused between checks.").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
-        self._aws: Aws | None = None
+        self._checker: Checker | None = None
         # The one table of subcommands: name -> handler (its docstring's first line is its summary).
-        self.subcommands: dict[str, Callable[[Namespace], Any]] = {"whoami": self.whoami}
+        self.subcommands: dict[str, Callable[[Namespace], Any]] = {"whoami": self.whoami, "check": self.check}
 
-    @observe("region", "endpoint_url", "profile", "max_pool_connections")
+    @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds")
     def _settings_changed(self, change: Any) -> None:
-        self._aws = None
+        if self._checker is not None:
+            self._checker.close()
+        self._checker = None
 
     @property
-    def aws(self) -> Aws:
-        """Clients for the current settings, made again only when ``%config`` changes one."""
-        if self._aws is None:
-            self._aws = Aws(
+    def checker(self) -> Checker:
+        """Clients and caches for the current settings, made again only when ``%config`` changes one."""
+        if self._checker is None:
+            aws = Aws(
                 AwsSettings(
                     region=self.region,
                     endpoint_url=self.endpoint_url,
@@ -56,7 +75,12 @@ class S3Access(Magics, Configurable):
                     max_pool_connections=self.max_pool_connections,
                 )
             )
-        return self._aws
+            self._checker = Checker(aws, cache_seconds=self.cache_seconds)
+        return self._checker
+
+    @property
+    def aws(self) -> Aws:
+        return self.checker.aws
 
     @line_magic
     def s3access(self, line: str) -> Any:
@@ -87,8 +111,41 @@ class S3Access(Magics, Configurable):
     @argument("--json", action="store_true", help="Print a JSON object instead of returning the result.")
     def whoami(self, args: Namespace) -> Identity | None:
         """Who you are to AWS and to MLSpace: ARN, account, role, user, project, boundary."""
-        identity = whoami(self.aws)
+        identity = self.checker.identity()
         if args.json:
             print(json.dumps(identity.to_dict(), indent=2, sort_keys=True))
             return None
         return identity
+
+    @magic_arguments("%s3access check")
+    @argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix, an S3 ARN or an access point ARN.")
+    @argument("--key", help="Probe reading this object (default: the first key listed under the prefix).")
+    @argument(
+        "--write-probe", action="store_true", help="Also test writing: put then delete a 0-byte marker."
+    )
+    @argument(
+        "--need",
+        choices=("list", "read", "write"),
+        default="read",
+        help="The access you need; --strict and S3Access.raise_on_denied act on it (default: read).",
+    )
+    @argument("--owner-account", help="The bucket owner's account id, when you know it.")
+    @argument("--strict", action="store_true", help="Raise S3AccessDenied if the needed access is denied.")
+    @argument("--json", action="store_true", help="Print a JSON object instead of returning the report.")
+    def check(self, args: Namespace) -> AccessReport | None:
+        """Can you list, read and write a bucket? If not, which layer blocks it, and the exact fix."""
+        try:
+            ref = parse_bucket_reference(_unquoted(args.target))
+        except InvalidBucketReference as error:
+            raise UsageError(str(error)) from None
+        report = self.checker.check(
+            ref, key=args.key, write_probe=args.write_probe, need=args.need, owner_account=args.owner_account
+        )
+        if args.json:
+            print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        verdict = report.verdict(args.need)
+        if (args.strict or self.raise_on_denied) and verdict is not Verdict.ALLOWED:
+            if not args.json:
+                display(report)
+            raise S3AccessDenied(f"{args.need} access to {ref} is {verdict.value}: see the report above.")
+        return None if args.json else report

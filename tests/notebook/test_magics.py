@@ -9,6 +9,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from mlspace_s3magic.core.check import AccessReport, S3AccessDenied, Verdict
 from mlspace_s3magic.core.errors import CredentialsMissing
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.notebook.magics import S3Access
@@ -101,3 +102,53 @@ def test_aws_failures_raise_our_error_not_a_usage_error(shell: InteractiveShell)
     shell.run_line_magic("config", "S3Access.endpoint_url = 'http://127.0.0.1:9'")
     with pytest.raises(CredentialsMissing):
         shell.run_line_magic("s3access", "whoami")
+
+
+def test_check_returns_the_report(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    report = shell.run_line_magic("s3access", "check partner-shared-readonly")
+    assert isinstance(report, AccessReport)
+    assert report.verdict("read") is Verdict.ALLOWED
+
+
+def test_check_strict_raises_on_denial(
+    shell: InteractiveShell,
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    with pytest.raises(S3AccessDenied, match="read access to s3://BucketToBeShared/datasets/ is denied"):
+        shell.run_line_magic("s3access", "check BucketToBeShared/datasets/ --strict")
+    assert "BucketToBeShared" in capsys.readouterr().out  # the report was shown before the error
+
+
+def test_raise_on_denied_is_a_setting(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    shell.run_line_magic("config", "S3Access.raise_on_denied = True")
+    try:
+        with pytest.raises(S3AccessDenied):
+            shell.run_line_magic("s3access", "check BucketToBeShared --json")
+        assert shell.run_line_magic("s3access", "check partner-shared-readonly") is not None
+    finally:
+        shell.run_line_magic("config", "S3Access.raise_on_denied = False")
+
+
+def test_check_json_and_bad_names(
+    shell: InteractiveShell,
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    assert shell.run_line_magic("s3access", "check BucketToBeShared --json") is None
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["capabilities"]["list"]["verdict"] == "denied"
+    with pytest.raises(UsageError, match="not a valid S3 bucket name"):
+        shell.run_line_magic("s3access", "check 'bad bucket'")
+    with pytest.raises(UsageError, match="argument --need: invalid choice"):
+        shell.run_line_magic("s3access", "check x-bucket --need everything")

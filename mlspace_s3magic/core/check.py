@@ -1,0 +1,488 @@
+"""``check``: can the caller list, read and write a bucket; if not, which layer blocks it, and the fix.
+
+Probes are the truth about today. The evaluator explains them, over every layer the caller could read, and
+predicts what probes must not test (writes). A layer the caller cannot read is handled honestly: the request
+is evaluated once assuming every unreadable layer allows and once assuming each denies; layers that block
+even under the first assumption are proven, and unreadable layers whose denial would flip the decision are
+reported as unverified suspects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from html import escape
+from typing import Any
+
+from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.cache import TimedCache
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.identity import Identity, whoami
+from mlspace_s3magic.core.layers import (
+    BucketLayers,
+    CallerLayers,
+    FetchedPolicy,
+    LayerFetcher,
+    PolicyOrGap,
+    Unreadable,
+)
+from mlspace_s3magic.core.mlspace import data_bucket_name
+from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.policy import (
+    Decision,
+    EvaluationResult,
+    Layer,
+    Policy,
+    PolicyLayers,
+    Principal,
+    Request,
+    evaluate,
+    parse_policy,
+)
+from mlspace_s3magic.core.probes import Outcome, Probe, run_probes
+from mlspace_s3magic.core.remedy import UNREADABLE, AccessLevel, Fix, fixes_html, plan_fixes, render_fixes
+from mlspace_s3magic.core.render import Rendered
+
+CAPABILITIES = ("list", "read", "write")
+S3_ACTIONS = {"list": "s3:ListBucket", "read": "s3:GetObject", "write": "s3:PutObject"}
+KMS_ACTIONS = {"read": "kms:Decrypt", "write": "kms:GenerateDataKey"}
+# Layers a notebook never sees; a denial nothing visible explains is theirs (or an ACL's) to answer for.
+NOT_VISIBLE = ("scp", "rcp", "endpoint", "session")
+UNKNOWN_OWNER = "an unknown account"
+EXAMPLE_KEY = "example-object"
+POOL_SIZE = 32  # more than the tasks that wait on others (probes, layer fan-outs), so none can starve
+_ALLOW_ALL: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+_GRANTS_NOTHING: dict[str, Any] = {"Version": "2012-10-17", "Statement": []}
+
+
+class Verdict(StrEnum):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+class S3AccessDenied(S3MagicError):
+    """Raised when asked to (``--strict``, ``S3Access.raise_on_denied``), so an unattended run stops."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Our evaluator's view of one capability over the layers we could read."""
+
+    decision: str  # "allowed", "implicit_deny", "explicit_deny" or "undecided"
+    blocked_by: tuple[str, ...] = ()
+    suspects: tuple[str, ...] = ()
+    statements: tuple[dict[str, str], ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "blocked_by": list(self.blocked_by),
+            "unverified": list(self.suspects),
+            "statements": list(self.statements),
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class CapabilityReport:
+    capability: str
+    verdict: Verdict
+    blocked_by: tuple[str, ...]
+    probe: Probe
+    evaluation: Evaluation
+    disagreement: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "blocked_by": list(self.blocked_by),
+            "probe": self.probe.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+            "disagreement": self.disagreement,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class AccessReport(Rendered):
+    ref: BucketRef
+    principal: str
+    capabilities: Mapping[str, CapabilityReport]
+    unreadable_layers: tuple[Unreadable, ...]
+    fixes: tuple[Fix, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def verdict(self, capability: str) -> Verdict:
+        return self.capabilities[capability].verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.ref.bucket,
+            "prefix": self.ref.prefix,
+            "principal": self.principal,
+            "capabilities": {name: report.to_dict() for name, report in self.capabilities.items()},
+            "unreadable_layers": [
+                {"layer": gap.layer, "reason": gap.reason} for gap in self.unreadable_layers
+            ],
+            "not_visible_layers": list(NOT_VISIBLE),
+            "fixes": [fix.to_dict() for fix in self.fixes],
+            "notes": list(self.notes),
+        }
+
+    def _rows(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for name, report in self.capabilities.items():
+            blocked = ", ".join(report.blocked_by) or "-"
+            if report.blocked_by and set(report.blocked_by) <= set(report.evaluation.suspects):
+                blocked += " (unverified: could not read them)"
+            rows.append((name, report.verdict.value, blocked, report.probe.detail))
+        return rows
+
+    def __str__(self) -> str:
+        width = max(len(row[2]) for row in self._rows())
+        lines = [f"S3 access to {self.ref} as {self.principal}", ""]
+        lines.append(f"{'capability':<10}  {'verdict':<8}  {'blocked by':<{width}}  evidence")
+        lines += [f"{c:<10}  {v:<8}  {b:<{width}}  {e}" for c, v, b, e in self._rows()]
+        disagreements = [r.disagreement for r in self.capabilities.values() if r.disagreement]
+        extra = [
+            *(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in self.unreadable_layers),
+            *disagreements,
+            *self.notes,
+        ]
+        if extra:
+            lines += ["", "Notes:", *(f"  - {note}" for note in extra)]
+        if self.fixes:
+            lines += ["", render_fixes(self.fixes)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colours = {"allowed": "#1a7f37", "denied": "#cf222e", "unknown": "#9a6700"}
+        body = "".join(
+            f"<tr><td>{escape(c)}</td><td style='color:{colours[v]};font-weight:bold'>{escape(v)}</td>"
+            f"<td>{escape(b)}</td><td>{escape(e)}</td></tr>"
+            for c, v, b, e in self._rows()
+        )
+        notes = [
+            *(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in self.unreadable_layers),
+            *(r.disagreement for r in self.capabilities.values() if r.disagreement),
+            *self.notes,
+        ]
+        notes_html = "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes if n) + "</ul>" if notes else ""
+        fixes = (
+            f"<details><summary>{len(self.fixes)} fix(es), one per blocking layer</summary>"
+            f"{fixes_html(self.fixes)}</details>"
+            if self.fixes
+            else ""
+        )
+        return (
+            f"<div><strong>S3 access to {escape(str(self.ref))}</strong> "
+            f"as <code>{escape(self.principal)}</code>"
+            "<table><tr><th>capability</th><th>verdict</th><th>blocked by</th><th>evidence</th></tr>"
+            f"{body}</table>{notes_html}{fixes}</div>"
+        )
+
+
+@dataclass(frozen=True)
+class _KnownLayers:
+    """Parsed documents for the evaluator; ``None`` in a field means the layer could not be read."""
+
+    identity: tuple[Policy, ...] | None
+    boundary: Policy | None
+    boundary_readable: bool
+    resource: Policy | None
+    resource_readable: bool
+
+
+def _parse(fetched: FetchedPolicy, layer: Layer) -> Policy:
+    return parse_policy(fetched.document, layer, fetched.label)
+
+
+def _known(
+    caller: CallerLayers, resource: PolicyOrGap, resource_label: str
+) -> tuple[_KnownLayers, list[str]]:
+    notes: list[str] = []
+
+    def parsed(fetched: PolicyOrGap, layer: Layer) -> tuple[Policy | None, bool]:
+        if isinstance(fetched, Unreadable):
+            return None, False
+        if fetched is None:
+            return None, True
+        try:
+            return _parse(fetched, layer), True
+        except S3MagicError as error:
+            notes.append(
+                f"The {resource_label if layer is Layer.RESOURCE else layer.value} policy could not "
+                f"be evaluated: {error}"
+            )
+            return None, False
+
+    identity: tuple[Policy, ...] | None = None
+    if not isinstance(caller.identity_policies, Unreadable):
+        try:
+            identity = tuple(_parse(p, Layer.IDENTITY) for p in caller.identity_policies)
+        except S3MagicError as error:
+            notes.append(f"The identity policies could not be evaluated: {error}")
+    boundary, boundary_ok = parsed(caller.boundary, Layer.BOUNDARY)
+    policy, resource_ok = parsed(resource, Layer.RESOURCE)
+    return _KnownLayers(identity, boundary, boundary_ok, policy, resource_ok), notes
+
+
+def _evaluate(request: Request, known: _KnownLayers, resource_layer_name: str) -> Evaluation:
+    """Decide with unreadable layers assumed to allow, then each assumed to deny (see the module doc)."""
+    unknown = [
+        name
+        for name, readable in (
+            ("identity", known.identity is not None),
+            ("boundary", known.boundary_readable),
+            (resource_layer_name, known.resource_readable),
+        )
+        if not readable
+    ]
+    caller_arn = request.principal.arn or "*"
+    open_resource = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller_arn}, "Action": "*", "Resource": "*"}],
+    }
+
+    def assumed(name: str, layer: Layer, allowing: dict[str, Any], deny: set[str]) -> Policy | None:
+        """A stand-in for an unread layer: everything allowed, or nothing (a boundary that grants nothing)."""
+        if name not in deny:
+            return parse_policy(allowing, layer, f"(unread {name}: assumed to allow)")
+        if layer is Layer.BOUNDARY:
+            return parse_policy(_GRANTS_NOTHING, layer, f"(unread {name}: assumed to deny)")
+        return None
+
+    def layers(denying: Iterable[str]) -> PolicyLayers:
+        deny = set(denying)
+        if known.identity is not None:
+            identity = known.identity
+        else:
+            stand_in = assumed("identity", Layer.IDENTITY, _ALLOW_ALL, deny)
+            identity = (stand_in,) if stand_in else ()
+        return PolicyLayers(
+            identity=identity,
+            boundary=known.boundary
+            if known.boundary_readable
+            else assumed("boundary", Layer.BOUNDARY, _ALLOW_ALL, deny),
+            resource=(
+                known.resource
+                if known.resource_readable
+                else assumed(resource_layer_name, Layer.RESOURCE, open_resource, deny)
+            ),
+        )
+
+    optimistic = evaluate(request, layers(()))
+    pessimistic = evaluate(request, layers(unknown)) if unknown else optimistic
+    proven = _layer_names(optimistic, resource_layer_name)
+    if optimistic.allowed == pessimistic.allowed:
+        return Evaluation(
+            pessimistic.decision.value,
+            proven,
+            (),
+            _refs(optimistic if not optimistic.allowed else pessimistic),
+            optimistic.reasons,
+        )
+    suspects = tuple(name for name in unknown if not evaluate(request, layers((name,))).allowed)
+    return Evaluation("undecided", proven, suspects, (), optimistic.reasons)
+
+
+def _layer_names(result: EvaluationResult, resource_layer_name: str) -> tuple[str, ...]:
+    names = {Layer.RESOURCE: resource_layer_name}
+    return tuple(dict.fromkeys(names.get(layer, layer.value) for layer in result.blocked_by))
+
+
+def _refs(result: EvaluationResult) -> tuple[dict[str, str], ...]:
+    return tuple(ref.to_dict() for ref in result.statements)
+
+
+def _combine(
+    probe: Probe, evaluation: Evaluation, kms: Evaluation | None, capability: str
+) -> CapabilityReport:
+    """The verdict from the probe when it proves something, else from the evaluation; say when they differ."""
+    kms_blocks = probe.outcome is Outcome.KMS_DENIED or (kms is not None and kms.decision.endswith("deny"))
+    proven = tuple(dict.fromkeys((*evaluation.blocked_by, *(("kms",) if kms_blocks else ()))))
+    suspects = tuple(dict.fromkeys((*evaluation.suspects, *(kms.suspects if kms else ()))))
+    decided = evaluation.decision != "undecided"
+    evaluation_allows = evaluation.decision == Decision.ALLOWED.value and not kms_blocks
+    disagreement = None
+    blocked: tuple[str, ...]
+    if probe.allowed is True:
+        verdict, blocked = Verdict.ALLOWED, ()
+        if decided and not evaluation_allows:
+            disagreement = (
+                f"{capability}: the probe succeeded, but our evaluation of the layers we read says "
+                f"{evaluation.decision} ({', '.join(proven) or 'no layer named'}); a grant we cannot see "
+                "(an ACL, an access point, a policy changed since it was read) allows it."
+            )
+    elif probe.allowed is False:
+        verdict = Verdict.DENIED
+        blocked = proven or suspects or ("unknown",)
+        if decided and evaluation_allows:
+            disagreement = (
+                f"{capability}: the probe was denied, but every layer we could read allows it; the denial "
+                f"comes from a layer we cannot see ({', '.join(NOT_VISIBLE)}, an ACL or Block Public Access)."
+            )
+    elif probe.outcome is Outcome.NO_SUCH_BUCKET:
+        verdict, blocked = Verdict.UNKNOWN, ()
+    elif decided:
+        verdict = Verdict.ALLOWED if evaluation_allows else Verdict.DENIED
+        blocked = () if evaluation_allows else proven
+    else:
+        verdict, blocked = Verdict.UNKNOWN, tuple(dict.fromkeys((*proven, *suspects)))
+    return CapabilityReport(capability, verdict, blocked, probe, evaluation, disagreement)
+
+
+class Checker:
+    """Checks buckets for one caller; identity and the caller's policies are cached for ``cache_seconds``."""
+
+    def __init__(self, aws: Aws, *, cache_seconds: float = 300.0):
+        self.aws = aws
+        self._identity: TimedCache[Identity] = TimedCache(cache_seconds)
+        self._caller_layers: TimedCache[CallerLayers] = TimedCache(cache_seconds)
+        self._pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="s3access-check")
+
+    def identity(self) -> Identity:
+        return self._identity.get("identity", lambda: whoami(self.aws))
+
+    def check(
+        self,
+        ref: BucketRef,
+        *,
+        key: str | None = None,
+        write_probe: bool = False,
+        need: str = "read",
+        owner_account: str | None = None,
+    ) -> AccessReport:
+        fetcher = LayerFetcher(self.aws, self._pool)
+        probes = self._pool.submit(run_probes, self.aws, ref, key=key, write=write_probe, pool=self._pool)
+        bucket = self._pool.submit(fetcher.bucket_layers, ref)
+        identity = self.identity()
+        caller = self._caller_layers.get(identity.arn, lambda: fetcher.caller_layers(identity))
+        return assemble_report(
+            ref,
+            identity,
+            caller,
+            bucket.result(),
+            probes.result().by_capability(),
+            key=key,
+            need=need,
+            owner_account=owner_account,
+            region=self.aws.region,
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def assemble_report(
+    ref: BucketRef,
+    identity: Identity,
+    caller: CallerLayers,
+    bucket: BucketLayers,
+    probes: dict[str, Probe],
+    *,
+    key: str | None,
+    need: str,
+    owner_account: str | None,
+    region: str,
+) -> AccessReport:
+    """The report from what was fetched and probed; pure, so tests can craft every layer moto ignores."""
+    owner = owner_account or (identity.account if ref.bucket == data_bucket_name(identity.account) else None)
+    notes = list(ref.notes)
+    if owner is None:
+        notes.append(
+            f"The account that owns {ref.bucket} is unknown, so it is treated as another account than "
+            f"yours ({identity.account}): the bucket policy must then allow you too."
+        )
+    known, parse_notes = _known(caller, bucket.bucket_policy, "bucket-policy")
+    notes += parse_notes
+    principal = Principal.from_arn(identity.arn)
+    kms_key = (
+        bucket.encryption.kms_key_arn
+        if not isinstance(bucket.encryption, Unreadable)
+        and bucket.encryption is not None
+        and bucket.encryption.uses_kms
+        else None
+    )
+    key_known, _ = _known(caller, bucket.key_policy, "kms") if kms_key else (None, [])
+    reports: dict[str, CapabilityReport] = {}
+    for capability in CAPABILITIES:
+        probe = probes[capability]
+        object_key = probe.key or key or f"{ref.prefix}{EXAMPLE_KEY}"
+        resource = ref.bucket_arn if capability == "list" else ref.object_arn(object_key)
+        context: dict[str, str] = {}
+        if capability == "list" and ref.prefix:
+            context["s3:prefix"] = ref.prefix
+        if capability == "write":
+            context["s3:x-amz-acl"] = "bucket-owner-full-control"
+        request = Request(principal, S3_ACTIONS[capability], resource, owner or UNKNOWN_OWNER, context)
+        evaluation = _evaluate(request, known, "bucket-policy")
+        kms = None
+        if kms_key and key_known and capability in KMS_ACTIONS:
+            kms_request = Request(
+                principal,
+                KMS_ACTIONS[capability],
+                kms_key,
+                context={"kms:ViaService": f"s3.{region}.{_dns_suffix(region)}"},
+            )
+            kms = _evaluate(kms_request, key_known, "kms")
+        reports[capability] = _combine(probe, evaluation, kms, capability)
+    needed = CAPABILITIES[: CAPABILITIES.index(need) + 1] if need != "list" else ("list",)
+    blocking = [layer for name in needed for layer in reports[name].blocked_by]
+    access = AccessLevel.READ_WRITE if need == "write" else AccessLevel.READ
+    fixes = (
+        plan_fixes(
+            identity=identity,
+            ref=ref,
+            access=access,
+            blocked_by=blocking,
+            bucket_owner_account=owner,
+            current_bucket_policy=_current(bucket.bucket_policy),
+            current_boundary=_current(caller.boundary),
+            current_grant_policy=_grant_policy(caller, identity),
+            kms_key_arn=kms_key,
+            current_key_policy=_current(bucket.key_policy),
+        )
+        if blocking
+        else []
+    )
+    gaps = tuple(
+        gap
+        for gap in (
+            caller.identity_policies,
+            caller.boundary,
+            bucket.bucket_policy,
+            bucket.encryption,
+            bucket.key_policy,
+        )
+        if isinstance(gap, Unreadable)
+    )
+    return AccessReport(ref, identity.arn, reports, gaps, tuple(fixes), tuple(notes))
+
+
+def _dns_suffix(region: str) -> str:
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+def _current(fetched: PolicyOrGap) -> Any:
+    if isinstance(fetched, Unreadable):
+        return UNREADABLE
+    return None if fetched is None else fetched.document
+
+
+def _grant_policy(caller: CallerLayers, identity: Identity) -> Any:
+    """Our own grant policy among the caller's attached policies, None if absent, unreadable if unknown."""
+    if isinstance(caller.identity_policies, Unreadable):
+        return UNREADABLE
+    names = {f"MLSpace-s3access-project-{identity.project}", f"MLSpace-s3access-user-{identity.user}"}
+    for policy in caller.identity_policies:
+        if policy.label in names:
+            return json.loads(json.dumps(policy.document))
+    return None

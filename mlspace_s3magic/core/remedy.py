@@ -1,0 +1,827 @@
+"""The change each blocking layer needs: documents and targets first, ready-to-paste AWS CLI commands second.
+
+Why data first: ``%s3access check`` shows these fixes to the notebook user, and the admin endpoint applies the
+very same documents, so both must come from one place. The module is pure (documents in, documents out): it
+never calls AWS. Every statement it adds carries a Sid made of one stem plus a suffix from
+:data:`SID_SUFFIXES`, so a revoke can find and remove exactly the statements a grant added.
+
+Which layer blocks is decided elsewhere (the check); the layer names understood here are
+:data:`FIXABLE_LAYERS` and :data:`ADVISORY_LAYERS`, and any other name gets a generic advisory.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from html import escape
+from typing import Any, Final
+
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.mlspace import (
+    BOUNDARY_POLICY_NAME,
+    IAM_RESOURCE_PREFIX,
+    project_policy_name,
+    user_policy_name,
+)
+from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
+
+Document = dict[str, Any]
+Statement = dict[str, Any]
+
+POLICY_VERSION = "2012-10-17"
+# CDK gives the shared notebook policy a generated name; MLSpace's construct id stands in for it.
+SHARED_NOTEBOOK_POLICY_NAME = "mlspace-notebook-policy"
+GRANT_POLICY_PREFIX = f"{IAM_RESOURCE_PREFIX}-s3access"
+BUCKET_POLICY_MAX_BYTES = 20 * 1024
+MANAGED_POLICY_MAX_CHARS = 6144
+KEY_POLICY_MAX_BYTES = 32 * 1024
+SID_MAX_LENGTH = 100
+SID_SUFFIXES = ("Objects", "List", "Kms")
+SID_STEM_MAX_LENGTH = SID_MAX_LENGTH - max(len(suffix) for suffix in SID_SUFFIXES)
+READ_ACTIONS = ("s3:GetObject",)
+WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+LIST_ACTION = "s3:ListBucket"
+FIXABLE_LAYERS = ("bucket-policy", "boundary", "identity", "kms")
+ADVISORY_LAYERS = ("scp", "rcp", "endpoint", "session", "requester-pays", "unknown")
+
+_ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
+_DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
+# Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
+_JQ_MERGE = (
+    "($add[0] | map(.Sid)) as $ours"
+    " | .Statement = ([.Statement] | flatten | map(select((.Sid | IN($ours[])) | not))) + $add[0]"
+)
+
+
+class AccessLevel(StrEnum):
+    """What the grant allows: reading (and listing), or reading and writing."""
+
+    READ = "read"
+    READ_WRITE = "read-write"
+
+
+class Scope(StrEnum):
+    """Whom the grant covers: every role of the project, one user's role, or the shared notebook role."""
+
+    PROJECT = "project"
+    USER = "user"
+    SHARED = "shared"
+
+
+class Operation(StrEnum):
+    """The API call that applies a fix, so the admin endpoint need not parse the command."""
+
+    PUT_BUCKET_POLICY = "put-bucket-policy"
+    PUT_ACCESS_POINT_POLICY = "put-access-point-policy"
+    CREATE_POLICY = "create-policy"
+    CREATE_POLICY_VERSION = "create-policy-version"
+    PUT_KEY_POLICY = "put-key-policy"
+    ADVICE = "advice"
+
+
+class Unreadable(Enum):
+    """A current document that could not be read; distinct from ``None``, which means there is none."""
+
+    UNREADABLE = "unreadable"
+
+
+UNREADABLE: Final = Unreadable.UNREADABLE
+Current = Document | Unreadable | None
+
+
+@dataclass(frozen=True, repr=False)
+class Fix(Rendered):
+    """One change to one layer: the statements to add, the merged document when known, and the command.
+
+    ``statements=()`` marks an advisory: a layer we cannot change (an SCP, a VPC endpoint policy), where the
+    command is a shell comment saying who must act.
+    """
+
+    layer: str
+    target: str
+    applied_by: str
+    statements: tuple[Statement, ...]
+    document: Document | None
+    command: str
+    warnings: tuple[str, ...] = ()
+    summary: str = ""
+    operation: Operation = Operation.ADVICE
+    sid_stem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fix as JSON values; copies, so a caller editing them cannot change this fix."""
+        return {
+            "layer": self.layer,
+            "target": self.target,
+            "applied_by": self.applied_by,
+            "summary": self.summary,
+            "change": {
+                "operation": self.operation.value,
+                "sid_stem": self.sid_stem,
+                "add_statements": copy.deepcopy(list(self.statements)),
+                "document": copy.deepcopy(self.document),
+            },
+            "command": self.command,
+            "warnings": list(self.warnings),
+        }
+
+    def _rows(self) -> list[Row]:
+        return [
+            ("Layer", self.layer),
+            ("Target", self.target),
+            ("Applied by", self.applied_by),
+            ("Change", self.summary),
+        ]
+
+    def __str__(self) -> str:
+        # The command is printed unindented: an indented heredoc terminator would break a paste.
+        return f"{text_table(self._rows(), self.warnings)}\nCommand:\n{self.command}"
+
+    def _repr_html_(self) -> str:
+        parts = [html_table(f"S3 access fix: {self.layer}", self._rows(), self.warnings)]
+        parts.append(f"<div><strong>Command</strong><pre><code>{escape(self.command)}</code></pre></div>")
+        if self.document is not None:
+            parts.append(_details("New policy document", self.document))
+        elif self.statements:
+            parts.append(_details("Statements to add", list(self.statements)))
+        return "<div>" + "".join(parts) + "</div>"
+
+
+def _details(title: str, value: Any) -> str:
+    """An expandable block, so a long policy does not push the command out of sight."""
+    body = escape(json.dumps(value, indent=2))
+    return f"<details><summary>{escape(title)}</summary><pre><code>{body}</code></pre></details>"
+
+
+def render_fixes(fixes: Sequence[Fix]) -> str:
+    """Every fix as text, numbered in the order they should be applied."""
+    if not fixes:
+        return "Nothing to change: no layer blocks this access."
+    return "\n\n".join(f"Fix {number} of {len(fixes)}\n{fix}" for number, fix in enumerate(fixes, 1))
+
+
+def fixes_html(fixes: Sequence[Fix]) -> str:
+    """Every fix as HTML, in the same order as :func:`render_fixes`."""
+    if not fixes:
+        return "<div>Nothing to change: no layer blocks this access.</div>"
+    return "<div>" + "".join(fix._repr_html_() for fix in fixes) + "</div>"
+
+
+def sid_stem(ref: BucketRef, access: AccessLevel, grantee: str = "") -> str:
+    """The default stem: ``S3Access`` + level + grantee + bucket and prefix, in CamelCase since IAM Sids allow
+    only ``[A-Za-z0-9]``; cut, with a digest of the full name so long names stay distinct, to 100 characters.
+
+    The grantee (``project demo``, ``user alice``) keeps two projects' statements in one bucket policy apart:
+    with the same Sid, the second grant would replace the first.
+    """
+    level = "ReadWrite" if access is AccessLevel.READ_WRITE else "Read"
+    named = f"{grantee} {ref.bucket}/{ref.prefix}"
+    stem = "S3Access" + level + "".join(word[0].upper() + word[1:] for word in _ALPHANUMERIC.findall(named))
+    if len(stem) <= SID_STEM_MAX_LENGTH:
+        return stem
+    digest = hashlib.sha256(named.encode("utf-8")).hexdigest()[:8]
+    return stem[: SID_STEM_MAX_LENGTH - len(digest)] + digest
+
+
+def default_scope(identity: Identity) -> Scope:
+    """Project grants where MLSpace has user-scoped roles, the shared policy where it does not."""
+    if identity.user_scoped and identity.project:
+        return Scope.PROJECT
+    if identity.user_scoped is False:
+        return Scope.SHARED
+    if identity.user:
+        return Scope.USER
+    return Scope.SHARED
+
+
+def merge_statements(current: Document | None, statements: Sequence[Statement]) -> Document:
+    """The current document with our statements added: one with the same Sid is replaced in place, every
+    other statement and top-level key (``Version``, ``Id``) is kept as it was; ``None`` gives a new document.
+    """
+    if current is None:
+        return {"Version": POLICY_VERSION, "Statement": copy.deepcopy(list(statements))}
+    document = copy.deepcopy(current)
+    existing = document.get("Statement", [])
+    ours = {statement["Sid"]: statement for statement in statements}
+    merged: list[Any] = []
+    placed: set[str] = set()
+    for statement in existing if isinstance(existing, list) else [existing]:
+        sid = statement.get("Sid") if isinstance(statement, dict) else None
+        if not isinstance(sid, str) or sid not in ours:
+            merged.append(statement)
+        elif sid not in placed:
+            merged.append(copy.deepcopy(ours[sid]))
+            placed.add(sid)
+    merged.extend(copy.deepcopy(statement) for statement in statements if statement["Sid"] not in placed)
+    document["Statement"] = merged
+    return document
+
+
+def plan_fixes(
+    *,
+    identity: Identity,
+    ref: BucketRef,
+    access: AccessLevel,
+    blocked_by: Iterable[str],
+    bucket_owner_account: str | None,
+    current_bucket_policy: Current,
+    current_boundary: Current,
+    current_grant_policy: Current = None,
+    kms_key_arn: str | None = None,
+    current_key_policy: Current = None,
+    scope: Scope | None = None,
+    sid: str | None = None,
+) -> list[Fix]:
+    """The changes that lift every blocking layer, in the order to apply them: bucket policy, boundary,
+    identity grant, KMS key policy, then advisories for the layers only others can change.
+
+    ``current_*`` is the live document, ``None`` when there is none, or :data:`UNREADABLE`. The boundary, a
+    key policy and the shared notebook policy always exist, so for them ``None`` counts as unreadable. A
+    blocked ``kms`` layer with a known key also puts the key grant into the boundary and identity fixes
+    (adding those fixes if their layers did not block), because MLSpace's boundary and policies allow only
+    MLSpace's own key.
+    """
+    access = AccessLevel(access)
+    chosen = Scope(scope) if scope is not None else default_scope(identity)
+    plan = _Plan(identity, ref, access, chosen, sid)
+    layers = list(dict.fromkeys(str(layer) for layer in blocked_by))
+    key = _Key.parse(kms_key_arn) if "kms" in layers and kms_key_arn else None
+
+    fixes: list[Fix] = []
+    if "bucket-policy" in layers:
+        fixes.append(_bucket_policy_fix(plan, bucket_owner_account, current_bucket_policy))
+    for layer, build, current in (
+        ("boundary", _boundary_fix, current_boundary),
+        ("identity", _identity_fix, current_grant_policy),
+    ):
+        if layer in layers or key:
+            fixes.append(build(_IamGrant(plan, key, s3=layer in layers), current))
+    if "kms" in layers:
+        fixes.append(_key_policy_fix(plan, key, current_key_policy) if key else _unknown_key_advice(plan))
+    advisories = [layer for layer in ADVISORY_LAYERS if layer in layers]
+    advisories += [layer for layer in layers if layer not in FIXABLE_LAYERS and layer not in ADVISORY_LAYERS]
+    fixes.extend(_advice(plan, layer, bucket_owner_account) for layer in advisories)
+    return fixes
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every fix of one plan shares: who, where, how much, for whom, and the Sid stem."""
+
+    identity: Identity
+    ref: BucketRef
+    access: AccessLevel
+    scope: Scope
+    sid: str | None
+
+    def __post_init__(self) -> None:
+        if self.scope is Scope.PROJECT and not self.identity.project:
+            raise ValueError("A project grant needs the caller's MLSpace project, which is unknown.")
+        if self.scope is Scope.USER and not self.identity.user:
+            raise ValueError("A user grant needs the caller's MLSpace user, which is unknown.")
+        # A given stem must already be valid: silently rewriting it would hide our statements from a revoke.
+        if self.sid is not None and (
+            not _ALPHANUMERIC.fullmatch(self.sid) or len(self.sid) > SID_STEM_MAX_LENGTH
+        ):
+            raise ValueError(
+                f"Sid stem {self.sid!r} must be 1 to {SID_STEM_MAX_LENGTH} letters and digits (IAM allows "
+                "only [A-Za-z0-9] in a Sid, and a suffix is added)."
+            )
+
+    @property
+    def stem(self) -> str:
+        if self.sid is not None:
+            return self.sid
+        grantee = {
+            Scope.PROJECT: f"project {self.identity.project}",
+            Scope.USER: f"user {self.identity.user}",
+        }
+        return sid_stem(self.ref, self.access, grantee.get(self.scope, ""))
+
+    def iam_arn(self, resource: str) -> str:
+        partition = self.identity.arn.split(":")[1]
+        return f"arn:{partition}:iam::{self.identity.account}:{resource}"
+
+    @property
+    def principal(self) -> dict[str, list[str]]:
+        return {"AWS": [self.iam_arn("root")]}
+
+    @property
+    def principal_condition(self) -> dict[str, Any]:
+        """Narrows the account-root principal of a resource policy to the roles this grant is for."""
+        if self.scope is Scope.PROJECT:
+            pattern = self.iam_arn(f"role/{IAM_RESOURCE_PREFIX}-{self.identity.project}-*")
+            return {"ArnLike": {"aws:PrincipalArn": [pattern]}}
+        if self.scope is Scope.USER:
+            return {"ArnLike": {"aws:PrincipalArn": [self.identity.role_arn or self.identity.arn]}}
+        return {}
+
+    @property
+    def who(self) -> str:
+        if self.scope is Scope.PROJECT:
+            return f"the roles of project {self.identity.project}"
+        if self.scope is Scope.USER:
+            return f"{self.identity.user}'s role {self.identity.role or '(unknown)'}"
+        return f"the notebook roles of account {self.identity.account}"
+
+    @property
+    def verb(self) -> str:
+        return "read and write" if self.access is AccessLevel.READ_WRITE else "read"
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A KMS key ARN's parts: the key policy belongs to its account, and S3 uses it in its region."""
+
+    arn: str
+    partition: str
+    region: str
+    account: str
+
+    @classmethod
+    def parse(cls, arn: str) -> _Key:
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms" or not parts[5].startswith("key/"):
+            raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID).")
+        return cls(arn, parts[1], parts[3], parts[4])
+
+    @property
+    def via_s3(self) -> dict[str, Any]:
+        """Limits key use to requests S3 makes on the caller's behalf."""
+        service = f"s3.{self.region}.{_DNS_SUFFIXES.get(self.partition, 'amazonaws.com')}"
+        return {"StringEquals": {"kms:ViaService": [service]}}
+
+
+def _statement(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    principal: dict[str, list[str]] | None = None,
+    condition: dict[str, Any] | None = None,
+) -> Statement:
+    statement: Statement = {"Sid": sid, "Effect": "Allow"}
+    if principal is not None:
+        statement["Principal"] = principal
+    statement["Action"] = list(actions)
+    statement["Resource"] = list(resources)
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statement]:
+    """Objects under the prefix, and listing limited to it; resource policies add the principal."""
+    ref = plan.ref
+    actions = READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ())
+    principal = plan.principal if resource_policy else None
+    narrowing = plan.principal_condition if resource_policy else {}
+    listing = dict(narrowing)
+    if ref.prefix:
+        listing["StringLike"] = {"s3:prefix": [f"{ref.prefix}*"]}
+    return [
+        _statement(plan.stem + "Objects", actions, [ref.objects_arn], principal, narrowing),
+        _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing),
+    ]
+
+
+def _kms_actions(plan: _Plan) -> list[str]:
+    return ["kms:Decrypt"] + (["kms:GenerateDataKey"] if plan.access is AccessLevel.READ_WRITE else [])
+
+
+def _key_grant(plan: _Plan, key: _Key) -> Statement:
+    """The identity-side (and boundary) half of a KMS grant: the key policy alone is not enough."""
+    return _statement(plan.stem + "Kms", _kms_actions(plan), [key.arn], condition=key.via_s3)
+
+
+def _json_bytes(document: Document) -> int:
+    return len(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+
+
+def _iam_size(document: Document) -> int:
+    """IAM counts a policy's characters without whitespace."""
+    return sum(not char.isspace() for char in json.dumps(document, separators=(",", ":")))
+
+
+def _existing(current: Current) -> Document | Unreadable:
+    """For documents that always exist (a boundary, a key policy): ``None`` can only mean it was not read,
+    and a fresh document would replace everything in it.
+    """
+    return UNREADABLE if current is None else current
+
+
+def _new_document(current: Current, statements: Sequence[Statement]) -> Document | None:
+    return merge_statements(current, statements) if not isinstance(current, Unreadable) else None
+
+
+def _unreadable_warning(current: Current, what: str, call: str) -> list[str]:
+    if not isinstance(current, Unreadable):
+        return []
+    return [
+        f"The current {what} could not be read, so no complete document is given: merge these statements "
+        f"into it and keep every statement already there, since {call} replaces the whole document."
+    ]
+
+
+def _deny_warning(current: Current, what: str) -> list[str]:
+    """An Allow never overrides a Deny, so name the Denies that may be the real block."""
+    if not isinstance(current, dict):
+        return []
+    statements = current.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    denies = [
+        str(statement.get("Sid") or f"Statement[{index}]")
+        for index, statement in enumerate(statements)
+        if isinstance(statement, dict) and statement.get("Effect") == "Deny"
+    ]
+    if not denies:
+        return []
+    return [
+        f"The current {what} has Deny statements ({', '.join(denies)}); an Allow cannot override a Deny, "
+        "so check that none of them matches the caller."
+    ]
+
+
+def _heredoc(path: str, value: Any) -> str:
+    return f"cat > {path} <<'EOF'\n{json.dumps(value, indent=2)}\nEOF"
+
+
+def _document_lines(
+    document: Document | None, statements: Sequence[Statement], name: str, fetch: str
+) -> list[str]:
+    """Lines leaving the new document in ``name.json``: written whole when known, else merged (with jq) into
+    the live document, because writing only our statements would delete everything else in it.
+    """
+    if document is not None:
+        return [_heredoc(f"{name}.json", document)]
+    return [
+        "# The current document could not be read here: fetch it, then append our statements (needs jq).",
+        f"{fetch} > {name}.current.json",
+        _heredoc(f"{name}.add.json", list(statements)),
+        f"jq --slurpfile add {name}.add.json '{_JQ_MERGE}' {name}.current.json > {name}.json",
+    ]
+
+
+def _root_warning(plan: _Plan) -> str:
+    return (
+        f"The principal is account {plan.identity.account}'s root narrowed by an aws:PrincipalArn condition, "
+        "not the role ARN: a policy naming a role ARN breaks when the role is deleted and recreated (AWS "
+        "replaces the ARN with the old role's unique id, AROA..., which the new role does not match)."
+        if plan.scope is not Scope.SHARED
+        else f"The principal is account {plan.identity.account}'s root with no condition: every principal of "
+        "that account whose own IAM policies allow it gets in (naming a role ARN instead would break when "
+        "the role is deleted and recreated, as AWS replaces it with the role's unique id, AROA...)."
+    )
+
+
+def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
+    ref = plan.ref
+    statements = _s3_statements(plan, resource_policy=True)
+    document = _new_document(current, statements)
+    owner = ref.access_point_account or owner
+    credentials = f"# Run with the credentials of account {owner or '(the bucket owner)'}."
+    if ref.access_point_arn:
+        region = ref.access_point_arn.split(":")[3]
+        where = f"--account-id {owner} --name {shlex.quote(ref.bucket)} --region {region}"
+        what, target, operation = (
+            "access point policy",
+            ref.access_point_arn,
+            Operation.PUT_ACCESS_POINT_POLICY,
+        )
+        fetch = f"aws s3control get-access-point-policy {where} --query Policy --output text"
+        put = f"aws s3control put-access-point-policy {where} --policy file://policy.json"
+        lines = [credentials, f"# Access point {target}"]
+    else:
+        bucket = shlex.quote(ref.bucket)
+        what, target, operation = "bucket policy", ref.bucket, Operation.PUT_BUCKET_POLICY
+        fetch = f"aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text"
+        put = f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json"
+        lines = [credentials]
+    warnings = [_root_warning(plan)]
+    warnings += _unreadable_warning(current, what, operation.value)
+    warnings += _deny_warning(current, what)
+    if owner == plan.identity.account:
+        warnings.append(
+            f"The bucket is in the caller's own account, where a {what} blocks only through an explicit "
+            "Deny: this Allow does not lift it, so the Deny itself must be narrowed."
+        )
+    elif plan.access is AccessLevel.READ_WRITE:
+        warnings.append(
+            f"Objects written from account {plan.identity.account} belong to the writer unless the bucket "
+            "uses Object Ownership 'bucket owner enforced': writers should send --acl "
+            "bucket-owner-full-control (ACL='bucket-owner-full-control' in boto3) so the bucket owner can "
+            "read them."
+        )
+    if ref.access_point_arn:
+        warnings.append(
+            "The bucket behind the access point must delegate access control to its access points (a bucket "
+            f"policy statement with the condition s3:DataAccessPointAccount = {owner}); if it does not, the "
+            "bucket owner must add one."
+        )
+    if document is not None and (size := _json_bytes(document)) > BUCKET_POLICY_MAX_BYTES:
+        warnings.append(
+            f"The new {what} is {size:,} bytes, over S3's 20 KB limit ({BUCKET_POLICY_MAX_BYTES:,}), so S3 "
+            "will refuse it: fold grants into fewer statements (one statement can list several resources)."
+        )
+    return Fix(
+        layer="bucket-policy",
+        target=target,
+        applied_by=f"the bucket owner (account {owner or 'unknown'}), with that account's credentials",
+        statements=tuple(statements),
+        document=document,
+        command="\n".join([*lines, *_document_lines(document, statements, "policy", fetch), put]),
+        warnings=tuple(warnings),
+        summary=f"Let {plan.who} {plan.verb} {ref} through the {what} of {ref.bucket}.",
+        operation=operation,
+        sid_stem=plan.stem,
+    )
+
+
+def _iam_version_lines(policy_arn: str, file: str) -> list[str]:
+    return [
+        "# IAM keeps at most 5 versions of a policy: if it has 5, delete the oldest non-default one first:",
+        f"#   aws iam list-policy-versions --policy-arn {policy_arn}",
+        f"#   aws iam delete-policy-version --policy-arn {policy_arn} --version-id OLDEST_VERSION_ID",
+        f"aws iam create-policy-version --policy-arn {policy_arn} --policy-document file://{file} "
+        "--set-as-default",
+    ]
+
+
+def _iam_fetch(policy_arn: str) -> str:
+    default = (
+        f'"$(aws iam get-policy --policy-arn {policy_arn} --query Policy.DefaultVersionId --output text)"'
+    )
+    return (
+        f"aws iam get-policy-version --policy-arn {policy_arn} --version-id {default} "
+        "--query PolicyVersion.Document --output json"
+    )
+
+
+def _admin(plan: _Plan) -> str:
+    return f"an MLSpace admin, with IAM rights in account {plan.identity.account}"
+
+
+@dataclass(frozen=True)
+class _IamGrant:
+    """What a boundary or identity fix adds: the S3 statements when its layer blocks, the key grant when a
+    KMS key blocks (MLSpace's boundary and policies allow only MLSpace's own key).
+    """
+
+    plan: _Plan
+    key: _Key | None
+    s3: bool
+
+    @property
+    def statements(self) -> list[Statement]:
+        key_grant = [_key_grant(self.plan, self.key)] if self.key else []
+        return (_s3_statements(self.plan) if self.s3 else []) + key_grant
+
+    @property
+    def allows(self) -> str:
+        parts = [f"{self.plan.verb} on {self.plan.ref}"] if self.s3 else []
+        parts += [f"use of the KMS key {self.key.arn} through S3"] if self.key else []
+        return " and ".join(parts)
+
+
+def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
+    plan, statements = grant.plan, grant.statements
+    target = plan.identity.boundary or plan.iam_arn(f"policy/{BOUNDARY_POLICY_NAME}")
+    current = _existing(current)
+    document = _new_document(current, statements)
+    warnings = [
+        "Every MLSpace user role carries this boundary: raising it grants nothing by itself, but lets any "
+        "role whose identity policies grant this access use it."
+    ]
+    if plan.identity.boundary is None:
+        warnings.append(
+            f"The caller's boundary could not be read; this assumes MLSpace's recommended name "
+            f"{BOUNDARY_POLICY_NAME}."
+        )
+    warnings += _unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
+    if document is not None and (size := _iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
+        warnings.append(
+            f"The new boundary is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
+            "policy, so IAM will refuse it. A role has only one boundary, so this grant needs another "
+            "approach: add the bucket to an existing S3 statement's Resource list, or allow a bucket-name "
+            "pattern (such as arn:aws:s3:::partner-*) instead of one statement per bucket."
+        )
+    lines = _document_lines(document, statements, "boundary", _iam_fetch(target))
+    return Fix(
+        layer="boundary",
+        target=target,
+        applied_by=_admin(plan),
+        statements=tuple(statements),
+        document=document,
+        command="\n".join(lines + _iam_version_lines(target, "boundary.json")),
+        warnings=tuple(warnings),
+        summary=f"Raise the permissions boundary so that it allows {grant.allows}.",
+        operation=Operation.CREATE_POLICY_VERSION,
+        sid_stem=plan.stem,
+    )
+
+
+def _grant_policy_name(plan: _Plan) -> str:
+    if plan.scope is Scope.PROJECT:
+        return f"{GRANT_POLICY_PREFIX}-project-{plan.identity.project}"
+    if plan.scope is Scope.USER:
+        return f"{GRANT_POLICY_PREFIX}-user-{plan.identity.user}"
+    return SHARED_NOTEBOOK_POLICY_NAME
+
+
+def _attach_lines(plan: _Plan, policy_arn: str) -> list[str]:
+    """Attaching is idempotent, so it is repeated for an existing policy: a role made later may lack it."""
+    if plan.scope is Scope.PROJECT:
+        prefix = f"{IAM_RESOURCE_PREFIX}-{plan.identity.project}-"
+        query = f"Roles[?starts_with(RoleName, '{prefix}')].RoleName"
+        # MLSpace project names are alphanumeric; quote anything else (tags can be edited) for the shell.
+        query = f'"{query}"' if re.fullmatch(r"[\w-]+", prefix, re.ASCII) else shlex.quote(query)
+        return [
+            f"# Attach it to every role of project {plan.identity.project} (one per member):",
+            f"for role in $(aws iam list-roles --query {query} --output text); do",
+            f'  aws iam attach-role-policy --role-name "$role" --policy-arn {policy_arn}',
+            "done",
+        ]
+    if plan.identity.role:
+        role = shlex.quote(plan.identity.role)
+        return [f"aws iam attach-role-policy --role-name {role} --policy-arn {policy_arn}"]
+    return [f"# Attach {policy_arn} to the caller's role: aws iam attach-role-policy --role-name ROLE ..."]
+
+
+def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
+    plan, statements = grant.plan, grant.statements
+    identity = plan.identity
+    name = _grant_policy_name(plan)
+    target = plan.iam_arn(f"policy/{name}")
+    shared = plan.scope is Scope.SHARED
+    current = _existing(current) if shared else current
+    document = _new_document(current, statements)
+    user_policy = user_policy_name(identity.user or "<User>")
+    project_policy = project_policy_name(identity.project or "<Project>")
+    warnings = [
+        f"Never put this grant in {user_policy}: MLSpace rewrites that policy on every membership change, "
+        f"so the grant would be lost ({project_policy} is rewritten too, on an MLSpace version bump)."
+    ]
+    if plan.scope is Scope.PROJECT:
+        warnings.append(
+            f"The policy must be attached to every role of project {identity.project}: MLSpace makes one "
+            "role per member and does not attach it to the roles of members who join later."
+        )
+    elif plan.scope is Scope.USER:
+        warnings.append(
+            f"This covers {identity.user} in project {identity.project or '(unknown)'} only: "
+            f"{identity.user}'s roles in other projects need the policy attached too."
+        )
+    else:
+        warnings.append(
+            f"{SHARED_NOTEBOOK_POLICY_NAME} is an assumption (CDK generates the shared notebook policy's "
+            "name): find the real one with aws iam list-attached-role-policies --role-name "
+            f"{identity.role or 'ROLE'}. Jobs run under MLSpace's application policy, which needs the "
+            "grant too if jobs read this data."
+        )
+    warnings += _unreadable_warning(current, name, Operation.CREATE_POLICY_VERSION.value)
+    if document is not None and (size := _iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
+        warnings.append(
+            f"The new {name} is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
+            f"policy: put this grant in another policy of our own ({name}-2) attached the same way."
+        )
+    lines = _document_lines(document, statements, "grant", _iam_fetch(target))
+    if current is None:
+        lines.append(f"aws iam create-policy --policy-name {name} --policy-document file://grant.json")
+        operation = Operation.CREATE_POLICY
+    else:
+        lines += _iam_version_lines(target, "grant.json")
+        operation = Operation.CREATE_POLICY_VERSION
+    if not shared:
+        lines += _attach_lines(plan, target)
+    return Fix(
+        layer="identity",
+        target=target,
+        applied_by=_admin(plan),
+        statements=tuple(statements),
+        document=document,
+        command="\n".join(lines),
+        warnings=tuple(warnings),
+        summary=f"Grant {plan.who} {grant.allows} in {name}.",
+        operation=operation,
+        sid_stem=plan.stem,
+    )
+
+
+def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
+    condition = {**plan.principal_condition, **key.via_s3}
+    statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
+    current = _existing(current)
+    document = _new_document(current, [statement])
+    where = f"--key-id {key.arn} --policy-name default --region {key.region}"
+    put = f"aws kms put-key-policy {where} --policy file://key-policy.json"
+    fetch = f"aws kms get-key-policy {where} --query Policy --output text"
+    warnings = [
+        "A key policy must allow the caller itself: an identity grant alone is not enough. The caller's "
+        "identity policy and boundary must allow the key too; the boundary and identity fixes of this plan "
+        "carry that statement.",
+        _root_warning(plan),
+    ]
+    warnings += _unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
+    warnings += _deny_warning(current, "key policy")
+    if document is not None and (size := _json_bytes(document)) > KEY_POLICY_MAX_BYTES:
+        warnings.append(
+            f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
+            "KMS will refuse it: fold grants into fewer statements."
+        )
+    lines = [f"# Run with the credentials of account {key.account}."]
+    lines += _document_lines(document, [statement], "key-policy", fetch)
+    return Fix(
+        layer="kms",
+        target=key.arn,
+        applied_by=f"the key owner (account {key.account}), with that account's credentials",
+        statements=(statement,),
+        document=document,
+        command="\n".join([*lines, put]),
+        warnings=tuple(warnings),
+        summary=f"Let {plan.who} use the KMS key through S3 ({', '.join(_kms_actions(plan))}).",
+        operation=Operation.PUT_KEY_POLICY,
+        sid_stem=plan.stem,
+    )
+
+
+def _unknown_key_advice(plan: _Plan) -> Fix:
+    ref = plan.ref
+    target = str(ref)
+    return Fix(
+        layer="kms",
+        target=target,
+        applied_by="the notebook user, to name the key; then its owner",
+        statements=(),
+        document=None,
+        command="\n".join(
+            [
+                f"# {target}: the objects are encrypted with a KMS key that is not known yet. Find it with",
+                f"#   aws s3api head-object --bucket {shlex.quote(ref.bucket)} --key KEY --query SSEKMSKeyId",
+                "# and run the check again with it to get the key policy change.",
+            ]
+        ),
+        summary="Name the KMS key that encrypts the objects, so its key policy can be changed.",
+    )
+
+
+def _advice(plan: _Plan, layer: str, owner: str | None) -> Fix:
+    """A layer only others can change: who must act, and what they must allow."""
+    account = plan.identity.account
+    actions = READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ()) + (LIST_ACTION,)
+    wanted = f"{', '.join(actions)} on {plan.ref.bucket_arn} and {plan.ref.objects_arn}"
+    advice: dict[str, tuple[str, str, str]] = {
+        "scp": (
+            f"service control policies over account {account}",
+            "the organization's administrators (management account or delegated administrator)",
+            f"must allow {wanted}; list them with aws organizations list-policies-for-target "
+            f"--target-id {account} --filter SERVICE_CONTROL_POLICY",
+        ),
+        "rcp": (
+            f"resource control policies over account {owner or '(the bucket owner)'}",
+            "the administrators of the bucket owner's organization",
+            f"must allow principals of account {account} to use {wanted}",
+        ),
+        "endpoint": (
+            "the S3 VPC endpoint policy of the notebook's VPC",
+            "the network administrators of the MLSpace VPC",
+            f"must allow {wanted} (endpoint policies often allow only the organization's own buckets); "
+            "they change it with aws ec2 modify-vpc-endpoint --vpc-endpoint-id VPCE_ID "
+            "--policy-document file://endpoint-policy.json",
+        ),
+        "session": (
+            f"the session policy of {plan.identity.arn}",
+            "the notebook user, by starting a new session",
+            "limits this session below its role: restart the notebook (or assume the role again without a "
+            "session policy)",
+        ),
+        "requester-pays": (
+            str(plan.ref),
+            "the notebook user, in every request",
+            "is in a Requester Pays bucket: send RequestPayer='requester' in boto3 (--request-payer "
+            "requester in the CLI), and account for the request and transfer charges",
+        ),
+        "unknown": (
+            str(plan.ref),
+            "an MLSpace admin, with the admin endpoint (it reads every layer)",
+            "is blocked by a layer the notebook cannot read: ask an admin to diagnose it",
+        ),
+    }
+    target, applied_by, text = advice.get(
+        layer,
+        (str(plan.ref), "an administrator who can read that layer", f"is blocked by the {layer} layer"),
+    )
+    return Fix(
+        layer=layer,
+        target=target,
+        applied_by=applied_by,
+        statements=(),
+        document=None,
+        command=f"# {target}: {text}.",
+        summary=f"No change we can write: {target} {text}.",
+    )

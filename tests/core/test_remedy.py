@@ -1,0 +1,778 @@
+"""The fixes per blocking layer: statements, merges, limits, scopes, commands, and that they really grant."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
+from mlspace_s3magic.core.policy import Layer, PolicyLayers, Principal, Request, evaluate, parse_policy
+from mlspace_s3magic.core.remedy import (
+    UNREADABLE,
+    AccessLevel,
+    Fix,
+    Operation,
+    Scope,
+    default_scope,
+    fixes_html,
+    merge_statements,
+    plan_fixes,
+    render_fixes,
+    sid_stem,
+)
+from mlspace_s3magic.sandbox.mlspace_policies import permissions_boundary
+
+MLSPACE = "111111111111"
+PARTNER = "222222222222"
+ALICE_ROLE = user_role_name("demo", "alice")
+BOB_ROLE = user_role_name("demo", "bob")
+BOUNDARY_ARN = f"arn:aws:iam::{MLSPACE}:policy/{BOUNDARY_POLICY_NAME}"
+PROJECT_POLICY_ARN = f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-project-demo"
+KEY_ARN = f"arn:aws:kms:eu-west-1:{PARTNER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+IRIS = "arn:aws:s3:::BucketToBeShared/datasets/iris/iris.csv"
+S3_LAYERS = ("bucket-policy", "boundary", "identity")
+
+
+def _identity(user: str, role: str, **changes: Any) -> Identity:
+    identity = Identity(
+        arn=f"arn:aws:sts::{MLSPACE}:assumed-role/{role}/SageMaker",
+        account=MLSPACE,
+        principal_type="assumed-role",
+        role=role,
+        role_arn=f"arn:aws:iam::{MLSPACE}:role/{role}",
+        session="SageMaker",
+        user=user,
+        project="demo",
+        boundary=BOUNDARY_ARN,
+        user_scoped=True,
+    )
+    return replace(identity, **changes)
+
+
+ALICE = _identity("alice", ALICE_ROLE)
+BOB = _identity("bob", BOB_ROLE)
+SHARED_ROLE = replace(_identity("", "mlspace-notebook-role"), user=None, project=None, user_scoped=False)
+IRIS_REF = parse_bucket_reference("BucketToBeShared/datasets/iris/")
+WHOLE_REF = parse_bucket_reference("BucketToBeShared")
+DATA_BOUNDARY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": f"arn:aws:s3:::mlspace-data-{MLSPACE}/*"},
+    ],
+}
+
+
+def plan(**overrides: Any) -> list[Fix]:
+    """Alice asks to read s3://BucketToBeShared/datasets/iris/ (the partner's), blocked at every layer."""
+    arguments: dict[str, Any] = {
+        "identity": ALICE,
+        "ref": IRIS_REF,
+        "access": AccessLevel.READ,
+        "blocked_by": S3_LAYERS,
+        "bucket_owner_account": PARTNER,
+        "current_bucket_policy": None,
+        "current_boundary": DATA_BOUNDARY,
+    }
+    arguments.update(overrides)
+    return plan_fixes(**arguments)
+
+
+def fix_for(layer: str, **overrides: Any) -> Fix:
+    (fix,) = [fix for fix in plan(**overrides) if fix.layer == layer]
+    return fix
+
+
+def by_sid(statements: Any) -> dict[str, dict[str, Any]]:
+    return {statement["Sid"]: statement for statement in statements}
+
+
+STEM = "S3AccessReadProjectDemoBucketToBeSharedDatasetsIris"
+
+
+# Statements: actions, prefix scoping, partition, shapes.
+
+
+def test_read_grants_get_object_and_list_only() -> None:
+    statements = by_sid(fix_for("identity").statements)
+    assert set(statements) == {STEM + "Objects", STEM + "List"}
+    assert statements[STEM + "Objects"]["Action"] == ["s3:GetObject"]
+    assert statements[STEM + "List"]["Action"] == ["s3:ListBucket"]
+
+
+def test_read_write_adds_put_delete_and_abort() -> None:
+    statements = by_sid(fix_for("identity", access=AccessLevel.READ_WRITE).statements)
+    objects = statements["S3AccessReadWriteProjectDemoBucketToBeSharedDatasetsIrisObjects"]
+    assert objects["Action"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+
+
+def test_a_prefix_scopes_objects_and_listing() -> None:
+    statements = by_sid(fix_for("identity").statements)
+    assert statements[STEM + "Objects"]["Resource"] == ["arn:aws:s3:::BucketToBeShared/datasets/iris/*"]
+    listing = statements[STEM + "List"]
+    assert listing["Resource"] == ["arn:aws:s3:::BucketToBeShared"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["datasets/iris/*"]}}
+
+
+def test_no_prefix_means_the_whole_bucket_without_a_prefix_condition() -> None:
+    fixes = {fix.layer: fix for fix in plan(ref=WHOLE_REF)}
+    identity = by_sid(fixes["identity"].statements)
+    whole = "S3AccessReadProjectDemoBucketToBeShared"
+    assert identity[whole + "Objects"]["Resource"] == ["arn:aws:s3:::BucketToBeShared/*"]
+    assert "Condition" not in identity[whole + "List"]
+    bucket = by_sid(fixes["bucket-policy"].statements)
+    assert set(bucket[whole + "List"]["Condition"]) == {"ArnLike"}
+
+
+def test_arns_keep_the_partition_of_the_reference() -> None:
+    ref = parse_bucket_reference("arn:aws-us-gov:s3:::gov-bucket/x/")
+    statements = fix_for("identity", ref=ref).statements
+    resources = [resource for statement in statements for resource in statement["Resource"]]
+    assert resources == ["arn:aws-us-gov:s3:::gov-bucket/x/*", "arn:aws-us-gov:s3:::gov-bucket"]
+
+
+def _values(node: Any) -> Iterator[Any]:
+    """Every value under Action, Resource, Principal and Condition operators, as written."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Action", "Resource", "AWS") or ":" in key:
+                yield value
+            else:
+                yield from _values(value)
+
+
+def test_every_element_is_a_list_even_with_one_value() -> None:
+    fixes = plan(access=AccessLevel.READ_WRITE, blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN)
+    values = [value for fix in fixes for statement in fix.statements for value in _values(statement)]
+    assert len(values) > 20
+    assert all(isinstance(value, list) for value in values)
+
+
+# Sids.
+
+
+@pytest.mark.parametrize(
+    ("text", "stem"),
+    [
+        ("BucketToBeShared/datasets/iris/", "S3AccessReadProjectDemoBucketToBeSharedDatasetsIris"),
+        ("my.data-bucket_v2/raw_data/2024-01/", "S3AccessReadProjectDemoMyDataBucketV2RawData202401"),
+    ],
+)
+def test_sids_are_alphanumeric_for_legacy_and_punctuated_names(text: str, stem: str) -> None:
+    ref = parse_bucket_reference(text)
+    assert ref.legacy_name
+    fixes = plan(ref=ref, blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN)
+    sids = [statement["Sid"] for fix in fixes for statement in fix.statements]
+    assert {sid.removesuffix("Objects").removesuffix("List").removesuffix("Kms") for sid in sids} == {stem}
+    assert all(re.fullmatch(r"[A-Za-z0-9]{1,100}", sid) for sid in sids)
+    for fix in fixes:
+        own = [statement["Sid"] for statement in fix.statements]
+        assert len(own) == len(set(own))
+
+
+def test_long_names_are_cut_to_100_characters_and_stay_distinct() -> None:
+    first = BucketRef("my-bucket", "a" * 200 + "/one/")
+    second = BucketRef("my-bucket", "a" * 200 + "/two/")
+    stems = {sid_stem(first, AccessLevel.READ), sid_stem(second, AccessLevel.READ_WRITE)}
+    stems.add(sid_stem(second, AccessLevel.READ))
+    assert len(stems) == 3
+    sids = [s["Sid"] for fix in plan(ref=first) for s in fix.statements]
+    assert sids and all(len(sid) <= 100 and sid.isalnum() and sid.isascii() for sid in sids)
+
+
+def test_a_given_sid_is_the_stem_of_every_statement() -> None:
+    fixes = plan(sid="S3AccessReq1a2b3c", blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN)
+    sids = {statement["Sid"] for fix in fixes for statement in fix.statements}
+    assert sids == {"S3AccessReq1a2b3cObjects", "S3AccessReq1a2b3cList", "S3AccessReq1a2b3cKms"}
+    assert {fix.sid_stem for fix in fixes} == {"S3AccessReq1a2b3c"}
+
+
+def test_default_stems_name_the_grantee_so_grants_for_others_are_kept() -> None:
+    stems = {scope: fix_for("bucket-policy", scope=scope).sid_stem for scope in (Scope.PROJECT, Scope.USER)}
+    assert stems == {
+        Scope.PROJECT: "S3AccessReadProjectDemoBucketToBeSharedDatasetsIris",
+        Scope.USER: "S3AccessReadUserAliceBucketToBeSharedDatasetsIris",
+    }
+    assert (
+        fix_for("bucket-policy", identity=SHARED_ROLE).sid_stem == "S3AccessReadBucketToBeSharedDatasetsIris"
+    )
+    # Another project's grant in the same bucket policy survives ours.
+    other = replace(ALICE, project="vision", role=user_role_name("vision", "alice"))
+    theirs = fix_for("bucket-policy", identity=other)
+    ours = fix_for("bucket-policy", current_bucket_policy=theirs.document)
+    assert ours.document is not None
+    assert ours.document["Statement"] == [*theirs.statements, *ours.statements]
+
+
+@pytest.mark.parametrize("sid", ["S3-Access", "", "S" * 94, "Grant_1"])
+def test_a_given_sid_that_iam_would_refuse_is_rejected(sid: str) -> None:
+    with pytest.raises(ValueError, match="letters and digits"):
+        plan(sid=sid)
+
+
+# Merging into current documents.
+
+FOREIGN_FIRST = {
+    "Sid": "PartnerAnalytics",
+    "Effect": "Allow",
+    "Principal": {"AWS": "333333333333"},
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::BucketToBeShared/public/*",
+}
+FOREIGN_LAST = {
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": "arn:aws:s3:::BucketToBeShared/*",
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+
+
+def test_merge_keeps_foreign_statements_in_order_and_replaces_our_own_sid() -> None:
+    stale = {"Sid": STEM + "Objects", "Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}
+    current = {
+        "Version": "2012-10-17",
+        "Id": "PartnerPolicy",
+        "Statement": [FOREIGN_FIRST, stale, FOREIGN_LAST],
+    }
+    snapshot = json.loads(json.dumps(current))
+    fix = fix_for("bucket-policy", current_bucket_policy=current)
+    assert fix.document is not None
+    assert current == snapshot, "the caller's document must not be changed"
+    ours = by_sid(fix.statements)
+    assert fix.document == {
+        "Version": "2012-10-17",
+        "Id": "PartnerPolicy",
+        "Statement": [FOREIGN_FIRST, ours[STEM + "Objects"], FOREIGN_LAST, ours[STEM + "List"]],
+    }
+    assert fix.operation is Operation.PUT_BUCKET_POLICY
+
+
+def test_merging_twice_gives_the_same_document() -> None:
+    once = fix_for(
+        "bucket-policy", current_bucket_policy={"Version": "2012-10-17", "Statement": [FOREIGN_FIRST]}
+    )
+    twice = fix_for("bucket-policy", current_bucket_policy=once.document)
+    assert twice.document == once.document
+
+
+def test_merge_accepts_a_single_statement_object_and_creates_new_documents() -> None:
+    ours = list(fix_for("identity").statements)
+    merged = merge_statements({"Statement": FOREIGN_FIRST}, ours)
+    assert merged == {"Statement": [FOREIGN_FIRST, *ours]}
+    assert merge_statements(None, ours) == {"Version": "2012-10-17", "Statement": ours}
+
+
+def test_no_bucket_policy_gives_a_fresh_document() -> None:
+    fix = fix_for("bucket-policy", current_bucket_policy=None)
+    assert fix.document == {"Version": "2012-10-17", "Statement": list(fix.statements)}
+
+
+def test_an_unreadable_bucket_policy_gives_statements_and_a_merge_warning_but_no_document() -> None:
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    assert fix.document is None
+    assert len(fix.statements) == 2
+    assert any("could not be read" in w and "merge these statements" in w for w in fix.warnings)
+    assert "get-bucket-policy --bucket BucketToBeShared" in fix.command
+    assert fix.to_dict()["change"]["document"] is None
+
+
+@pytest.mark.parametrize(
+    ("layer", "argument"),
+    [("boundary", "current_boundary"), ("kms", "current_key_policy")],
+)
+def test_documents_that_always_exist_are_never_replaced_by_a_fresh_one(layer: str, argument: str) -> None:
+    fix = fix_for(layer, blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN, **{argument: None})
+    assert fix.document is None
+    assert any("could not be read" in warning for warning in fix.warnings)
+
+
+def test_deny_statements_in_the_bucket_policy_are_named() -> None:
+    current = {
+        "Version": "2012-10-17",
+        "Statement": [FOREIGN_FIRST, {**FOREIGN_LAST, "Sid": "DenyPlainHttp"}],
+    }
+    fix = fix_for("bucket-policy", current_bucket_policy=current)
+    assert any("Deny statements (DenyPlainHttp)" in warning for warning in fix.warnings)
+    assert not any(
+        "Deny statements" in w for w in fix_for("bucket-policy", current_bucket_policy=None).warnings
+    )
+
+
+# Size limits.
+
+
+def _padded(size: int, layer: str, measure: Any) -> Fix:
+    """A current document whose merged result measures exactly ``size``: one filler statement, padded."""
+
+    def current(padding: int) -> dict[str, Any]:
+        filler: dict[str, Any] = {
+            "Sid": "Filler",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "x" * padding,
+        }
+        if layer == "bucket-policy":
+            filler["Principal"] = {"AWS": PARTNER}
+        return {"Version": "2012-10-17", "Statement": [filler]}
+
+    argument = "current_bucket_policy" if layer == "bucket-policy" else "current_boundary"
+    start = measure(fix_for(layer, **{argument: current(0)}).document)
+    return fix_for(layer, **{argument: current(size - start)})
+
+
+def _compact(document: Any) -> int:
+    return len(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+
+
+@pytest.mark.parametrize(("size", "warned"), [(20 * 1024, False), (20 * 1024 + 1, True)])
+def test_bucket_policy_size_warning_fires_just_over_20_kb(size: int, warned: bool) -> None:
+    fix = _padded(size, "bucket-policy", _compact)
+    assert _compact(fix.document) == size
+    assert any("20 KB" in warning for warning in fix.warnings) is warned
+
+
+@pytest.mark.parametrize(("size", "warned"), [(6144, False), (6145, True)])
+def test_boundary_size_warning_fires_just_over_6144_characters(size: int, warned: bool) -> None:
+    fix = _padded(size, "boundary", _compact)
+    assert _compact(fix.document) == size
+    assert any("6,144" in w and "another approach" in w for w in fix.warnings) is warned
+
+
+def test_mlspaces_own_boundary_has_no_room_for_one_more_bucket() -> None:
+    """MLSpace's boundary is close to the limit already: the plan must say so rather than fail at apply."""
+    boundary = permissions_boundary(
+        partition="aws", region="us-east-1", account=MLSPACE, data_bucket=f"mlspace-data-{MLSPACE}"
+    )
+    fix = fix_for("boundary", current_boundary=boundary)
+    assert fix.document is not None
+    assert fix.document["Statement"][: len(boundary["Statement"])] == boundary["Statement"]
+    assert any("6,144" in warning for warning in fix.warnings)
+
+
+# Scopes and the identity grant.
+
+
+def test_scope_defaults_follow_how_mlspace_runs() -> None:
+    assert default_scope(ALICE) is Scope.PROJECT
+    assert default_scope(SHARED_ROLE) is Scope.SHARED
+    assert default_scope(replace(ALICE, project=None, user_scoped=None)) is Scope.USER
+    assert default_scope(replace(ALICE, project=None)) is Scope.USER
+    assert default_scope(replace(ALICE, user=None)) is Scope.PROJECT
+    assert default_scope(replace(ALICE, user=None, project=None, user_scoped=None)) is Scope.SHARED
+
+
+def _arn_condition(fix: Fix) -> Any:
+    return next(s for s in fix.statements if s["Sid"].endswith("Objects")).get("Condition")
+
+
+def test_project_scope_targets_our_project_policy_and_every_project_role() -> None:
+    fixes = {fix.layer: fix for fix in plan()}
+    assert fixes["identity"].target == PROJECT_POLICY_ARN
+    assert _arn_condition(fixes["bucket-policy"]) == {
+        "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{MLSPACE}:role/MLSpace-demo-*"]}
+    }
+    assert "starts_with(RoleName, 'MLSpace-demo-')" in fixes["identity"].command
+    assert any("every role of project demo" in warning for warning in fixes["identity"].warnings)
+
+
+def test_user_scope_targets_our_user_policy_and_the_callers_role() -> None:
+    fixes = {fix.layer: fix for fix in plan(scope=Scope.USER)}
+    assert fixes["identity"].target == f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-alice"
+    assert _arn_condition(fixes["bucket-policy"]) == {"ArnLike": {"aws:PrincipalArn": [ALICE.role_arn]}}
+    assert f"attach-role-policy --role-name {ALICE_ROLE} --policy-arn {fixes['identity'].target}" in (
+        fixes["identity"].command
+    )
+
+
+def test_shared_scope_targets_the_notebook_policy_and_trusts_the_account() -> None:
+    fixes = {fix.layer: fix for fix in plan(identity=SHARED_ROLE, current_grant_policy=DATA_BOUNDARY)}
+    identity = fixes["identity"]
+    assert identity.target == f"arn:aws:iam::{MLSPACE}:policy/mlspace-notebook-policy"
+    assert any("is an assumption" in warning for warning in identity.warnings)
+    assert "attach-role-policy" not in identity.command
+    assert _arn_condition(fixes["bucket-policy"]) is None
+    assert any("with no condition" in warning for warning in fixes["bucket-policy"].warnings)
+
+
+def test_the_shared_policy_always_exists_so_none_means_unread() -> None:
+    fix = fix_for("identity", identity=SHARED_ROLE, current_grant_policy=None)
+    assert fix.document is None
+    assert fix.operation is Operation.CREATE_POLICY_VERSION
+    assert "create-policy " not in fix.command
+
+
+@pytest.mark.parametrize(("scope", "missing"), [(Scope.USER, "user"), (Scope.PROJECT, "project")])
+def test_a_scope_needs_what_it_names(scope: Scope, missing: str) -> None:
+    with pytest.raises(ValueError, match=f"MLSpace {missing}"):
+        plan(identity=SHARED_ROLE, scope=scope)
+
+
+@pytest.mark.parametrize("scope", list(Scope))
+def test_every_identity_fix_warns_never_to_edit_the_mlspace_user_policy(scope: Scope) -> None:
+    identity = SHARED_ROLE if scope is Scope.SHARED else ALICE
+    fix = fix_for("identity", identity=identity, scope=scope)
+    expected = "MLSpace-user-<User>" if scope is Scope.SHARED else "MLSpace-user-alice"
+    assert any(f"Never put this grant in {expected}" in w and "rewrites" in w for w in fix.warnings)
+
+
+def test_a_new_grant_policy_is_created_and_an_existing_one_versioned() -> None:
+    new = fix_for("identity", current_grant_policy=None)
+    assert new.operation is Operation.CREATE_POLICY
+    assert "aws iam create-policy --policy-name MLSpace-s3access-project-demo" in new.command
+    assert new.document == {"Version": "2012-10-17", "Statement": list(new.statements)}
+
+    existing = fix_for(
+        "identity", current_grant_policy={"Version": "2012-10-17", "Statement": [FOREIGN_FIRST]}
+    )
+    assert existing.operation is Operation.CREATE_POLICY_VERSION
+    assert f"create-policy-version --policy-arn {PROJECT_POLICY_ARN}" in existing.command
+    assert "list-policy-versions" in existing.command
+    assert "create-policy " not in existing.command
+
+
+# Boundary.
+
+
+def test_boundary_fix_versions_the_callers_boundary_without_principals() -> None:
+    fix = fix_for("boundary")
+    assert fix.target == BOUNDARY_ARN
+    assert all("Principal" not in statement for statement in fix.statements)
+    assert fix.document is not None
+    assert fix.document["Statement"][0] == DATA_BOUNDARY["Statement"][0]
+    assert f"create-policy-version --policy-arn {BOUNDARY_ARN} --policy-document file://boundary.json" in (
+        fix.command
+    )
+    assert "--set-as-default" in fix.command
+    assert "at most 5 versions" in fix.command
+    assert "delete-policy-version" in fix.command
+
+
+def test_an_unknown_boundary_assumes_mlspaces_name_and_says_so() -> None:
+    elsewhere = replace(ALICE, arn=ALICE.arn.replace("arn:aws:", "arn:aws-cn:"), boundary=None)
+    fix = fix_for("boundary", identity=elsewhere)
+    assert fix.target == f"arn:aws-cn:iam::{MLSPACE}:policy/{BOUNDARY_POLICY_NAME}"
+    assert any("assumes MLSpace's recommended name" in warning for warning in fix.warnings)
+
+
+# Bucket policy specifics.
+
+
+def test_bucket_policy_trusts_the_account_root_and_explains_why_not_the_role() -> None:
+    fix = fix_for("bucket-policy")
+    assert fix.target == "BucketToBeShared"
+    assert {json.dumps(s["Principal"]) for s in fix.statements} == {
+        '{"AWS": ["arn:aws:iam::111111111111:root"]}'
+    }
+    assert any("AROA" in warning and "recreated" in warning for warning in fix.warnings)
+    assert "222222222222" in fix.applied_by and "credentials" in fix.applied_by
+    assert fix.command.endswith(
+        "aws s3api put-bucket-policy --bucket BucketToBeShared --policy file://policy.json"
+    )
+    assert "cat > policy.json <<'EOF'" in fix.command
+
+
+def test_cross_account_writes_warn_about_object_ownership() -> None:
+    def ownership(fix: Fix) -> bool:
+        return any("bucket-owner-full-control" in warning for warning in fix.warnings)
+
+    assert ownership(fix_for("bucket-policy", access=AccessLevel.READ_WRITE))
+    assert not ownership(fix_for("bucket-policy", access=AccessLevel.READ))
+    same_account = fix_for("bucket-policy", access=AccessLevel.READ_WRITE, bucket_owner_account=MLSPACE)
+    assert not ownership(same_account)
+    assert any("explicit Deny" in warning for warning in same_account.warnings)
+
+
+def test_an_access_point_gets_an_access_point_policy() -> None:
+    ref = parse_bucket_reference("arn:aws:s3:us-west-2:222222222222:accesspoint/analytics/object/raw/")
+    fix = fix_for("bucket-policy", ref=ref)
+    assert fix.target == "arn:aws:s3:us-west-2:222222222222:accesspoint/analytics"
+    assert fix.operation is Operation.PUT_ACCESS_POINT_POLICY
+    assert "aws s3control put-access-point-policy --account-id 222222222222 --name analytics" in fix.command
+    assert any("s3:DataAccessPointAccount" in warning for warning in fix.warnings)
+    assert by_sid(fix.statements)["S3AccessReadProjectDemoAnalyticsRawObjects"]["Resource"] == [
+        f"{fix.target}/object/raw/*"
+    ]
+
+
+# KMS.
+
+
+def test_kms_key_policy_statement_trusts_the_roles_through_s3_in_the_keys_region() -> None:
+    fixes = {
+        fix.layer: fix
+        for fix in plan(access=AccessLevel.READ_WRITE, blocked_by=("kms",), kms_key_arn=KEY_ARN)
+    }
+    assert list(fixes) == ["boundary", "identity", "kms"]
+    kms = fixes["kms"]
+    (statement,) = kms.statements
+    assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{MLSPACE}:root"]}
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == ["*"]
+    assert statement["Condition"]["StringEquals"] == {"kms:ViaService": ["s3.eu-west-1.amazonaws.com"]}
+    assert statement["Condition"]["ArnLike"] == {
+        "aws:PrincipalArn": [f"arn:aws:iam::{MLSPACE}:role/MLSpace-demo-*"]
+    }
+    assert (kms.target, kms.operation) == (KEY_ARN, Operation.PUT_KEY_POLICY)
+    assert PARTNER in kms.applied_by
+    assert (
+        f"aws kms put-key-policy --key-id {KEY_ARN} --policy-name default --region eu-west-1" in kms.command
+    )
+    # S3 layers did not block, so the boundary and identity fixes carry only the key grant.
+    for layer in ("boundary", "identity"):
+        (grant,) = fixes[layer].statements
+        assert grant["Resource"] == [KEY_ARN]
+        assert grant["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert "KMS key" in fixes[layer].summary
+
+
+def test_reading_needs_only_decrypt_and_the_key_policy_is_merged() -> None:
+    current = {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [FOREIGN_FIRST]}
+    kms = fix_for("kms", blocked_by=("kms",), kms_key_arn=KEY_ARN, current_key_policy=current)
+    assert kms.statements[0]["Action"] == ["kms:Decrypt"]
+    assert kms.document is not None
+    assert kms.document["Id"] == "key-default-1"
+    assert kms.document["Statement"] == [FOREIGN_FIRST, kms.statements[0]]
+
+
+def test_kms_with_s3_layers_adds_the_key_grant_to_the_same_identity_and_boundary_fixes() -> None:
+    fixes = plan(blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN)
+    assert [fix.layer for fix in fixes] == ["bucket-policy", "boundary", "identity", "kms"]
+    for fix in fixes[1:3]:
+        assert list(by_sid(fix.statements)) == [STEM + "Objects", STEM + "List", STEM + "Kms"]
+
+
+def test_a_kms_block_without_a_known_key_says_how_to_find_it() -> None:
+    (fix,) = plan(blocked_by=("kms",))
+    assert (fix.layer, fix.statements, fix.document) == ("kms", (), None)
+    assert "head-object --bucket BucketToBeShared" in fix.command
+    assert all(line.startswith("#") for line in fix.command.splitlines())
+
+
+def test_a_malformed_key_arn_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a KMS key ARN"):
+        plan(blocked_by=("kms",), kms_key_arn="alias/partner-key")
+
+
+# Advisories and order.
+
+
+def test_layers_we_cannot_change_get_advisories_after_the_fixes() -> None:
+    fixes = plan(blocked_by=("endpoint", "mystery", "scp", "identity", "bucket-policy", "scp"))
+    assert [fix.layer for fix in fixes] == ["bucket-policy", "identity", "scp", "endpoint", "mystery"]
+    for fix in fixes[2:]:
+        assert (fix.statements, fix.document, fix.operation) == ((), None, Operation.ADVICE)
+        assert all(line.startswith("# ") for line in fix.command.splitlines())
+    scp, endpoint, mystery = fixes[2:]
+    assert "organization" in scp.applied_by
+    assert MLSPACE in scp.target
+    assert "network" in endpoint.applied_by and "VPC endpoint" in endpoint.target
+    assert "arn:aws:s3:::BucketToBeShared/datasets/iris/*" in endpoint.command
+    assert "mystery" in mystery.command
+
+
+@pytest.mark.parametrize(
+    ("layer", "who"),
+    [("rcp", "bucket owner's organization"), ("session", "new session"), ("unknown", "admin endpoint")],
+)
+def test_other_advisories_name_who_must_act(layer: str, who: str) -> None:
+    (fix,) = plan(blocked_by=(layer,))
+    assert who in fix.applied_by
+    assert fix.command.startswith("# ")
+
+
+def test_nothing_blocked_means_nothing_to_change() -> None:
+    assert plan(blocked_by=()) == []
+    assert render_fixes([]) == "Nothing to change: no layer blocks this access."
+    assert "Nothing to change" in fixes_html([])
+
+
+# Every fix: JSON form, valid documents, commands naming their target.
+
+ALL_LAYERS = (*S3_LAYERS, "kms", "scp", "rcp", "endpoint", "session", "unknown")
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"access": AccessLevel.READ_WRITE, "scope": Scope.USER, "current_bucket_policy": UNREADABLE},
+    {"identity": SHARED_ROLE, "ref": WHOLE_REF, "current_grant_policy": DATA_BOUNDARY},
+    {"current_boundary": UNREADABLE, "current_grant_policy": UNREADABLE, "current_key_policy": UNREADABLE},
+]
+RESOURCE_POLICIES = {"bucket-policy", "kms"}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_fix_is_json_with_valid_documents_and_a_command_naming_its_target(
+    variant: dict[str, Any],
+) -> None:
+    fixes = plan(**{"blocked_by": ALL_LAYERS, "kms_key_arn": KEY_ARN, **variant})
+    assert len(fixes) == len(ALL_LAYERS)
+    parsed = 0
+    for fix in fixes:
+        data = json.loads(json.dumps(fix.to_dict()))
+        assert {"layer", "target", "applied_by", "change", "command", "warnings"} <= set(data)
+        assert {"add_statements", "document", "operation"} <= set(data["change"])
+        assert data["change"]["add_statements"] == list(fix.statements)
+        assert fix.target in fix.command
+        if not fix.statements:
+            continue
+        layer = Layer.RESOURCE if fix.layer in RESOURCE_POLICIES else Layer(fix.layer)
+        parse_policy(json.dumps({"Version": "2012-10-17", "Statement": list(fix.statements)}), layer)
+        if fix.document is not None:
+            parse_policy(json.dumps(fix.document), layer)
+            parsed += 1
+    assert parsed >= 1
+
+
+def test_to_dict_returns_copies() -> None:
+    fix = fix_for("identity")
+    fix.to_dict()["change"]["add_statements"][0]["Action"].append("s3:*")
+    assert fix.statements[0]["Action"] == ["s3:GetObject"]
+
+
+# The commands run as written (with a stand-in for the AWS CLI).
+
+FAKE_AWS = """#!/bin/sh
+echo "$*" >> "$CALLS"
+case "$2" in
+  get-*) cat "$CURRENT" ;;
+  list-roles) echo "MLSpace-demo-aaa MLSpace-demo-bbb" ;;
+esac
+for argument in "$@"; do
+  case "$argument" in file://*) cp "${argument#file://}" "$OUT/$2.json" ;; esac
+done
+"""
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Any:
+    """Run a fix's command in bash with a fake ``aws`` that records calls and the files it is given."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    bin_dir, out = tmp_path / "bin", tmp_path / "out"
+    bin_dir.mkdir()
+    out.mkdir()
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "aws").chmod(0o755)
+
+    def run(fix: Fix, current: Any = None) -> tuple[dict[str, Any], list[str]]:
+        (tmp_path / "current.json").write_text(json.dumps(current))
+        env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "CALLS": str(tmp_path / "calls"),
+            "CURRENT": str(tmp_path / "current.json"),
+            "OUT": str(out),
+        }
+        subprocess.run(["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, check=True)
+        sent = {path.stem: json.loads(path.read_text()) for path in out.iterdir()}
+        return sent, (tmp_path / "calls").read_text().splitlines()
+
+    return run
+
+
+def test_known_documents_reach_the_cli_exactly(shell: Any) -> None:
+    fixes = plan(blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN, current_key_policy={"Statement": []})
+    sent, calls = {}, []
+    for fix in fixes:
+        more_sent, calls = shell(fix)
+        sent.update(more_sent)
+    documents = {fix.layer: fix.document for fix in fixes}
+    assert sent["put-bucket-policy"] == documents["bucket-policy"]
+    assert sent["create-policy-version"] == documents["boundary"]
+    assert sent["create-policy"] == documents["identity"]
+    assert sent["put-key-policy"] == documents["kms"]
+    attached = [call for call in calls if call.startswith("iam attach-role-policy")]
+    assert attached == [
+        f"iam attach-role-policy --role-name MLSpace-demo-{suffix} --policy-arn {PROJECT_POLICY_ARN}"
+        for suffix in ("aaa", "bbb")
+    ]
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_an_unreadable_policy_is_merged_into_the_live_one_by_the_command(shell: Any) -> None:
+    stale = {"Sid": STEM + "List", "Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}
+    live = {"Version": "2012-10-17", "Id": "Live", "Statement": [FOREIGN_FIRST, stale, FOREIGN_LAST]}
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    sent, _ = shell(fix, current=live)
+    ours = by_sid(fix.statements)
+    assert sent["put-bucket-policy"] == {
+        "Version": "2012-10-17",
+        "Id": "Live",
+        "Statement": [FOREIGN_FIRST, FOREIGN_LAST, ours[STEM + "Objects"], ours[STEM + "List"]],
+    }
+
+
+# The fixes really grant what they say, and no more (checked with our evaluator).
+
+
+def _allowed(fixes: list[Fix], caller: Identity, action: str, resource: str, **context: str) -> bool:
+    documents = {fix.layer: fix.document for fix in fixes if fix.document is not None}
+    grant, bucket_policy = documents.get("identity"), documents.get("bucket-policy")
+    layers = PolicyLayers(
+        identity=(parse_policy(grant, Layer.IDENTITY),) if grant else (),
+        boundary=parse_policy(documents.get("boundary", DATA_BOUNDARY), Layer.BOUNDARY),
+        resource=parse_policy(bucket_policy, Layer.RESOURCE) if bucket_policy else None,
+    )
+    request = Request(Principal.from_arn(caller.arn), action, resource, PARTNER, context)
+    return evaluate(request, layers).allowed
+
+
+def test_the_planned_documents_grant_read_on_the_prefix_and_nothing_else() -> None:
+    fixes = plan()
+    listing = {"s3:prefix": "datasets/iris/"}
+    assert not _allowed([], ALICE, "s3:GetObject", IRIS)
+    assert _allowed(fixes, ALICE, "s3:GetObject", IRIS)
+    assert _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **listing)
+    assert not _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **{"s3:prefix": ""})
+    assert not _allowed(fixes, ALICE, "s3:GetObject", "arn:aws:s3:::BucketToBeShared/private/x.csv")
+    assert not _allowed(fixes, ALICE, "s3:PutObject", IRIS)
+    assert _allowed(plan(access=AccessLevel.READ_WRITE), ALICE, "s3:PutObject", IRIS)
+
+
+def test_the_bucket_policy_condition_decides_which_roles_get_in() -> None:
+    # Bob's role is given the same identity grant and boundary: only the bucket policy tells them apart.
+    project, user = plan(), plan(scope=Scope.USER)
+    assert _allowed(project, BOB, "s3:GetObject", IRIS)
+    assert _allowed(user, ALICE, "s3:GetObject", IRIS)
+    assert not _allowed(user, BOB, "s3:GetObject", IRIS)
+
+
+# Rendering.
+
+
+def test_text_shows_header_warnings_and_the_command() -> None:
+    fix = fix_for("bucket-policy")
+    text = str(fix)
+    assert repr(fix) == text
+    for part in ("bucket-policy", "BucketToBeShared", fix.applied_by, fix.warnings[0], fix.command):
+        assert part in text
+    assert text.index(fix.warnings[0]) < text.index("Command:") < text.index(fix.command)
+    listing = render_fixes(plan())
+    assert listing.startswith("Fix 1 of 3\n")
+    assert "Fix 3 of 3\n" in listing
+
+
+def test_html_escapes_everything_and_folds_the_document() -> None:
+    sneaky = replace(ALICE, user="<b>eve</b>")
+    fix = fix_for("identity", identity=sneaky, scope=Scope.USER)
+    html = fix._repr_html_()
+    assert "<b>eve" not in html
+    assert "&lt;b&gt;eve&lt;/b&gt;" in html
+    assert "<details><summary>New policy document</summary>" in html
+    assert "&quot;S3AccessReadUserBEveBBucketToBeSharedDatasetsIrisObjects&quot;" in html
+    foreign = {**FOREIGN_FIRST, "Resource": "arn:aws:s3:::BucketToBeShared/<script>/*"}
+    merged = fix_for("bucket-policy", current_bucket_policy={"Statement": [foreign]})._repr_html_()
+    assert "<script>" not in merged
+    assert "&lt;script&gt;" in merged
+    unread = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)._repr_html_()
+    assert "<details><summary>Statements to add</summary>" in unread
+    assert fixes_html(plan()).count("<details>") == 3
