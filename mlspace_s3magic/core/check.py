@@ -303,9 +303,13 @@ def _refs(result: EvaluationResult) -> tuple[dict[str, str], ...]:
 
 
 def _combine(
-    probe: Probe, evaluation: Evaluation, kms: Evaluation | None, capability: str
+    probe: Probe, evaluation: Evaluation, kms: Evaluation | None, capability: str, unread: tuple[str, ...]
 ) -> CapabilityReport:
-    """The verdict from the probe when it proves something, else from the evaluation; say when they differ."""
+    """The verdict from the probe when it proves something, else from the evaluation; say when they differ,
+    naming the layers that could not be read and those no notebook can see."""
+    unseen = f"layers we could not read: {', '.join(unread) or 'none'}; layers a notebook cannot see: " + (
+        f"{', '.join(NOT_VISIBLE)}, ACLs and Block Public Access"
+    )
     kms_blocks = probe.outcome is Outcome.KMS_DENIED or (kms is not None and kms.decision.endswith("deny"))
     proven = tuple(dict.fromkeys((*evaluation.blocked_by, *(("kms",) if kms_blocks else ()))))
     suspects = tuple(dict.fromkeys((*evaluation.suspects, *(kms.suspects if kms else ()))))
@@ -319,7 +323,7 @@ def _combine(
             disagreement = (
                 f"{capability}: the probe succeeded, but our evaluation of the layers we read says "
                 f"{evaluation.decision} ({', '.join(proven) or 'no layer named'}); a grant we cannot see "
-                "(an ACL, an access point, a policy changed since it was read) allows it."
+                f"allows it, or a policy changed since it was read ({unseen})."
             )
     elif probe.allowed is False:
         verdict = Verdict.DENIED
@@ -327,7 +331,7 @@ def _combine(
         if decided and evaluation_allows:
             disagreement = (
                 f"{capability}: the probe was denied, but every layer we could read allows it; the denial "
-                f"comes from a layer we cannot see ({', '.join(NOT_VISIBLE)}, an ACL or Block Public Access)."
+                f"comes from a layer we cannot see ({unseen})."
             )
     elif probe.outcome is Outcome.NO_SUCH_BUCKET:
         verdict, blocked = Verdict.UNKNOWN, ()
@@ -412,6 +416,17 @@ def assemble_report(
         else None
     )
     key_known, _ = _known(caller, bucket.key_policy, "kms") if kms_key else (None, [])
+    gaps = tuple(
+        gap
+        for gap in (
+            caller.identity_policies,
+            caller.boundary,
+            bucket.bucket_policy,
+            bucket.encryption,
+            bucket.key_policy,
+        )
+        if isinstance(gap, Unreadable)
+    )
     reports: dict[str, CapabilityReport] = {}
     for capability in CAPABILITIES:
         probe = probes[capability]
@@ -433,7 +448,7 @@ def assemble_report(
                 context={"kms:ViaService": f"s3.{region}.{_dns_suffix(region)}"},
             )
             kms = _evaluate(kms_request, key_known, "kms")
-        reports[capability] = _combine(probe, evaluation, kms, capability)
+        reports[capability] = _combine(probe, evaluation, kms, capability, tuple(gap.layer for gap in gaps))
     needed = CAPABILITIES[: CAPABILITIES.index(need) + 1] if need != "list" else ("list",)
     blocking = [layer for name in needed for layer in reports[name].blocked_by]
     access = AccessLevel.READ_WRITE if need == "write" else AccessLevel.READ
@@ -452,17 +467,6 @@ def assemble_report(
         )
         if blocking
         else []
-    )
-    gaps = tuple(
-        gap
-        for gap in (
-            caller.identity_policies,
-            caller.boundary,
-            bucket.bucket_policy,
-            bucket.encryption,
-            bucket.key_policy,
-        )
-        if isinstance(gap, Unreadable)
     )
     return AccessReport(ref, identity.arn, reports, gaps, tuple(fixes), tuple(notes))
 

@@ -23,6 +23,12 @@ from mlspace_s3magic.core.names import BucketRef
 # "~" sorts after letters and digits, so a concurrent listing of the prefix rarely sees the marker first.
 MARKER_NAME = "~s3access-write-probe-"
 READ_PROBE_KEY = "~s3access-read-probe"
+PAYER = {"RequestPayer": "requester"}
+REQUESTER_PAYS_HOW = (
+    "Allowed, but this is a Requester Pays bucket: every request must say you pay, or S3 refuses it. "
+    "boto3: RequestPayer='requester'; AWS CLI: --request-payer requester; pandas/s3fs: "
+    "storage_options={'requester_pays': True}."
+)
 
 
 class Outcome(StrEnum):
@@ -55,9 +61,9 @@ class Probe:
     @property
     def allowed(self) -> bool | None:
         """True/False when the probe proves the permission; None when it proves nothing either way."""
-        if self.outcome in (Outcome.ALLOWED, Outcome.ARCHIVED, Outcome.NO_SUCH_KEY):
+        if self.outcome in (Outcome.ALLOWED, Outcome.ARCHIVED, Outcome.NO_SUCH_KEY, Outcome.REQUESTER_PAYS):
             return True  # S3 checks permission before it looks at the object's state.
-        if self.outcome in (Outcome.DENIED, Outcome.KMS_DENIED, Outcome.REQUESTER_PAYS):
+        if self.outcome in (Outcome.DENIED, Outcome.KMS_DENIED):
             return False
         return None
 
@@ -116,6 +122,7 @@ class Prober:
         self.ref = ref
         self.pool = pool
         self.s3 = aws.client("s3")
+        self.requester_pays = False
 
     def _call(
         self,
@@ -138,31 +145,52 @@ class Prober:
         except (S3MagicError, BotoCoreError) as error:
             return Probe(capability, action, resource, Outcome.ERROR, str(error), None, key), None
         region = _region_of(response)
-        return Probe(
-            capability, action, resource, Outcome.ALLOWED, f"{action} succeeded.", None, key, region
-        ), response
+        detail = f"{action} succeeded."
+        if region and region != self.aws.region:
+            detail += (
+                f" The bucket is in {region}, not {self.aws.region}: S3 redirected the request there "
+                f"(set S3Access.region = '{region}', or --region, to skip the redirect)."
+            )
+        return Probe(capability, action, resource, Outcome.ALLOWED, detail, None, key, region), response
 
     def list(self) -> tuple[Probe, str | None]:
-        """ListObjectsV2 with MaxKeys=1 under the prefix; returns the first key seen for the read probe."""
-        probe, response = self._call(
-            "list",
-            "s3:ListBucket",
-            self.ref.bucket_arn,
-            lambda: self.s3.list_objects_v2(Bucket=self._bucket, Prefix=self.ref.prefix, MaxKeys=1),
-        )
+        """ListObjectsV2 with MaxKeys=1 under the prefix; returns the first key seen for the read probe.
+
+        A second listing that offers to pay runs alongside, so a Requester Pays bucket is told apart from a
+        denial without another round trip.
+        """
+        plain = self.pool.submit(self._list, {})
+        paying = self.pool.submit(self._list, PAYER)
+        probe, response = plain.result()
+        paid_probe, paid_response = paying.result()
+        if probe.outcome is Outcome.DENIED and paid_probe.outcome is Outcome.ALLOWED:
+            self.requester_pays = True
+            probe = replace(paid_probe, outcome=Outcome.REQUESTER_PAYS, detail=REQUESTER_PAYS_HOW)
+            response = paid_response
         keys = [str(item["Key"]) for item in (response or {}).get("Contents", [])]
         readable = [key for key in keys if MARKER_NAME not in key]
         return probe, (readable[0] if readable else None)
 
+    def _list(self, extra: dict[str, str]) -> tuple[Probe, dict[str, Any] | None]:
+        return self._call(
+            "list",
+            "s3:ListBucket",
+            self.ref.bucket_arn,
+            lambda: self.s3.list_objects_v2(Bucket=self._bucket, Prefix=self.ref.prefix, MaxKeys=1, **extra),
+        )
+
     def read(self, key: str) -> Probe:
         """A 1-byte ranged GetObject: proves read access without downloading the object."""
+        extra = PAYER if self.requester_pays else {}
         probe, _ = self._call(
             "read",
             "s3:GetObject",
             self.ref.object_arn(key),
-            lambda: self.s3.get_object(Bucket=self._bucket, Key=key, Range="bytes=0-0"),
+            lambda: self.s3.get_object(Bucket=self._bucket, Key=key, Range="bytes=0-0", **extra),
             key,
         )
+        if self.requester_pays and probe.outcome is Outcome.ALLOWED:
+            return replace(probe, outcome=Outcome.REQUESTER_PAYS, detail=REQUESTER_PAYS_HOW)
         return probe
 
     def write(self) -> Probe:
@@ -242,7 +270,7 @@ def run_probes(
     A caller's ``pool`` must have more workers than tasks that wait on others, or this could starve.
     """
     own_pool = pool is None
-    executor = pool or ThreadPoolExecutor(max_workers=3)
+    executor = pool or ThreadPoolExecutor(max_workers=4)
     try:
         prober = Prober(aws, ref, executor)
         listing: Future[tuple[Probe, str | None]] = executor.submit(prober.list)
@@ -251,6 +279,8 @@ def run_probes(
         list_probe, first_key = listing.result()
         if reading is not None:
             read_probe = reading.result()
+            if prober.requester_pays and read_probe.outcome is Outcome.DENIED:
+                read_probe = prober.read(str(key))  # it ran before we knew the bucket wants a payer
         elif first_key is not None:
             read_probe = prober.read(first_key)
         elif list_probe.outcome is Outcome.NO_SUCH_BUCKET:

@@ -80,3 +80,46 @@ def test_a_given_key_is_read_directly(sandbox: SandboxState) -> None:
 
 def test_the_write_marker_is_named_to_sort_last() -> None:
     assert MARKER_NAME.startswith("~")
+
+
+class _RequesterPaysS3:
+    """Answers like a Requester Pays bucket: AccessDenied unless the request says the requester pays."""
+
+    class meta:
+        endpoint_url = "https://s3.example.test"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def _answer(self, params: dict[str, object], result: dict[str, object]) -> dict[str, object]:
+        self.calls.append(params)
+        if params.get("RequestPayer") != "requester":
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "Call")
+        return result
+
+    def list_objects_v2(self, **params: object) -> dict[str, object]:
+        return self._answer(params, {"Contents": [{"Key": "data/a.csv"}]})
+
+    def get_object(self, **params: object) -> dict[str, object]:
+        return self._answer(params, {})
+
+
+class _Clients:
+    region = "us-east-1"
+
+    def __init__(self, s3: _RequesterPaysS3) -> None:
+        self.s3 = s3
+
+    def client(self, service: str) -> _RequesterPaysS3:
+        return self.s3
+
+
+def test_a_requester_pays_bucket_is_told_apart_from_a_denial() -> None:
+    s3 = _RequesterPaysS3()
+    results = run_probes(_Clients(s3), REF)  # type: ignore[arg-type]
+    assert results.list.outcome is Outcome.REQUESTER_PAYS
+    assert results.read.outcome is Outcome.REQUESTER_PAYS
+    assert results.read.key == "data/a.csv"
+    assert results.read.allowed is True
+    assert "RequestPayer='requester'" in results.read.detail
+    assert sum(1 for call in s3.calls if "Range" in call and call.get("RequestPayer") == "requester") == 1
