@@ -20,6 +20,8 @@ from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
+from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, reachable_buckets
+from mlspace_s3magic.core.registry import default_registry_path, load_registry_file
 from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
 
 if TYPE_CHECKING:
@@ -67,6 +69,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if verdict is Verdict.ALLOWED else EXIT_DENIED
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm  # only the list command draws a progress bar
+
+    checker = Checker(_aws_from(args))
+    try:
+        buckets = reachable_buckets(
+            checker,
+            load_registry_file(args.registry),
+            args.extra_bucket,
+            workers=args.workers,
+            progress=lambda total: tqdm(
+                total=total,
+                desc="Probing buckets",
+                leave=False,
+                disable=total < 10 or not sys.stderr.isatty(),
+            ),
+        )
+    finally:
+        checker.close()
+    if args.json:
+        _print_json(buckets.to_dict())
+    else:
+        print(buckets)
+    return 0
+
+
 def _read_json(source: str) -> object:
     """Parse FILE (or standard input for ``-``), saying where the JSON is broken if it is."""
     name = "standard input" if source == "-" else source
@@ -112,6 +140,7 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
     """Start and seed the sandbox, and publish its state; imported late so plain use needs no moto."""
     try:
         from mlspace_s3magic.sandbox.server import Sandbox
+        from mlspace_s3magic.sandbox.world import REGISTRY
     except ImportError as error:
         raise S3MagicError(
             f"The sandbox needs moto ({error.name} is missing): pip install 'mlspace-s3magic[sandbox]'."
@@ -124,7 +153,7 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
         )
     sandbox = Sandbox(host=args.host, port=args.port)
     state = sandbox.start()
-    return sandbox, state.save(args.state_dir)
+    return sandbox, state.save(args.state_dir, REGISTRY)
 
 
 def _wait_for_stop_signal() -> None:
@@ -225,6 +254,33 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--owner-account", help="the bucket owner's account id, when you know it")
     check.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     check.set_defaults(handler=cmd_check)
+
+    listing = commands.add_parser(
+        "list", parents=[aws_options], help="the buckets you may reach, each with its status"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    listing.add_argument(
+        "--refresh",
+        action="store_true",
+        help="probe again (a terminal run always does; kept so the magic's options work here too)",
+    )
+    listing.add_argument(
+        "--registry",
+        type=Path,
+        default=default_registry_path(),
+        help="the shared-bucket registry file (default: $S3ACCESS_REGISTRY or %(default)s)",
+    )
+    listing.add_argument(
+        "--extra-bucket",
+        action="append",
+        default=[],
+        metavar="BUCKET",
+        help="a bucket of your own to include (repeatable)",
+    )
+    listing.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, help="buckets probed at once (default: %(default)s)"
+    )
+    listing.set_defaults(handler=cmd_list)
 
     sim = commands.add_parser(
         "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from mlspace_s3magic.cli import main
+from mlspace_s3magic.core.registry import save_registry_file
 from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import REGISTRY
 
 S3ACCESS = str(Path(sys.executable).with_name("s3access"))
 
@@ -279,3 +281,34 @@ def test_check_json_for_the_bucket_to_share(
 def test_check_bad_bucket_name_is_a_bad_invocation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "s3://bad bucket/x"]) == 2
     assert "is not a valid S3 bucket name" in capsys.readouterr().err
+
+
+def test_list_json_from_the_registry(
+    sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    save_registry_file(tmp_path / "registry.json", REGISTRY)
+    _act_as(monkeypatch, sandbox, "alice@demo")
+    monkeypatch.setenv("S3ACCESS_REGISTRY", str(tmp_path / "registry.json"))
+    assert main(["list", "--json", "--registry", str(tmp_path / "registry.json")]) == 0
+    rows = {row["bucket"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["partner-shared-readonly"]["status"] == "read"
+    assert rows["BucketToBeShared"]["status"] == "denied"
+    assert rows["mlspace-data-111111111111"]["mlspace_data"] is True
+    assert rows["mlspace-data-111111111111"]["source"] == "mlspace"
+
+
+def test_list_text_with_an_extra_bucket(
+    sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _act_as(monkeypatch, sandbox, "owner")
+    assert (
+        main(["list", "--registry", str(tmp_path / "none.json"), "--extra-bucket", "BucketToBeShared"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "BucketToBeShared" in out and "read" in out and "config" in out
+
+
+def test_list_with_a_broken_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "registry.json").write_text("[{")
+    assert main(["list", "--registry", str(tmp_path / "registry.json")]) == 1
+    assert "is not JSON" in capsys.readouterr().err

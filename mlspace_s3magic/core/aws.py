@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -75,6 +75,17 @@ class Aws:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
+
+    def with_pool(self, connections: int) -> Aws:
+        """The same identity with room for ``connections`` concurrent requests per service, or self if it has.
+
+        Sharing the botocore session keeps credential lookups (and refreshes) in one place.
+        """
+        if self.settings.max_pool_connections >= connections:
+            return self
+        wider = Aws(replace(self.settings, max_pool_connections=connections), self._credentials)
+        wider._session = self._boto_session()
+        return wider
 
     def _boto_session(self) -> boto3.Session:
         if self._session is None:

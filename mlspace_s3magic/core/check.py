@@ -355,6 +355,13 @@ class Checker:
     def identity(self) -> Identity:
         return self._identity.get("identity", lambda: whoami(self.aws))
 
+    def caller_layers(self) -> CallerLayers:
+        """The caller's identity policies and boundary, as far as the caller may read them (cached)."""
+        identity = self.identity()
+        return self._caller_layers.get(
+            identity.arn, lambda: LayerFetcher(self.aws, self._pool).caller_layers(identity)
+        )
+
     def check(
         self,
         ref: BucketRef,
@@ -364,11 +371,10 @@ class Checker:
         need: str = "read",
         owner_account: str | None = None,
     ) -> AccessReport:
-        fetcher = LayerFetcher(self.aws, self._pool)
         probes = self._pool.submit(run_probes, self.aws, ref, key=key, write=write_probe, pool=self._pool)
-        bucket = self._pool.submit(fetcher.bucket_layers, ref)
+        bucket = self._pool.submit(LayerFetcher(self.aws, self._pool).bucket_layers, ref)
         identity = self.identity()
-        caller = self._caller_layers.get(identity.arn, lambda: fetcher.caller_layers(identity))
+        caller = self.caller_layers()
         return assemble_report(
             ref,
             identity,

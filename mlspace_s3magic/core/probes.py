@@ -153,16 +153,21 @@ class Prober:
             )
         return Probe(capability, action, resource, Outcome.ALLOWED, detail, None, key, region), response
 
-    def list(self) -> tuple[Probe, str | None]:
+    def list(self, *, eager_requester_pays: bool = True) -> tuple[Probe, str | None]:
         """ListObjectsV2 with MaxKeys=1 under the prefix; returns the first key seen for the read probe.
 
-        A second listing that offers to pay runs alongside, so a Requester Pays bucket is told apart from a
-        denial without another round trip.
+        A second listing that offers to pay tells a Requester Pays bucket apart from a denial: alongside
+        the first when ``eager_requester_pays`` (no extra round trip), else only after a denial.
         """
-        plain = self.pool.submit(self._list, {})
-        paying = self.pool.submit(self._list, PAYER)
-        probe, response = plain.result()
-        paid_probe, paid_response = paying.result()
+        if eager_requester_pays:
+            paying = self.pool.submit(self._list, PAYER)
+            probe, response = self._list({})
+            paid_probe, paid_response = paying.result()
+        else:
+            probe, response = self._list({})
+            paid_probe, paid_response = (
+                self._list(PAYER) if probe.outcome is Outcome.DENIED else (probe, None)
+            )
         if probe.outcome is Outcome.DENIED and paid_probe.outcome is Outcome.ALLOWED:
             self.requester_pays = True
             probe = replace(paid_probe, outcome=Outcome.REQUESTER_PAYS, detail=REQUESTER_PAYS_HOW)
@@ -264,19 +269,20 @@ def run_probes(
     key: str | None = None,
     write: bool = False,
     pool: ThreadPoolExecutor | None = None,
+    eager_requester_pays: bool = True,
 ) -> ProbeResults:
     """Run list, read and (if asked) write together; read waits for list only when no key was given.
 
-    A caller's ``pool`` must have more workers than tasks that wait on others, or this could starve.
+    The listing runs on the calling thread; the pool carries what runs beside it. A caller's ``pool`` must
+    have more workers than tasks that wait on others, or this could starve.
     """
     own_pool = pool is None
-    executor = pool or ThreadPoolExecutor(max_workers=4)
+    executor = pool or ThreadPoolExecutor(max_workers=3)
     try:
         prober = Prober(aws, ref, executor)
-        listing: Future[tuple[Probe, str | None]] = executor.submit(prober.list)
         reading: Future[Probe] | None = executor.submit(prober.read, key) if key else None
         writing: Future[Probe] | None = executor.submit(prober.write) if write else None
-        list_probe, first_key = listing.result()
+        list_probe, first_key = prober.list(eager_requester_pays=eager_requester_pays)
         if reading is not None:
             read_probe = reading.result()
             if prober.requester_pays and read_probe.outcome is Outcome.DENIED:

@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Float, Int, Unicode, observe
+from tqdm.auto import tqdm
+from traitlets import Bool, Float, Int, List, Unicode, observe
 from traitlets.config import Configurable
 
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
+from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, reachable_buckets
+from mlspace_s3magic.core.registry import default_registry_path, load_registry_file
 
 HELP_FLAGS = frozenset({"-h", "--help"})
+PROGRESS_FROM = 10  # buckets; fewer finish before a bar would be worth drawing
 
 
 def _unquoted(text: str) -> str:
@@ -47,6 +52,15 @@ class S3Access(Magics, Configurable):
         False,
         help="Raise S3AccessDenied when a check finds the needed access denied (stops unattended runs).",
     ).tag(config=True)
+    registry_path = Unicode(
+        None,
+        allow_none=True,
+        help="The shared-bucket registry file; None uses $S3ACCESS_REGISTRY or ~/.config.",
+    ).tag(config=True)
+    extra_buckets = List(Unicode(), help="Buckets of your own that list and browse should include.").tag(
+        config=True
+    )
+    list_workers = Int(DEFAULT_WORKERS, help="How many buckets list probes at once.").tag(config=True)
     cache_seconds = Float(300.0, help="How long identity and your policies are reused between checks.").tag(
         config=True
     )
@@ -54,14 +68,20 @@ class S3Access(Magics, Configurable):
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
         self._checker: Checker | None = None
+        self._bucket_list: BucketList | None = None
         # The one table of subcommands: name -> handler (its docstring's first line is its summary).
-        self.subcommands: dict[str, Callable[[Namespace], Any]] = {"whoami": self.whoami, "check": self.check}
+        self.subcommands: dict[str, Callable[[Namespace], Any]] = {
+            "whoami": self.whoami,
+            "check": self.check,
+            "list": self.list_buckets,
+        }
 
     @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds")
     def _settings_changed(self, change: Any) -> None:
         if self._checker is not None:
             self._checker.close()
         self._checker = None
+        self._bucket_list = None
 
     @property
     def checker(self) -> Checker:
@@ -149,3 +169,26 @@ class S3Access(Magics, Configurable):
                 display(report)
             raise S3AccessDenied(f"{args.need} access to {ref} is {verdict.value}: see the report above.")
         return None if args.json else report
+
+    @magic_arguments("%s3access list")
+    @argument("--json", action="store_true", help="Print a JSON list instead of returning the table.")
+    @argument("--refresh", action="store_true", help="Probe again instead of reusing this session's answer.")
+    def list_buckets(self, args: Namespace) -> BucketList | None:
+        """The buckets you may reach (registry, your policies, your own list), each with its status."""
+        if args.refresh or self._bucket_list is None:
+            registry = load_registry_file(
+                Path(self.registry_path) if self.registry_path else default_registry_path()
+            )
+            self._bucket_list = reachable_buckets(
+                self.checker,
+                registry,
+                self.extra_buckets,
+                workers=self.list_workers,
+                progress=lambda total: tqdm(
+                    total=total, desc="Probing buckets", leave=False, disable=total < PROGRESS_FROM
+                ),
+            )
+        if args.json:
+            print(json.dumps(self._bucket_list.to_dict(), indent=2, sort_keys=True))
+            return None
+        return self._bucket_list

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
 
 STATE_FILE_NAME = "sandbox.json"
+REGISTRY_FILE_NAME = "registry.json"
 
 
 def default_state_dir() -> Path:
@@ -34,6 +37,8 @@ class SandboxState:
     endpoint_url: str
     principals: dict[str, Principal]
     region: str = DEFAULT_REGION
+    # The shared-bucket registry the sandbox's admin keeps, once saved next to the state.
+    registry_file: str | None = None
 
     def principal(self, name: str) -> Principal:
         try:
@@ -57,6 +62,7 @@ class SandboxState:
             "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
             "AWS_SESSION_TOKEN": creds.session_token,
             "AWS_DEFAULT_REGION": self.region,
+            REGISTRY_ENV: self.registry_file,
             # A profile would not override these keys, but it could name another endpoint or region.
             "AWS_PROFILE": None,
         }
@@ -71,6 +77,7 @@ class SandboxState:
         return {
             "endpoint_url": self.endpoint_url,
             "region": self.region,
+            "registry_file": self.registry_file,
             "principals": {
                 p.name: {
                     "arn": p.arn,
@@ -94,16 +101,21 @@ class SandboxState:
             )
             for name, entry in data["principals"].items()
         }
-        return cls(data["endpoint_url"], principals, data.get("region", DEFAULT_REGION))
+        return cls(
+            data["endpoint_url"], principals, data.get("region", DEFAULT_REGION), data.get("registry_file")
+        )
 
-    def save(self, state_dir: Path) -> Path:
-        """Write ``sandbox.json`` readable by its owner only: it holds secrets."""
+    def save(self, state_dir: Path, registry: Sequence[RegistryEntry] = ()) -> Path:
+        """Write ``sandbox.json`` readable by its owner only (it holds secrets), and the bucket registry."""
         state_dir.mkdir(parents=True, exist_ok=True)
+        registry_path = state_dir.resolve() / REGISTRY_FILE_NAME
+        save_registry_file(registry_path, registry)
+        state = replace(self, registry_file=str(registry_path))
         path = state_dir / STATE_FILE_NAME
         temporary = path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as stream:
-            json.dump(self.to_dict(), stream, indent=2)
+            json.dump(state.to_dict(), stream, indent=2)
         os.replace(temporary, path)
         return path
 

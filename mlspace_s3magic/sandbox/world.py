@@ -24,6 +24,7 @@ from mlspace_s3magic.core.mlspace import (
     user_policy_name,
     user_role_name,
 )
+from mlspace_s3magic.core.registry import RegistryEntry
 from mlspace_s3magic.sandbox import mlspace_policies
 from mlspace_s3magic.sandbox.state import Principal, SandboxState
 
@@ -39,6 +40,13 @@ READABLE_BUCKET = "partner-shared-readonly"
 READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
 READABLE_GRANTEES = ("alice",)
 LOG_OBJECT_COUNT = 300
+# What the sandbox's MLSpace admin has registered as shared: how notebooks learn these buckets exist.
+REGISTRY = (
+    RegistryEntry(SHARED_BUCKET, PARTNER_ACCOUNT, DEFAULT_REGION, "Partner datasets (the runbook's example)"),
+    RegistryEntry(
+        READABLE_BUCKET, PARTNER_ACCOUNT, DEFAULT_REGION, "Partner reference data, shared read-only"
+    ),
+)
 SEED_WORKERS = 8
 
 

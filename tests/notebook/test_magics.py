@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -12,8 +13,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from mlspace_s3magic.core.check import AccessReport, S3AccessDenied, Verdict
 from mlspace_s3magic.core.errors import CredentialsMissing
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.reachability import BucketList
+from mlspace_s3magic.core.registry import save_registry_file
 from mlspace_s3magic.notebook.magics import S3Access
 from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import REGISTRY
 
 
 @pytest.fixture
@@ -152,3 +156,31 @@ def test_check_json_and_bad_names(
         shell.run_line_magic("s3access", "check 'bad bucket'")
     with pytest.raises(UsageError, match="argument --need: invalid choice"):
         shell.run_line_magic("s3access", "check x-bucket --need everything")
+
+
+def test_list_is_cached_until_refreshed(
+    shell: InteractiveShell,
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    save_registry_file(tmp_path / "registry.json", REGISTRY)
+    shell.run_line_magic("config", f"S3Access.registry_path = {str(tmp_path / 'registry.json')!r}")
+    shell.run_line_magic("config", "S3Access.extra_buckets = ['no-such-bucket-of-alice']")
+    try:
+        first = shell.run_line_magic("s3access", "list")
+        assert isinstance(first, BucketList)
+        statuses = {item.candidate.bucket: item.status.value for item in first.items}
+        assert statuses["BucketToBeShared"] == "denied"
+        assert statuses["partner-shared-readonly"] == "read"
+        assert "no-such-bucket-of-alice" in statuses
+        assert shell.run_line_magic("s3access", "list") is first
+        assert shell.run_line_magic("s3access", "list --refresh") is not first
+        shell.run_line_magic("s3access", "list --json")
+        printed = json.loads(capsys.readouterr().out)
+        assert {row["bucket"] for row in printed} == set(statuses)
+    finally:
+        shell.run_line_magic("config", "S3Access.registry_path = None")
+        shell.run_line_magic("config", "S3Access.extra_buckets = []")

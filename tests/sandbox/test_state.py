@@ -5,12 +5,14 @@ from __future__ import annotations
 import shlex
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mlspace_s3magic.core.aws import StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.registry import RegistryEntry, load_registry_file
 from mlspace_s3magic.sandbox.state import Principal, SandboxState
 
 
@@ -52,11 +54,15 @@ def test_unknown_principal_names_the_valid_ones() -> None:
 
 
 def test_state_round_trips_and_is_private(tmp_path: Path) -> None:
-    path = _state().save(tmp_path / "state")
+    entry = RegistryEntry("partner-bucket", "222222222222", "us-east-1", "shared")
+    path = _state().save(tmp_path / "state", [entry])
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = SandboxState.load(tmp_path / "state")
-    assert loaded == _state()
+    assert loaded == replace(_state(), registry_file=str((tmp_path / "state" / "registry.json").resolve()))
     assert "s3cr3t" not in repr(loaded)
+    assert loaded.registry_file is not None
+    assert load_registry_file(Path(loaded.registry_file)) == [entry]
+    assert loaded.environment_for("admin")["S3ACCESS_REGISTRY"] == loaded.registry_file
 
 
 def test_missing_state_says_how_to_start_a_sandbox(tmp_path: Path) -> None:

@@ -1,0 +1,217 @@
+"""Probe many candidate buckets at once and say, for each, how far the caller gets: read, list only, denied...
+
+Every candidate is probed concurrently through a bounded pool whose size the HTTP connection pool matches, so
+200 buckets cost about as long as the slowest few, not the sum of all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from enum import StrEnum
+from html import escape
+from typing import Any, Protocol
+
+from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.check import Checker
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.layers import Unreadable
+from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.probes import Outcome, Probe, run_probes
+from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
+from mlspace_s3magic.core.render import Rendered
+
+DEFAULT_WORKERS = 32
+
+
+class Status(StrEnum):
+    READ_WRITE = "read-write"
+    READ = "read"
+    LIST_ONLY = "list-only"
+    DENIED = "denied"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+_COLOURS = {
+    Status.READ_WRITE: "#1a7f37",
+    Status.READ: "#1a7f37",
+    Status.LIST_ONLY: "#9a6700",
+    Status.DENIED: "#cf222e",
+    Status.MISSING: "#6e7781",
+    Status.UNKNOWN: "#6e7781",
+}
+
+
+@dataclass(frozen=True)
+class Reachability:
+    candidate: Candidate
+    status: Status
+    detail: str
+    prefix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        candidate = self.candidate
+        return {
+            "bucket": candidate.bucket,
+            "status": self.status.value,
+            "source": candidate.source,
+            "sources": list(candidate.sources),
+            "owner_account": candidate.owner_account,
+            "region": candidate.region,
+            "description": candidate.description,
+            "mlspace_data": candidate.mlspace_data,
+            "probed_prefix": self.prefix,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class BucketList(Rendered):
+    """The answer to ``list``: every candidate with its status, the MLSpace data bucket first."""
+
+    items: tuple[Reachability, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        return [item.to_dict() for item in self.items]
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                item.candidate.bucket + (" (MLSpace data)" if item.candidate.mlspace_data else ""),
+                item.status.value,
+                item.candidate.owner_account or "-",
+                ", ".join(item.candidate.sources),
+                item.candidate.description or "-",
+            )
+            for item in self.items
+        ]
+
+    def __str__(self) -> str:
+        header = ("bucket", "status", "owner", "found in", "description")
+        rows = [header, *self._rows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+            for row in rows
+        ]
+        if not self.items:
+            lines.append(
+                "(no candidate buckets: ask your admin to register shared buckets, or set "
+                "S3Access.extra_buckets)"
+            )
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            "<tr>"
+            f"<td><code>{escape(bucket)}</code></td>"
+            f"<td><span style='background:{_COLOURS[item.status]};color:white;border-radius:4px;"
+            f"padding:0 6px'>{escape(status)}</span></td>"
+            f"<td>{escape(owner)}</td><td>{escape(sources)}</td><td>{escape(description)}</td>"
+            "</tr>"
+            for item, (bucket, status, owner, sources, description) in zip(
+                self.items, self._rows(), strict=True
+            )
+        )
+        notes = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
+        return (
+            "<div><strong>S3 buckets you may reach</strong><table><tr><th>bucket</th><th>status</th>"
+            f"<th>owner</th><th>found in</th><th>description</th></tr>{body}</table>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + "</div>"
+        )
+
+
+def probe_target(candidate: Candidate, identity: Identity) -> BucketRef:
+    """Where to probe: the MLSpace data bucket under the user's own prefix, others at their root."""
+    if candidate.mlspace_data and identity.user:
+        return BucketRef(candidate.bucket, f"private/{identity.user}/")
+    return BucketRef(candidate.bucket)
+
+
+def status_of(list_probe: Probe, read_probe: Probe) -> tuple[Status, str]:
+    """Condense two probes into one status, keeping the more telling probe's words as the detail."""
+    if Outcome.NO_SUCH_BUCKET in (list_probe.outcome, read_probe.outcome):
+        return Status.MISSING, list_probe.detail
+    can_list, can_read = list_probe.allowed, read_probe.allowed
+    if can_read:
+        return Status.READ, read_probe.detail
+    if can_list:
+        return Status.LIST_ONLY, read_probe.detail
+    if can_list is False and can_read is False:
+        return Status.DENIED, list_probe.detail
+    return Status.UNKNOWN, f"{list_probe.detail} {read_probe.detail}".strip()
+
+
+def reachability(
+    aws: Aws,
+    identity: Identity,
+    candidates: Sequence[Candidate],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    on_progress: Callable[[int], None] | None = None,
+) -> BucketList:
+    """Probe every candidate (list, then read) concurrently; ``on_progress(n)`` reports finished buckets."""
+    pooled = aws.with_pool(workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3access-list") as pool:
+        futures = {
+            pool.submit(_probe_one, pooled, identity, candidate): index
+            for index, candidate in enumerate(candidates)
+        }
+        results: list[Reachability | None] = [None] * len(candidates)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if on_progress is not None:
+                on_progress(1)
+    ordered = sorted(
+        (r for r in results if r is not None),
+        key=lambda r: (not r.candidate.mlspace_data, r.candidate.bucket.lower()),
+    )
+    return BucketList(tuple(ordered))
+
+
+def _probe_one(aws: Aws, identity: Identity, candidate: Candidate) -> Reachability:
+    ref = probe_target(candidate, identity)
+    probes = run_probes(aws, ref, eager_requester_pays=False)
+    status, detail = status_of(probes.list, probes.read)
+    return Reachability(candidate, status, detail, ref.prefix)
+
+
+class Progress(Protocol):
+    """What a progress bar must offer (``tqdm`` does); the shells choose the bar, the core only counts."""
+
+    def update(self, n: int = 1) -> Any: ...
+
+    def __enter__(self) -> Progress: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+
+def reachable_buckets(
+    checker: Checker,
+    registry: Iterable[RegistryEntry],
+    extra_buckets: Iterable[str] = (),
+    *,
+    workers: int = DEFAULT_WORKERS,
+    progress: Callable[[int], Progress] | None = None,
+) -> BucketList:
+    """The candidates from every source, each probed: what ``%s3access list`` and ``s3access list`` show."""
+    identity = checker.identity()
+    caller = checker.caller_layers()
+    found = candidates(identity, caller, registry, extra_buckets)
+    notes: list[str] = []
+    if isinstance(caller.identity_policies, Unreadable):
+        notes.append(
+            "Your own policies could not be read, so only the registry and your configured buckets "
+            "were considered, not the buckets your policies name."
+        )
+    if progress is None:
+        result = reachability(checker.aws, identity, found, workers=workers)
+    else:
+        with progress(len(found)) as bar:
+            result = reachability(checker.aws, identity, found, workers=workers, on_progress=bar.update)
+    return BucketList(result.items, tuple(notes))
