@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STATE_DIR := .sandbox
 NOTEBOOK_PORT ?= 8888
+# The kernels' shell commands (`!s3access ...`) find the project's tools first.
+export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told to; CI and these machines run as root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 

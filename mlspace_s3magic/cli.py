@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
 from mlspace_s3magic.core.check import Checker, Verdict
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
@@ -92,6 +93,25 @@ def cmd_list(args: argparse.Namespace) -> int:
         _print_json(buckets.to_dict())
     else:
         print(buckets)
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    if not 1 <= args.page_size <= DEFAULT_PAGE_SIZE:
+        print(f"s3access: --page-size must be between 1 and {DEFAULT_PAGE_SIZE}.", file=sys.stderr)
+        return EXIT_BAD_INVOCATION
+    ref = parse_bucket_reference(args.target)
+    try:
+        page = list_level(_aws_from(args), ref, token=args.token, page_size=args.page_size)
+    except BrowseDenied as error:
+        print(
+            f"s3access: {error} `s3access check {args.target}` says which layer and the fix.", file=sys.stderr
+        )
+        return EXIT_DENIED
+    if args.json:
+        _print_json(page.to_dict())
+    else:
+        print(page)
     return 0
 
 
@@ -281,6 +301,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=DEFAULT_WORKERS, help="buckets probed at once (default: %(default)s)"
     )
     listing.set_defaults(handler=cmd_list)
+
+    ls = commands.add_parser(
+        "ls", parents=[aws_options], help="one level of a bucket, a page at a time (exit 3 if denied)"
+    )
+    ls.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix or an S3 ARN")
+    ls.add_argument("--token", help="continue where the previous page stopped (its last line gives it)")
+    ls.add_argument(
+        "--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="entries per page (default: %(default)s)"
+    )
+    ls.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    ls.set_defaults(handler=cmd_ls)
 
     sim = commands.add_parser(
         "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"

@@ -312,3 +312,39 @@ def test_list_with_a_broken_registry(tmp_path: Path, capsys: pytest.CaptureFixtu
     (tmp_path / "registry.json").write_text("[{")
     assert main(["list", "--registry", str(tmp_path / "registry.json")]) == 1
     assert "is not JSON" in capsys.readouterr().err
+
+
+def test_ls_pages_through_one_level(
+    sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _act_as(monkeypatch, sandbox, "owner")
+    assert main(["ls", "BucketToBeShared"]) == 0
+    assert [line.strip() for line in capsys.readouterr().out.splitlines()] == ["PRE datasets/", "PRE logs/"]
+    assert main(["ls", "s3://BucketToBeShared/logs/2026/11/01/", "--page-size", "4", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert len(first["objects"]) == 4 and first["next_token"]
+    assert (
+        main(
+            [
+                "ls",
+                "BucketToBeShared/logs/2026/11/01/",
+                "--page-size",
+                "4",
+                "--token",
+                first["next_token"],
+                "--json",
+            ]
+        )
+        == 0
+    )
+    second = json.loads(capsys.readouterr().out)
+    assert not {o["key"] for o in first["objects"]} & {o["key"] for o in second["objects"]}
+
+
+def test_ls_denied_and_bad_page_size(
+    sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _act_as(monkeypatch, sandbox, "alice@demo")
+    assert main(["ls", "BucketToBeShared"]) == 3
+    assert "check BucketToBeShared" in capsys.readouterr().err
+    assert main(["ls", "BucketToBeShared", "--page-size", "0"]) == 2

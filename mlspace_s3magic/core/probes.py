@@ -117,7 +117,7 @@ def _classify(error: ClientError, *, capability: str, ref: BucketRef) -> tuple[O
 class Prober:
     """Runs the probes for one bucket reference with one set of clients."""
 
-    def __init__(self, aws: Aws, ref: BucketRef, pool: ThreadPoolExecutor):
+    def __init__(self, aws: Aws, ref: BucketRef, pool: ThreadPoolExecutor | None = None):
         self.aws = aws
         self.ref = ref
         self.pool = pool
@@ -159,7 +159,7 @@ class Prober:
         A second listing that offers to pay tells a Requester Pays bucket apart from a denial: alongside
         the first when ``eager_requester_pays`` (no extra round trip), else only after a denial.
         """
-        if eager_requester_pays:
+        if eager_requester_pays and self.pool is not None:
             paying = self.pool.submit(self._list, PAYER)
             probe, response = self._list({})
             paid_probe, paid_response = paying.result()

@@ -18,11 +18,15 @@ from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import Unreadable
 from mlspace_s3magic.core.names import BucketRef
-from mlspace_s3magic.core.probes import Outcome, Probe, run_probes
+from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, Probe, Prober
 from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
 from mlspace_s3magic.core.render import Rendered
 
-DEFAULT_WORKERS = 32
+DEFAULT_WORKERS = 64
+QUICK_READ_DETAIL = (
+    "Reading and listing are allowed: a probe for a missing key got NoSuchKey, which S3 answers only to "
+    "callers who may list."
+)
 
 
 class Status(StrEnum):
@@ -34,7 +38,7 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-_COLOURS = {
+STATUS_COLOURS = {
     Status.READ_WRITE: "#1a7f37",
     Status.READ: "#1a7f37",
     Status.LIST_ONLY: "#9a6700",
@@ -109,7 +113,7 @@ class BucketList(Rendered):
         body = "".join(
             "<tr>"
             f"<td><code>{escape(bucket)}</code></td>"
-            f"<td><span style='background:{_COLOURS[item.status]};color:white;border-radius:4px;"
+            f"<td><span style='background:{STATUS_COLOURS[item.status]};color:white;border-radius:4px;"
             f"padding:0 6px'>{escape(status)}</span></td>"
             f"<td>{escape(owner)}</td><td>{escape(sources)}</td><td>{escape(description)}</td>"
             "</tr>"
@@ -155,7 +159,7 @@ def reachability(
     workers: int = DEFAULT_WORKERS,
     on_progress: Callable[[int], None] | None = None,
 ) -> BucketList:
-    """Probe every candidate (list, then read) concurrently; ``on_progress(n)`` reports finished buckets."""
+    """Probe every candidate concurrently; ``on_progress(n)`` reports finished buckets."""
     pooled = aws.with_pool(workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3access-list") as pool:
         futures = {
@@ -175,10 +179,21 @@ def reachability(
 
 
 def _probe_one(aws: Aws, identity: Identity, candidate: Candidate) -> Reachability:
+    """One request answers the common cases; a second and third only when the first was refused.
+
+    A GetObject for a key that cannot exist gets NoSuchKey only from a caller allowed both to read and to
+    list (S3 hides a missing key from anyone who cannot list), and NoSuchBucket when there is no bucket.
+    """
     ref = probe_target(candidate, identity)
-    probes = run_probes(aws, ref, eager_requester_pays=False)
-    status, detail = status_of(probes.list, probes.read)
-    return Reachability(candidate, status, detail, ref.prefix)
+    prober = Prober(aws, ref)
+    quick = prober.read(f"{ref.prefix}{READ_PROBE_KEY}")
+    if quick.outcome is Outcome.NO_SUCH_KEY:
+        return Reachability(candidate, Status.READ, QUICK_READ_DETAIL, ref.prefix)
+    if quick.outcome in (Outcome.NO_SUCH_BUCKET, Outcome.ALLOWED):
+        return Reachability(candidate, *status_of(quick, quick), ref.prefix)
+    listing, first_key = prober.list(eager_requester_pays=False)
+    read = prober.read(first_key) if first_key else quick
+    return Reachability(candidate, *status_of(listing, read), ref.prefix)
 
 
 class Progress(Protocol):

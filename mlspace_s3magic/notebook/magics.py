@@ -17,11 +17,13 @@ from traitlets import Bool, Float, Int, List, Unicode, observe
 from traitlets.config import Configurable
 
 from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, reachable_buckets
 from mlspace_s3magic.core.registry import default_registry_path, load_registry_file
+from mlspace_s3magic.notebook.widgets import BucketBrowser
 
 HELP_FLAGS = frozenset({"-h", "--help"})
 PROGRESS_FROM = 10  # buckets; fewer finish before a bar would be worth drawing
@@ -74,10 +76,15 @@ class S3Access(Magics, Configurable):
             "whoami": self.whoami,
             "check": self.check,
             "list": self.list_buckets,
+            "browse": self.browse,
         }
 
     @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds")
     def _settings_changed(self, change: Any) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget clients, identity and the bucket list, e.g. after switching credentials outside ``%config``."""
         if self._checker is not None:
             self._checker.close()
         self._checker = None
@@ -175,7 +182,15 @@ class S3Access(Magics, Configurable):
     @argument("--refresh", action="store_true", help="Probe again instead of reusing this session's answer.")
     def list_buckets(self, args: Namespace) -> BucketList | None:
         """The buckets you may reach (registry, your policies, your own list), each with its status."""
-        if args.refresh or self._bucket_list is None:
+        buckets = self._buckets(refresh=args.refresh)
+        if args.json:
+            print(json.dumps(buckets.to_dict(), indent=2, sort_keys=True))
+            return None
+        return buckets
+
+    def _buckets(self, *, refresh: bool = False) -> BucketList:
+        """This session's bucket list, probed again only when asked or when the settings changed."""
+        if refresh or self._bucket_list is None:
             registry = load_registry_file(
                 Path(self.registry_path) if self.registry_path else default_registry_path()
             )
@@ -188,7 +203,25 @@ class S3Access(Magics, Configurable):
                     total=total, desc="Probing buckets", leave=False, disable=total < PROGRESS_FROM
                 ),
             )
-        if args.json:
-            print(json.dumps(self._bucket_list.to_dict(), indent=2, sort_keys=True))
-            return None
         return self._bucket_list
+
+    @magic_arguments("%s3access browse")
+    @argument("target", nargs="?", help="BUCKET[/PREFIX] to open; without it, the list of your buckets.")
+    @argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="Objects per page (one request each).")
+    @argument("--refresh", action="store_true", help="Probe the bucket list again before showing it.")
+    def browse(self, args: Namespace) -> BucketBrowser:
+        """Browse your buckets: folders, objects, paging, paths, snippets and previews."""
+        ref = None
+        if args.target:
+            try:
+                ref = parse_bucket_reference(_unquoted(args.target))
+            except InvalidBucketReference as error:
+                raise UsageError(str(error)) from None
+        if not 1 <= args.page_size <= DEFAULT_PAGE_SIZE:
+            raise UsageError(
+                f"--page-size must be between 1 and {DEFAULT_PAGE_SIZE} (S3's most per request)."
+            )
+        buckets = None if ref else self._buckets(refresh=args.refresh)
+        return BucketBrowser(
+            self.aws, buckets, checker=self.checker, start=ref, page_size=args.page_size, shell=self.shell
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import urllib.request
 
+from moto import backends
 from moto.server import ThreadedMotoServer
 
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -14,6 +15,14 @@ LOOPBACK = "127.0.0.1"
 # Everything from the first request on is signed and checked against identity policies.
 ENFORCE_FROM_FIRST_CALL = "0"
 NEVER_ENFORCE = "inf"
+
+
+def _remember_moto_modules() -> None:
+    """moto lists its own package folder (about 175 ``stat`` calls) on every request to route it; the folder
+    does not change while we run, so list it once. This roughly halves the server's time per request, which
+    keeps the sandbox from being the bottleneck when many requests run at once."""
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 class Sandbox:
@@ -35,6 +44,7 @@ class Sandbox:
     def start(self) -> SandboxState:
         # werkzeug logs every request at INFO; the sandbox's one line of output is ours.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        _remember_moto_modules()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self.reset()

@@ -16,6 +16,7 @@ from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.reachability import BucketList
 from mlspace_s3magic.core.registry import save_registry_file
 from mlspace_s3magic.notebook.magics import S3Access
+from mlspace_s3magic.notebook.widgets import BucketBrowser
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import REGISTRY
 
@@ -40,6 +41,7 @@ def _configure_for(
     monkeypatch.setenv("AWS_SESSION_TOKEN", creds.session_token or "")
     ip.run_line_magic("config", f"S3Access.endpoint_url = {state.endpoint_url!r}")
     ip.run_line_magic("config", "S3Access.region = 'us-east-1'")
+    _magics(ip).reset()  # the environment's credentials changed, which %config cannot see
 
 
 def test_whoami_returns_the_identity(
@@ -184,3 +186,21 @@ def test_list_is_cached_until_refreshed(
     finally:
         shell.run_line_magic("config", "S3Access.registry_path = None")
         shell.run_line_magic("config", "S3Access.extra_buckets = []")
+
+
+def test_browse_opens_a_bucket_or_the_list(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _configure_for(shell, monkeypatch, sandbox, "owner")
+    opened = shell.run_line_magic("s3access", "browse BucketToBeShared/datasets/ --page-size 5")
+    assert isinstance(opened, BucketBrowser)
+    assert opened.rows == [("folder", "iris/")]
+    save_registry_file(tmp_path / "registry.json", REGISTRY)
+    shell.run_line_magic("config", f"S3Access.registry_path = {str(tmp_path / 'registry.json')!r}")
+    try:
+        listing = shell.run_line_magic("s3access", "browse --refresh")
+        assert ("bucket", "BucketToBeShared") in listing.rows
+    finally:
+        shell.run_line_magic("config", "S3Access.registry_path = None")
+    with pytest.raises(UsageError, match="--page-size must be between 1 and 1000"):
+        shell.run_line_magic("s3access", "browse BucketToBeShared --page-size 5000")

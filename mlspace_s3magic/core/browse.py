@@ -1,0 +1,315 @@
+"""Browsing a bucket one level at a time: a page of folders and objects, a peek at an object, a code snippet.
+
+Every call is one S3 request (a delimited ``ListObjectsV2`` page, a ranged ``GetObject``), so browsing a
+bucket with millions of keys costs what the user looks at, never a full listing.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlspace_s3magic.core.aws import ACCESS_DENIED_CODES, Aws, aws_call, error_code
+from mlspace_s3magic.core.errors import AwsRequestFailed, S3MagicError
+from mlspace_s3magic.core.names import BucketRef, modern_rule_broken
+from mlspace_s3magic.core.render import Rendered
+
+DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
+PREVIEW_BYTES = 1024
+SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+DENIED_CODES = ACCESS_DENIED_CODES | {"AllAccessDisabled"}
+# Types whose bytes are never worth decoding, whatever they happen to contain.
+BINARY_TYPES = (
+    "image/",
+    "audio/",
+    "video/",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/pdf",
+    "application/x-parquet",
+    "application/vnd.apache.parquet",
+)
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")
+PANDAS_READERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    ".csv": ("read_csv", ()),
+    ".tsv": ("read_csv", ('sep="\\t"',)),
+    ".parquet": ("read_parquet", ()),
+    ".json": ("read_json", ()),
+    ".jsonl": ("read_json", ("lines=True",)),
+}
+PATH_STYLE_NOTE = (
+    "# {bucket} is a legacy bucket name (capitals or underscores): S3 serves it path-style only.\n"
+)
+
+
+class BrowseDenied(S3MagicError):
+    """S3 refused to list or read: ``%s3access check`` says which layer blocks it."""
+
+    def __init__(self, message: str, ref: BucketRef):
+        super().__init__(message)
+        self.ref = ref
+
+
+class NoSuchBucket(S3MagicError):
+    """No bucket has this name (in any account): a typo, or a bucket deleted since."""
+
+
+class NoSuchKey(S3MagicError):
+    """The object is gone (deleted since it was listed) or never existed."""
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    key: str
+    size: int
+    last_modified: datetime
+    storage_class: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "size": self.size,
+            "last_modified": self.last_modified.isoformat(),
+            "storage_class": self.storage_class,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class Page(Rendered):
+    """One level of a prefix, as far as one ``ListObjectsV2`` page reaches; ``next_token`` asks for more."""
+
+    ref: BucketRef
+    folders: tuple[str, ...]
+    objects: tuple[ObjectEntry, ...]
+    next_token: str | None
+
+    def name(self, full: str) -> str:
+        """``full`` (a prefix or key) relative to the level listed, as ``aws s3 ls`` shows it."""
+        return full[len(level_of(self.ref.prefix)) :]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.ref.bucket,
+            "prefix": self.ref.prefix,
+            "folders": list(self.folders),
+            "objects": [entry.to_dict() for entry in self.objects],
+            "next_token": self.next_token,
+        }
+
+    def _more(self) -> str:
+        return (
+            f"More entries remain under {self.ref}; ask for the next page with the continuation token "
+            f"{self.next_token}"
+        )
+
+    def __str__(self) -> str:
+        lines = [f"{'PRE':>30} {self.name(folder)}" for folder in self.folders]
+        lines += [
+            f"{format_time(entry.last_modified)} {entry.size:>10} {self.name(entry.key)}"
+            for entry in self.objects
+        ]
+        if not lines:
+            lines.append(f"(nothing under {self.ref})")
+        if self.next_token:
+            lines.append(self._more())
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = [
+            f"<tr><td>&#128193; {escape(self.name(folder))}</td><td></td><td></td></tr>"
+            for folder in self.folders
+        ]
+        rows += [
+            f"<tr><td>{escape(self.name(entry.key))}</td><td style='text-align:right'>"
+            f"{escape(format_size(entry.size))}</td><td>{escape(format_time(entry.last_modified))}</td></tr>"
+            for entry in self.objects
+        ]
+        more = f"<p>{escape(self._more())}</p>" if self.next_token else ""
+        return (
+            f"<div><strong>{escape(str(self.ref))}</strong><table><tr><th>name</th><th>size</th>"
+            f"<th>modified (UTC)</th></tr>{''.join(rows)}</table>{more}</div>"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class Preview(Rendered):
+    """The first bytes of an object: ``text`` when they decode as UTF-8, ``None`` for binary content."""
+
+    bucket: str
+    key: str
+    text: str | None
+    fetched: int
+    size: int | None
+    content_type: str | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.size is None or self.fetched < self.size
+
+    def _summary(self) -> str:
+        total = "an unknown size" if self.size is None else format_size(self.size)
+        if self.text is None:
+            kind = f", {self.content_type}" if self.content_type else ""
+            return f"binary, {total if self.size is None else f'{self.size} bytes'}{kind}"
+        return f"first {format_size(self.fetched)} of {total}" if self.truncated else f"all of {total}"
+
+    def __str__(self) -> str:
+        if self.text is None:
+            return f"{s3_uri(self.bucket, self.key)}: {self._summary()}"
+        return f"{self.text}\n[{s3_uri(self.bucket, self.key)}: {self._summary()}]"
+
+    def _repr_html_(self) -> str:
+        body = "" if self.text is None else f"<pre>{escape(self.text)}</pre>"
+        uri = escape(s3_uri(self.bucket, self.key))
+        return f"<div><code>{uri}</code> ({escape(self._summary())}){body}</div>"
+
+
+def level_of(prefix: str) -> str:
+    """The "directory" a prefix lists: ``logs/2026/`` for ``logs/2026/`` and for ``logs/2026/ap``."""
+    return prefix[: prefix.rfind("/") + 1]
+
+
+def list_level(
+    aws: Aws, ref: BucketRef, *, token: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+) -> Page:
+    """One delimited page under ``ref.prefix``: its sub-prefixes ("folders") and the objects right in it."""
+    params: dict[str, Any] = {
+        "Bucket": ref.access_point_arn or ref.bucket,
+        "Prefix": ref.prefix,
+        "Delimiter": "/",
+        "MaxKeys": page_size,
+    }
+    if token:
+        params["ContinuationToken"] = token
+    s3 = aws.client("s3")
+    with _s3_errors(s3, "s3:ListBucket", ref, str(ref)):
+        response = s3.list_objects_v2(**params)
+    folders = sorted(str(item["Prefix"]) for item in response.get("CommonPrefixes", []))
+    objects = tuple(
+        ObjectEntry(
+            str(item["Key"]), int(item["Size"]), item["LastModified"], str(item.get("StorageClass", ""))
+        )
+        for item in response.get("Contents", [])
+        # The zero-byte "folder" the S3 console makes is the level itself, not an entry in it.
+        if not (ref.prefix.endswith("/") and item["Key"] == ref.prefix)
+    )
+    next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+    return Page(ref, tuple(folders), objects, next_token)
+
+
+def preview(aws: Aws, bucket: str, key: str, *, limit: int = PREVIEW_BYTES) -> Preview:
+    """Read only the first ``limit`` bytes (a ranged GET), whatever the object's size."""
+    ref = BucketRef(bucket=bucket, prefix=key)
+    uri = s3_uri(bucket, key)
+    s3 = aws.client("s3")
+    with _s3_errors(s3, "s3:GetObject", ref, uri):
+        try:
+            response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
+        except ClientError as error:
+            if error_code(error) != "InvalidRange":
+                raise
+            return Preview(bucket, key, "", 0, 0, None)  # S3 refuses any range of an empty object
+    body = response["Body"]
+    try:
+        data = body.read(limit)  # a server that ignores Range still costs us only `limit` bytes
+    finally:
+        body.close()
+    size = _total_size(response.get("ContentRange"), response.get("ContentLength"))
+    content_type = response.get("ContentType")
+    complete = size is not None and len(data) >= size
+    return Preview(bucket, key, _decode(data, content_type, complete=complete), len(data), size, content_type)
+
+
+def _total_size(content_range: str | None, content_length: int | None) -> int | None:
+    """The object's size from ``bytes 0-1023/4096``; without a range the body is the whole object."""
+    if content_range:
+        total = content_range.rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    return None if content_length is None else int(content_length)
+
+
+def _decode(data: bytes, content_type: str | None, *, complete: bool) -> str | None:
+    """The bytes as text, or ``None`` if they are binary; a character cut by the range is dropped."""
+    if (content_type or "").lower().startswith(BINARY_TYPES) or b"\x00" in data:
+        return None
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=complete)
+    except UnicodeDecodeError:
+        return None
+
+
+@contextmanager
+def _s3_errors(s3: Any, action: str, ref: BucketRef, where: str) -> Iterator[None]:
+    """Turn the answers a browser meets (denied, missing) into errors that say so, and the rest into ours."""
+    try:
+        with aws_call(s3, action):
+            yield
+    except ClientError as error:
+        code = error_code(error)
+        if code in DENIED_CODES:
+            raise BrowseDenied(
+                f"S3 refused {action} on {where} ({code}). Run `%s3access check {ref.bucket}` (or "
+                f"`s3access check {ref.bucket}`) to see which layer blocks it and what must change.",
+                ref,
+            ) from error
+        if code == "NoSuchBucket":
+            raise NoSuchBucket(
+                f"There is no bucket named {ref.bucket} (S3 answered NoSuchBucket, so this is not a denial): "
+                "check the spelling; bucket names are case-sensitive."
+            ) from error
+        if code == "NoSuchKey":
+            raise NoSuchKey(f"{where} does not exist (deleted since it was listed?).") from error
+        message = error.response.get("Error", {}).get("Message", "")
+        raise AwsRequestFailed(f"{action} on {where} failed: S3 answered {code}: {message}") from error
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def snippet(bucket: str, key: str) -> str:
+    """A code cell that loads the object: pandas for tabular formats, boto3 for anything else."""
+    legacy = not bucket.startswith("arn:") and modern_rule_broken(bucket) is not None
+    note = PATH_STYLE_NOTE.format(bucket=bucket) if legacy else ""
+    lower = key.lower()
+    base = next((lower[: -len(ext)] for ext in COMPRESSIONS if lower.endswith(ext)), lower)
+    reader = next((r for ext, r in PANDAS_READERS.items() if base.endswith(ext)), None)
+    if reader is None:
+        config = ', config=Config(s3={"addressing_style": "path"})' if legacy else ""
+        imports = "import boto3\nfrom botocore.config import Config\n" if legacy else "import boto3\n"
+        return (
+            f'{imports}\n{note}s3 = boto3.client("s3"{config})\n'
+            f'data = s3.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read()\nlen(data)'
+        )
+    function, extra = reader
+    args = [repr(s3_uri(bucket, key)), *extra]
+    if legacy:
+        args.append('storage_options={"config_kwargs": {"s3": {"addressing_style": "path"}}}')
+        call = f"pd.{function}(\n" + "".join(f"    {arg},\n" for arg in args) + ")"
+    else:
+        call = f"pd.{function}({', '.join(args)})"
+    return f"import pandas as pd\n\n{note}df = {call}\ndf.head()"
+
+
+def format_size(n: int) -> str:
+    """Bytes as people read them: ``512 B``, ``3.8 KiB``, ``1.2 GiB``."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in SIZE_UNITS[1:-1]:
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} {SIZE_UNITS[-1]}"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

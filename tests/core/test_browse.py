@@ -1,0 +1,219 @@
+"""Browsing: one delimited page per call, previews from a ranged GET, snippets that run, clear denials."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterator
+from math import ceil
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.browse import (
+    BrowseDenied,
+    NoSuchBucket,
+    NoSuchKey,
+    Page,
+    format_size,
+    list_level,
+    preview,
+    s3_uri,
+    snippet,
+)
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
+from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import LOG_OBJECT_COUNT, SHARED_BUCKET
+
+LOG_DAYS = 28
+LOG_KEYS = {f"logs/2026/11/{1 + i % LOG_DAYS:02d}/part-{i:04d}.log" for i in range(LOG_OBJECT_COUNT)}
+
+
+class Requests:
+    """Records each request a client sends for one S3 operation, with its query parameters and headers."""
+
+    def __init__(self, aws: Aws, operation: str):
+        self.sent: list[tuple[dict[str, list[str]], dict[str, Any]]] = []
+        aws.client("s3").meta.events.register(f"before-send.s3.{operation}", self._record)
+
+    def _record(self, request: Any, **_: Any) -> None:
+        self.sent.append((parse_qs(urlsplit(request.url).query), dict(request.headers)))
+
+    def __len__(self) -> int:
+        return len(self.sent)
+
+
+def _all_pages(aws: Aws, ref: BucketRef, page_size: int) -> Iterator[Page]:
+    token: str | None = None
+    while True:
+        page = list_level(aws, ref, token=token, page_size=page_size)
+        yield page
+        token = page.next_token
+        if token is None:
+            return
+
+
+def test_one_level_lists_folders_then_objects_like_aws_s3_ls(sandbox: SandboxState) -> None:
+    owner = sandbox.aws_for("owner")
+    root = list_level(owner, parse_bucket_reference(SHARED_BUCKET))
+    assert root.folders == ("datasets/", "logs/")
+    assert root.objects == ()
+    assert root.next_token is None
+    assert str(root).splitlines() == [f"{'PRE':>30} datasets/", f"{'PRE':>30} logs/"]
+
+    iris = list_level(owner, parse_bucket_reference(f"s3://{SHARED_BUCKET}/datasets/iris/"))
+    assert [entry.key for entry in iris.objects] == ["datasets/iris/README.txt", "datasets/iris/iris.csv"]
+    lines = str(iris).splitlines()
+    assert lines[1].endswith(" iris.csv") and lines[1].split()[2].isdigit()
+    assert iris.objects[1].size == int(lines[1].split()[2]) > 1024
+    assert json.loads(json.dumps(iris.to_dict()))["objects"][1]["key"] == "datasets/iris/iris.csv"
+    assert "<table>" in iris._repr_html_() and "iris.csv" in iris._repr_html_()
+
+
+def test_a_partial_prefix_lists_like_aws_s3_ls(sandbox: SandboxState) -> None:
+    page = list_level(sandbox.aws_for("owner"), parse_bucket_reference(f"{SHARED_BUCKET}/data"))
+    assert page.folders == ("datasets/",)
+    assert page.name("datasets/") == "datasets/"
+
+
+def test_paging_follows_tokens_with_one_request_per_page(sandbox: SandboxState) -> None:
+    owner = sandbox.aws_for("owner")
+    requests = Requests(owner, "ListObjectsV2")
+    days = list(_all_pages(owner, parse_bucket_reference(f"{SHARED_BUCKET}/logs/2026/11/"), 7))
+    assert len(days) == len(requests) == ceil(LOG_DAYS / 7)
+    folders = [folder for page in days for folder in page.folders]
+    assert folders == [f"logs/2026/11/{day:02d}/" for day in range(1, LOG_DAYS + 1)]
+    assert days[0].next_token is not None and days[0].next_token in str(days[0])
+    assert "more entries remain" in str(days[0]).splitlines()[-1].lower()
+
+    keys: list[str] = []
+    for folder in folders:
+        before = len(requests)
+        pages = list(_all_pages(owner, parse_bucket_reference(f"{SHARED_BUCKET}/{folder}"), 7))
+        assert len(requests) - before == len(pages)
+        assert all(len(page.objects) <= 7 and not page.folders for page in pages)
+        keys += [entry.key for page in pages for entry in page.objects]
+    assert len(keys) == len(set(keys)) == LOG_OBJECT_COUNT
+    assert set(keys) == LOG_KEYS
+    assert all(query["max-keys"] == ["7"] and query["delimiter"] == ["/"] for query, _ in requests.sent)
+    assert sum("continuation-token" in query for query, _ in requests.sent) == len(requests) - LOG_DAYS - 1
+
+
+def test_preview_reads_only_the_first_bytes(sandbox: SandboxState) -> None:
+    owner = sandbox.aws_for("owner")
+    requests = Requests(owner, "GetObject")
+    first = preview(owner, SHARED_BUCKET, "datasets/iris/iris.csv")
+    assert first.text is not None
+    assert first.text.splitlines()[0] == "sepal_length,sepal_width,petal_length,petal_width,species"
+    assert first.fetched == 1024 and first.size is not None and first.size > 1024 and first.truncated
+    assert "first 1.0 KiB of" in str(first)
+    assert [headers["Range"] for _, headers in requests.sent] == [b"bytes=0-1023"]
+
+    whole = preview(owner, SHARED_BUCKET, "datasets/iris/README.txt")
+    assert whole.text is not None and whole.text.startswith("A small iris-shaped dataset")
+    assert not whole.truncated and "all of" in str(whole)
+
+
+def test_binary_empty_cut_text_and_folder_markers(fresh_sandbox: SandboxState) -> None:
+    """Objects the seed lacks, in one changed world (rebuilding it is the slow part)."""
+    owner = fresh_sandbox.aws_for("owner")
+    s3 = owner.client("s3")
+    s3.put_object(Bucket=SHARED_BUCKET, Key="blobs/", Body=b"")  # the console's "folder"
+    s3.put_object(Bucket=SHARED_BUCKET, Key="blobs/model.bin", Body=bytes(range(256)) * 8)
+    s3.put_object(Bucket=SHARED_BUCKET, Key="blobs/empty.txt", Body=b"")
+    s3.put_object(Bucket=SHARED_BUCKET, Key="blobs/accents.txt", Body=("é" * 1000).encode())
+
+    page = list_level(owner, parse_bucket_reference(f"{SHARED_BUCKET}/blobs/"))
+    assert [page.name(entry.key) for entry in page.objects] == ["accents.txt", "empty.txt", "model.bin"]
+
+    binary = preview(owner, SHARED_BUCKET, "blobs/model.bin")
+    assert binary.text is None
+    assert (
+        str(binary) == f"{s3_uri(SHARED_BUCKET, 'blobs/model.bin')}: binary, 2048 bytes, binary/octet-stream"
+    )
+    assert "<pre>" not in binary._repr_html_()
+
+    empty = preview(owner, SHARED_BUCKET, "blobs/empty.txt")
+    assert (empty.text, empty.size, empty.truncated) == ("", 0, False)
+
+    cut = preview(owner, SHARED_BUCKET, "blobs/accents.txt", limit=1023)
+    assert cut.text == "é" * 511  # the half character at the end of the range is dropped, not an error
+
+
+def test_denial_and_missing_bucket_raise_errors_that_say_what_happened(sandbox: SandboxState) -> None:
+    ref = parse_bucket_reference(SHARED_BUCKET)
+    with pytest.raises(BrowseDenied) as denied:
+        list_level(sandbox.aws_for("alice@demo"), ref)
+    assert denied.value.ref == ref
+    message = str(denied.value)
+    assert "s3:ListBucket" in message and "AccessDenied" in message
+    assert f"s3access check {SHARED_BUCKET}" in message
+
+    with pytest.raises(BrowseDenied, match="s3:GetObject"):
+        preview(sandbox.aws_for("alice@demo"), SHARED_BUCKET, "datasets/iris/iris.csv")
+    with pytest.raises(NoSuchBucket, match="no bucket named no-such-bucket-here"):
+        list_level(sandbox.aws_for("owner"), parse_bucket_reference("no-such-bucket-here"))
+    with pytest.raises(NoSuchKey, match="does not exist"):
+        preview(sandbox.aws_for("owner"), SHARED_BUCKET, "datasets/nothing.csv")
+
+
+def _call_in(code: str) -> ast.Call:
+    """The last top-level call that reads the object, from the snippet parsed as Python."""
+    calls = [node for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Call)]
+    return next(
+        c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr.startswith(("read_", "get_"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "reader", "keywords"),
+    [
+        ("data/iris.csv", "read_csv", {}),
+        ("data/iris.CSV.gz", "read_csv", {}),
+        ("data/table.tsv", "read_csv", {"sep": "\t"}),
+        ("data/table.parquet", "read_parquet", {}),
+        ("data/records.json", "read_json", {}),
+        ("data/records.jsonl", "read_json", {"lines": True}),
+    ],
+)
+def test_snippets_read_tables_with_pandas(key: str, reader: str, keywords: dict[str, Any]) -> None:
+    code = snippet("team-data", key)
+    call = _call_in(code)
+    assert "import pandas as pd" in code and isinstance(call.func, ast.Attribute) and call.func.attr == reader
+    assert ast.literal_eval(call.args[0]) == f"s3://team-data/{key}"
+    assert {k.arg: ast.literal_eval(k.value) for k in call.keywords} == keywords
+
+
+def test_other_objects_get_a_boto3_snippet_and_paths_are_quoted_safely() -> None:
+    key = 'odd/it\'s "quoted"\n.bin'
+    code = snippet("team-data", key)
+    call = _call_in(code)
+    assert "import boto3" in code
+    assert {k.arg: ast.literal_eval(k.value) for k in call.keywords} == {"Bucket": "team-data", "Key": key}
+    assert ast.literal_eval(_call_in(snippet("team-data", "it's.csv")).args[0]) == "s3://team-data/it's.csv"
+
+
+def test_legacy_bucket_names_get_path_style_requests() -> None:
+    table = _call_in(snippet(SHARED_BUCKET, "datasets/iris/iris.csv"))
+    options = {k.arg: ast.literal_eval(k.value) for k in table.keywords}
+    assert options == {"storage_options": {"config_kwargs": {"s3": {"addressing_style": "path"}}}}
+    other = snippet(SHARED_BUCKET, "model.bin")
+    assert 'config=Config(s3={"addressing_style": "path"})' in other and "legacy bucket name" in other
+    ast.parse(other)
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536 * 1024, "1.5 MiB"),
+        (3 * 1024**4, "3.0 TiB"),
+        (5 * 1024**6, "5120.0 PiB"),
+    ],
+)
+def test_format_size(size: int, text: str) -> None:
+    assert format_size(size) == text
