@@ -84,7 +84,7 @@ class S3Access(Magics, Configurable):
         self.reset()
 
     def reset(self) -> None:
-        """Forget clients, identity and the bucket list, e.g. after switching credentials outside ``%config``."""
+        """Forget clients, identity and the bucket list: after switching credentials outside ``%config``."""
         if self._checker is not None:
             self._checker.close()
         self._checker = None
