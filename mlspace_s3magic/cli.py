@@ -128,6 +128,8 @@ def _read_json(source: str) -> object:
         raise S3MagicError(
             f"{name} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+    except (ValueError, RecursionError) as error:  # numbers too long, or nesting too deep, to read
+        raise S3MagicError(f"{name} is not JSON we can read: {error}") from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

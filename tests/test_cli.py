@@ -213,6 +213,8 @@ def test_simulate_ignores_unknown_keys_with_a_note(
     ("content", "message"),
     [
         ("{", "is not JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
+        ("[" * 100_000, "is not JSON we can read: maximum recursion depth exceeded"),
+        ('{"a": ' + "1" * 5000 + "}", "is not JSON we can read: Exceeds the limit"),
         (
             json.dumps(
                 {

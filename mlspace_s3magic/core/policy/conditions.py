@@ -24,16 +24,26 @@ def condition_holds(condition: Condition, context: RequestContext) -> bool:
         if operator.if_exists or operator.set_operator is SetOperator.FOR_ALL_VALUES:
             return True
         return operator.set_operator is None and operator.base.negated
-    policy_values = [value.expand(context.get) for value in condition.values]
-    satisfied = [
-        any(compare(value, policy_value) for policy_value in policy_values) != operator.base.negated
-        for value in values
-    ]
-    if operator.set_operator is SetOperator.FOR_ANY_VALUE:
-        return any(satisfied)
-    if operator.set_operator is SetOperator.FOR_ALL_VALUES or operator.base.negated:
-        return all(satisfied)
-    return any(satisfied)
+    policy_values = condition.static_values
+    if policy_values is None:
+        policy_values = tuple(value.expand(context.get) for value in condition.values)
+    negated = operator.base.negated
+    # Each request value is satisfied when it compares true with a policy value (for a negated operator:
+    # with none). ForAllValues and plain negated operators need every request value satisfied, the others
+    # one. Plain loops, stopping at the first value that decides: this runs for every statement that
+    # reaches its conditions, and the comparisons have no side effects.
+    every = operator.set_operator is not SetOperator.FOR_ANY_VALUE and (
+        operator.set_operator is SetOperator.FOR_ALL_VALUES or negated
+    )
+    for value in values:
+        satisfied = negated
+        for policy_value in policy_values:
+            if compare(value, policy_value):
+                satisfied = not negated
+                break
+        if satisfied is not every:
+            return satisfied
+    return every
 
 
 def conditions_hold(conditions: tuple[Condition, ...], context: RequestContext) -> bool:

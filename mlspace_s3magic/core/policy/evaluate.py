@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from .document import Layer, Policy
 from .grants import Allows, grant_route
+from .matching import resource_head
 from .principals import PrincipalType
 from .request import Request
 from .result import Decision, EvaluationResult, StatementRef
-from .statements import Hit, Scope, policy_hits
+from .statements import Hit, Level, Scope
 
 _ORDER = (
     Layer.RCP,
@@ -26,6 +28,8 @@ _SESSIONS = {PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER}
 _ORG_NAMES = {Layer.SCP: "service control policy (SCP)", Layer.RCP: "resource control policy (RCP)"}
 
 Levels = tuple[tuple[Policy, ...], ...]
+# The layers that apply to a caller, in _ORDER, each as its levels (one but for the organization's).
+Applicable = dict[Layer, tuple[Level, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class PolicyLayers:
     scps: Levels = ()
     rcps: Levels = ()
     endpoint: Policy | None = None
+
+    @cached_property
+    def _by_caller_type(self) -> dict[PrincipalType, tuple[Applicable, tuple[str, ...]]]:
+        """What :func:`_applicable` worked out per kind of caller: it depends on nothing else."""
+        return {}
 
 
 def evaluate(request: Request, layers: PolicyLayers | None = None) -> EvaluationResult:
@@ -64,9 +73,11 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
         request.resource,
         request.condition_keys(owner),
         has_boundary=Layer.BOUNDARY in applicable,
+        head=resource_head(request.resource),
     )
     hits = _collect(applicable, scope, notes)
-    everything = [hit for layer in _ORDER for level in hits.get(layer, []) for hit in level]
+    # ``hits`` is in AWS's evaluation order already: _applicable lists the layers in _ORDER.
+    everything = [hit for levels in hits.values() for level in levels for hit in level]
     matched = _refs(everything)
     denies = [hit for hit in everything if not hit.allows]
     if denies:
@@ -90,11 +101,14 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
                 used.extend(allowing)
             else:
                 blocked.append(layer)
-                reasons.append(_missing_allow(layer, index, applicable[layer][index], request.action))
+                reasons.append(
+                    _missing_allow(layer, index, applicable[layer][index].policies, request.action)
+                )
+    kms = request.is_kms_key
     route = grant_route(
         caller,
         owner,
-        request.is_kms_key,
+        kms,
         Allows(
             resource=_flat(hits, Layer.RESOURCE),
             identity=_flat(hits, Layer.IDENTITY),
@@ -104,7 +118,7 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     )
     blocked.extend(route.blocked_by)
     reasons.extend(route.reasons)
-    reasons.extend(_blocker_reason(layer, request, layers) for layer in route.blocked_by)
+    reasons.extend(_blocker_reason(layer, request, layers, kms) for layer in route.blocked_by)
     if blocked:
         return _result(
             request, Decision.IMPLICIT_DENY, matched, notes, blocked_by=_ordered(blocked), reasons=reasons
@@ -114,18 +128,15 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     )
 
 
-def _collect(applicable: dict[Layer, Levels], scope: Scope, notes: list[str]) -> dict[Layer, list[list[Hit]]]:
+def _collect(applicable: Applicable, scope: Scope, notes: list[str]) -> dict[Layer, list[list[Hit]]]:
     """The statements that apply, per layer and per level; statements AWS would ignore go to the notes."""
     hits: dict[Layer, list[list[Hit]]] = {}
     for layer, levels in applicable.items():
-        hits[layer] = []
+        hits[layer] = per_level = []
         for level in levels:
             level_hits: list[Hit] = []
-            for policy in level:
-                found, skipped = policy_hits(policy, scope)
-                level_hits.extend(found)
-                notes.extend(skipped)
-            hits[layer].append(level_hits)
+            level.collect(scope, level_hits, notes)
+            per_level.append(level_hits)
     return hits
 
 
@@ -152,9 +163,22 @@ def _result(
     )
 
 
-def _applicable(request: Request, layers: PolicyLayers, notes: list[str]) -> dict[Layer, Levels]:
-    """The layers that apply to this caller, each as levels of policies; notes the ones given but ignored."""
+def _applicable(request: Request, layers: PolicyLayers, notes: list[str]) -> Applicable:
+    """The layers that apply to this caller, each as its levels of policies; notes the ones given but ignored.
+
+    Remembered per kind of caller on the layers (with the levels' plans), since one set of layers decides
+    many requests; callers only read the dict.
+    """
     kind = request.principal.type
+    known = layers._by_caller_type.get(kind)
+    if known is None:
+        known = layers._by_caller_type[kind] = _applicable_to(kind, layers)
+    applicable, ignored = known
+    notes.extend(ignored)
+    return applicable
+
+
+def _applicable_to(kind: PrincipalType, layers: PolicyLayers) -> tuple[Applicable, tuple[str, ...]]:
     anonymous = kind is PrincipalType.ANONYMOUS
     candidates: list[tuple[Layer, Levels, bool, str]] = [
         (Layer.RCP, layers.rcps, True, ""),
@@ -185,13 +209,14 @@ def _applicable(request: Request, layers: PolicyLayers, notes: list[str]) -> dic
             "The session policy was ignored: only role and federated-user sessions have one",
         ),
     ]
-    applicable: dict[Layer, Levels] = {}
+    applicable: Applicable = {}
+    notes: list[str] = []
     for layer, levels, applies, ignored in candidates:
         if levels and not applies:
             notes.append(f"{ignored}.")
         elif levels:
-            applicable[layer] = levels
-    return applicable
+            applicable[layer] = tuple(Level(policies) for policies in levels)
+    return applicable, tuple(notes)
 
 
 def _single(policy: Policy | None) -> Levels:
@@ -199,11 +224,19 @@ def _single(policy: Policy | None) -> Levels:
 
 
 def _flat(hits: dict[Layer, list[list[Hit]]], layer: Layer) -> list[Hit]:
-    return [hit for level in hits.get(layer, []) for hit in level]
+    """The layer's hits across its levels; callers only read the list."""
+    levels = hits.get(layer)
+    if not levels:
+        return []
+    if len(levels) == 1:  # every layer but the organization's has one level
+        return levels[0]
+    return [hit for level in levels for hit in level]
 
 
 def _refs(hits: list[Hit]) -> tuple[StatementRef, ...]:
     """Statement references without repeats, in evaluation order."""
+    if not hits:
+        return ()
     refs = (
         StatementRef(hit.policy.layer, hit.policy.label, hit.statement.name, hit.statement.effect)
         for hit in hits
@@ -227,7 +260,7 @@ def _missing_allow(layer: Layer, index: int, policies: tuple[Policy, ...], actio
     return f"No {name} at level {index} of the organization (0 is the root) allows {action} on this resource."
 
 
-def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers) -> str:
+def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers, kms: bool) -> str:
     """One sentence on what a blocking layer lacks."""
     action = request.action
     if layer is Layer.IDENTITY:
@@ -238,7 +271,7 @@ def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers) -> str
         return "A federated-user session without a session policy has no identity-based permissions."
     if layer is Layer.SESSION:
         return f"The session policy does not allow {action} on this resource."
-    name = "key policy" if request.is_kms_key else "resource policy"
+    name = "key policy" if kms else "resource policy"
     if layers.resource is None:
         return f"There is no {name}, and this request needs one that allows the caller."
     return f"The {name} does not allow this caller."

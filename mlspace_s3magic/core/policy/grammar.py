@@ -71,6 +71,12 @@ def _load(document: Mapping[str, object] | str) -> dict[str, object]:
             raise PolicyValidationError(
                 "", f"not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
             ) from None
+        # json.loads refuses a number past Python's integer-digit limit with a plain ValueError, and nesting
+        # past the recursion limit with RecursionError; both must reach the caller as a validation error.
+        except ValueError as error:
+            raise PolicyValidationError("", f"not valid JSON: {error}") from None
+        except RecursionError:
+            raise PolicyValidationError("", "not valid JSON: nested too deeply to read") from None
     if not isinstance(raw, Mapping):
         raise PolicyValidationError("", "a policy document must be a JSON object with a Statement")
     return {str(key): value for key, value in raw.items()}
@@ -199,9 +205,9 @@ def _conditions(raw: object, path: str, variables: bool) -> tuple[Condition, ...
 def _condition(operator: Operator, key: object, value: object, path: str, variables: bool) -> Condition:
     if not isinstance(key, str) or not key:
         raise PolicyValidationError(path, "a condition key must be a non-empty string")
+    # An empty list is valid IAM (MLSpace's CDK deploys one): no value can match it, so a positive operator
+    # is false and a negated one true.
     values = value if isinstance(value, list) else [value]
-    if not values:
-        raise PolicyValidationError(path, "the list of values is empty")
     templates: list[Template] = []
     for position, item in enumerate(values):
         where = f"{path}[{position}]" if isinstance(value, list) else path

@@ -35,14 +35,18 @@ class Route:
 
 def grant_route(caller: Principal, owner: str | None, kms: bool, allows: Allows) -> Route:
     """Decide the resource, identity, boundary and session layers together, as AWS's flow charts do."""
-    best = max((hit.grant for hit in allows.resource if hit.grant is not None), default=None)
+    best = (
+        max((hit.grant for hit in allows.resource if hit.grant is not None), default=None)
+        if allows.resource
+        else None
+    )
     identity_ok = caller.type is PrincipalType.ACCOUNT or bool(allows.identity)
     boundary_ok = allows.boundary is None or bool(allows.boundary)
     if allows.session is None:
         session_ok = caller.type is not PrincipalType.FEDERATED_USER
     else:
         session_ok = bool(allows.session)
-    caps = [layer for layer, ok in ((Layer.BOUNDARY, boundary_ok), (Layer.SESSION, session_ok)) if not ok]
+    caps = ([] if boundary_ok else [Layer.BOUNDARY]) + ([] if session_ok else [Layer.SESSION])
     identity_route = ([] if identity_ok else [Layer.IDENTITY]) + caps
     cap_hits = (allows.boundary or []) + (allows.session or [])
     identity_hits = allows.identity + cap_hits

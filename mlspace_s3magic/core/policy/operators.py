@@ -56,7 +56,9 @@ class Operator:
 
 
 def _text(chunks: Chunks) -> str:
-    return "".join(text for text, _ in chunks)
+    if len(chunks) == 1:  # most values: no variable, one chunk
+        return chunks[0][0]
+    return "".join([text for text, _ in chunks])
 
 
 @lru_cache(maxsize=1024)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum
+from functools import cached_property, lru_cache
 
 from .arns import is_account_id, parse_arn
 from .errors import PolicyValidationError
@@ -57,6 +58,16 @@ class PrincipalElement:
 
     entries: tuple[PrincipalEntry, ...]
     negated: bool
+
+    @cached_property
+    def listed(self) -> frozenset[tuple[EntryKind, str]]:
+        """The entries as the caller's identities are compared with them, kept for the next request."""
+        return frozenset((entry.kind, entry.key) for entry in self.entries)
+
+    @cached_property
+    def everyone(self) -> bool:
+        """Whether the element names everyone (``"*"``)."""
+        return (EntryKind.EVERYONE, "*") in self.listed
 
 
 _GRANTS = {
@@ -132,10 +143,12 @@ def _aws_entry(value: str, path: str) -> PrincipalEntry:
     )
 
 
-def _caller_keys(caller: Principal) -> set[tuple[EntryKind, str]]:
-    """Every identity AWS checks the caller as: session, role and account (or user and account)."""
+@lru_cache(maxsize=256)
+def _caller_keys(caller: Principal) -> frozenset[tuple[EntryKind, str]]:
+    """Every identity AWS checks the caller as: session, role and account (or user and account); worked out
+    once per caller, as a caller meets many statements."""
     if caller.type is PrincipalType.ANONYMOUS or caller.arn is None or caller.account is None:
-        return {(EntryKind.EVERYONE, "*")}
+        return frozenset({(EntryKind.EVERYONE, "*")})
     keys = {(EntryKind.ACCOUNT, caller.account)}
     if caller.type is PrincipalType.USER:
         keys.add((EntryKind.USER, caller.arn))
@@ -144,7 +157,7 @@ def _caller_keys(caller: Principal) -> set[tuple[EntryKind, str]]:
         keys.add((EntryKind.ROLE, f"{caller.account}:{caller.name}"))
     elif caller.type is PrincipalType.FEDERATED_USER:
         keys.add((EntryKind.FEDERATED_USER, caller.arn))
-    return keys
+    return frozenset(keys)
 
 
 def grant_for(
@@ -156,8 +169,8 @@ def grant_for(
     the role and the account), and a Deny with NotPrincipal always applies to a caller with a boundary.
     """
     keys = _caller_keys(caller)
-    listed = {(entry.kind, entry.key) for entry in element.entries}
-    everyone = (EntryKind.EVERYONE, "*") in listed
+    listed = element.listed
+    everyone = element.everyone
     if element.negated:
         spared = everyone or keys <= listed
         if deny and has_boundary and caller.type is not PrincipalType.ANONYMOUS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .arns import is_account_id, parse_arn
 from .principals import Principal
@@ -15,13 +16,28 @@ class RequestContext:
     """The request's condition keys: names compare case-insensitively, as AWS does; values keep their case."""
 
     def __init__(self, values: Mapping[str, ContextValue]) -> None:
-        self._values = {
-            key.lower(): (value,) if isinstance(value, str) else tuple(value) for key, value in values.items()
-        }
+        self._values = {key.lower(): _as_values(value) for key, value in values.items()}
+
+    @classmethod
+    def _lowered(cls, values: dict[str, tuple[str, ...]]) -> RequestContext:
+        """A context from names already lowered, so each request does not lower them twice."""
+        context = cls.__new__(cls)
+        context._values = values
+        return context
 
     def get(self, key: str) -> tuple[str, ...] | None:
         """The key's values, or None when the request does not carry the key."""
         return self._values.get(key.lower())
+
+
+def _as_values(value: ContextValue) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@lru_cache(maxsize=256)
+def _caller_keys(principal: Principal) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The keys derived from the caller, names lowered; worked out once, as a caller makes many requests."""
+    return tuple((key.lower(), (value,)) for key, value in principal.context_defaults().items())
 
 
 @dataclass(frozen=True)
@@ -45,16 +61,17 @@ class Request:
     @property
     def is_kms_key(self) -> bool:
         """KMS key policies must allow the caller themselves, so the evaluator treats them apart."""
+        if ":kms:" not in self.resource:  # every request asks; most are not about KMS
+            return False
         arn = parse_arn(self.resource)
         return arn is not None and arn.service == "kms"
 
     def condition_keys(self, owner_account: str | None) -> RequestContext:
-        """The keys AWS derives from the caller and the resource, overridden by the ones given."""
-        values: dict[str, ContextValue] = {}
-        values.update(self.principal.context_defaults())
+        """The keys AWS derives from the caller and the resource, overridden by the ones given (names compare
+        without case, so ``aws:sourceip`` given overrides ``aws:SourceIp`` derived)."""
+        values = dict(_caller_keys(self.principal))
         if owner_account is not None:
-            values["aws:ResourceAccount"] = owner_account
-        lowered = {key.lower() for key in self.context}
-        values = {key: value for key, value in values.items() if key.lower() not in lowered}
-        values.update(self.context)
-        return RequestContext(values)
+            values["aws:resourceaccount"] = (owner_account,)
+        for key, value in self.context.items():
+            values[key.lower()] = _as_values(value)
+        return RequestContext._lowered(values)

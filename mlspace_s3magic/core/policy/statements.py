@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .conditions import conditions_hold
 from .document import Effect, Policy, Statement
-from .matching import action_matches, resource_matches
+from .matching import resource_head
 from .principal_element import Grant, grant_for
 from .principals import Principal
 from .request import RequestContext
@@ -22,6 +23,7 @@ class Scope:
     resource: str
     context: RequestContext
     has_boundary: bool
+    head: str | None = None  # the resource's head (see Policy.plan), worked out once per request
 
 
 @dataclass(frozen=True)
@@ -42,26 +44,65 @@ def policy_hits(policy: Policy, scope: Scope) -> tuple[list[Hit], list[str]]:
     """The statements of ``policy`` that apply, and notes on statements AWS would ignore."""
     hits: list[Hit] = []
     notes: list[str] = []
-    for statement in policy.statements:
-        try:
-            hit = _hit(policy, statement, scope)
-        except UnresolvedVariable as missing:
-            notes.append(
-                f"{policy.label}, {statement.name}: {missing.source} has no value in this request, "
-                "so the statement does not apply"
-            )
-            continue
-        if hit is not None:
-            hits.append(hit)
+    Level((policy,)).collect(scope, hits, notes)
     return hits, notes
 
 
+class Level:
+    """The policies of one layer, or of one level of the organization tree, which a request asks together.
+
+    Why: every policy of a level answers the same question for a request; with the statements worth matching
+    gathered across them (per action and resource head, see :meth:`Policy.plan`), a request costs one lookup
+    per level instead of one per policy.
+    """
+
+    __slots__ = ("_plans", "policies")
+
+    def __init__(self, policies: tuple[Policy, ...]) -> None:
+        self.policies = policies
+        self._plans: dict[tuple[str, str], _LevelPlan] = {}
+
+    def collect(self, scope: Scope, hits: list[Hit], notes: list[str]) -> None:
+        """Append the statements that apply, in document order, and notes on statements AWS would ignore."""
+        head = resource_head(scope.resource) if scope.head is None else scope.head
+        plan = self._plans.get((scope.action, head))
+        if plan is None:
+            plan = self._plan(scope.action, head)
+        resource = scope.resource
+        for policy, statement, pattern in plan:
+            if pattern is not None and (pattern.fullmatch(resource) is None) != statement.not_resource:
+                continue  # a fixed Resource that does not cover the resource (or a NotResource that does)
+            try:
+                hit = _hit(policy, statement, scope)
+            except UnresolvedVariable as missing:
+                notes.append(
+                    f"{policy.label}, {statement.name}: {missing.source} has no value in this request, "
+                    "so the statement does not apply"
+                )
+                continue
+            if hit is not None:
+                hits.append(hit)
+
+    def _plan(self, action: str, head: str) -> _LevelPlan:
+        if len(self._plans) >= _PLANS_REMEMBERED:
+            self._plans.clear()
+        plan = tuple(
+            (policy, statement, pattern)
+            for policy in self.policies
+            for statement, pattern in policy.plan(action, head)
+        )
+        self._plans[(action, head)] = plan
+        return plan
+
+
+_LevelPlan = tuple[tuple[Policy, Statement, re.Pattern[str] | None], ...]
+_PLANS_REMEMBERED = 4096  # (action, resource head) pairs per level; past that the plans start over
+
+
 def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
-    """The statement as a hit when it applies, else None; raises UnresolvedVariable."""
-    if any(action_matches(pattern, scope.action) for pattern in statement.actions) == statement.not_action:
-        return None
-    patterns = [template.expand(scope.context.get) for template in statement.resources]
-    if any(resource_matches(pattern, scope.resource) for pattern in patterns) == statement.not_resource:
+    """The statement (planned: its action matched, and its resource too unless that holds a variable) as a
+    hit when it applies, else None; raises UnresolvedVariable."""
+    if statement.resource_variables and not statement.covers_resource(scope.resource, scope.context.get):
         return None
     grant = None
     if statement.principal is not None:
@@ -73,6 +114,6 @@ def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
         )
         if grant is None:
             return None
-    if not conditions_hold(statement.conditions, scope.context):
+    if statement.conditions and not conditions_hold(statement.conditions, scope.context):
         return None
     return Hit(policy, statement, grant)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 Chunks = tuple[tuple[str, bool], ...]
 Lookup = Callable[[str], tuple[str, ...] | None]
@@ -46,8 +47,18 @@ class Template:
     text: str
     parts: tuple[Part, ...]
 
+    @cached_property
+    def static(self) -> Chunks | None:
+        """The chunks when the text holds no variable (most policy text), so requests need not expand it."""
+        if any(isinstance(part, Variable) for part in self.parts):
+            return None
+        return tuple(part for part in self.parts if isinstance(part, tuple))
+
     def expand(self, lookup: Lookup) -> Chunks:
         """Substitute the request's values; raise UnresolvedVariable when one is missing."""
+        static = self.static
+        if static is not None:
+            return static
         chunks: list[tuple[str, bool]] = []
         for part in self.parts:
             chunks.append(part if isinstance(part, tuple) else (_value(part, lookup), False))

@@ -305,3 +305,46 @@ def test_variables_are_not_substituted_for_numeric_operators() -> None:
 def test_an_unresolved_variable_in_any_value_is_reported_whatever_the_order(values: list[str]) -> None:
     with pytest.raises(UnresolvedVariable):
         holds({"StringEquals": {"s3:prefix": values}}, {"s3:prefix": "home/x/"})
+
+
+def test_an_empty_value_list_matches_nothing_and_its_negation_everything() -> None:
+    """MLSpace deploys instance-type constraints with an empty list; IAM accepts it."""
+    from mlspace_s3magic.core.policy import (
+        Decision,
+        Layer,
+        PolicyLayers,
+        Principal,
+        Request,
+        evaluate,
+        parse_policy,
+    )
+
+    def decide(operator: str) -> Decision:
+        policy = parse_policy(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "*",
+                        "Condition": {operator: {"aws:SourceVpc": []}},
+                    }
+                ],
+            },
+            Layer.IDENTITY,
+            "p",
+        )
+        request = Request(
+            Principal.from_arn("arn:aws:iam::111111111111:user/u"),
+            "s3:GetObject",
+            "arn:aws:s3:::b/k",
+            "111111111111",
+            {"aws:SourceVpc": "vpc-1"},
+        )
+        return evaluate(request, PolicyLayers(identity=(policy,))).decision
+
+    assert decide("StringEquals") is Decision.IMPLICIT_DENY
+    assert decide("StringLike") is Decision.IMPLICIT_DENY
+    assert decide("StringNotEquals") is Decision.ALLOWED
+    assert decide("StringNotLike") is Decision.ALLOWED

@@ -130,11 +130,6 @@ def test_policy_validation_error_is_a_value_error() -> None:
             "condition keys",
         ),
         (
-            document(statement(Condition={"StringEquals": {"k": []}})),
-            "Statement[0].Condition.StringEquals.k",
-            "empty",
-        ),
-        (
             document(statement(Condition={"StringEquals": {"": "v"}})),
             "Statement[0].Condition.StringEquals.",
             "empty",
@@ -254,6 +249,21 @@ def test_invalid_json_text_reports_the_position() -> None:
     error = error_for('{"Statement": [}')
     assert error.path == ""
     assert "not valid JSON" in error.message and "line 1" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"Statement": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ('{"Version": ' + "7" * 5000 + ', "Statement": []}', "integer string conversion"),
+    ],
+)
+def test_json_text_that_json_loads_refuses_without_a_decode_error_is_a_validation_error(
+    text: str, expected: str
+) -> None:
+    error = error_for(text)
+    assert error.path == ""
+    assert "not valid JSON" in error.message and expected in error.message
 
 
 def test_unknown_layer_is_refused() -> None:
