@@ -31,6 +31,14 @@ REQUESTER_PAYS_HOW = (
 )
 
 
+class PayerProbe(StrEnum):
+    """When the listing that offers to pay (Requester Pays) is sent, relative to the plain one."""
+
+    ALONGSIDE = "alongside"
+    AFTER_DENIAL = "after-denial"
+    FIRST = "first"
+
+
 class Outcome(StrEnum):
     ALLOWED = "allowed"
     DENIED = "denied"
@@ -153,16 +161,20 @@ class Prober:
             )
         return Probe(capability, action, resource, Outcome.ALLOWED, detail, None, key, region), response
 
-    def list(self, *, eager_requester_pays: bool = True) -> tuple[Probe, str | None]:
+    def list(self, *, payer: PayerProbe = PayerProbe.ALONGSIDE) -> tuple[Probe, str | None]:
         """ListObjectsV2 with MaxKeys=1 under the prefix; returns the first key seen for the read probe.
 
-        A second listing that offers to pay tells a Requester Pays bucket apart from a denial: alongside
-        the first when ``eager_requester_pays`` (no extra round trip), else only after a denial.
+        A listing that offers to pay tells a Requester Pays bucket apart from a denial (S3 ignores the offer
+        on other buckets). ``payer`` says when to send it: alongside the plain one (no extra round trip),
+        only after the plain one is denied, or first (a refusal then settles it in one request).
         """
-        if eager_requester_pays and self.pool is not None:
+        if payer is PayerProbe.ALONGSIDE and self.pool is not None:
             paying = self.pool.submit(self._list, PAYER)
             probe, response = self._list({})
             paid_probe, paid_response = paying.result()
+        elif payer is PayerProbe.FIRST:
+            paid_probe, paid_response = self._list(PAYER)
+            probe, response = (paid_probe, None) if paid_probe.allowed is False else self._list({})
         else:
             probe, response = self._list({})
             paid_probe, paid_response = (
@@ -269,7 +281,6 @@ def run_probes(
     key: str | None = None,
     write: bool = False,
     pool: ThreadPoolExecutor | None = None,
-    eager_requester_pays: bool = True,
 ) -> ProbeResults:
     """Run list, read and (if asked) write together; read waits for list only when no key was given.
 
@@ -282,7 +293,7 @@ def run_probes(
         prober = Prober(aws, ref, executor)
         reading: Future[Probe] | None = executor.submit(prober.read, key) if key else None
         writing: Future[Probe] | None = executor.submit(prober.write) if write else None
-        list_probe, first_key = prober.list(eager_requester_pays=eager_requester_pays)
+        list_probe, first_key = prober.list()
         if reading is not None:
             read_probe = reading.result()
             if prober.requester_pays and read_probe.outcome is Outcome.DENIED:

@@ -18,7 +18,7 @@ from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import Unreadable
 from mlspace_s3magic.core.names import BucketRef
-from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, Probe, Prober
+from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, PayerProbe, Probe, Prober
 from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
 from mlspace_s3magic.core.render import Rendered
 
@@ -179,7 +179,7 @@ def reachability(
 
 
 def _probe_one(aws: Aws, identity: Identity, candidate: Candidate) -> Reachability:
-    """One request answers the common cases; a second and third only when the first was refused.
+    """One request answers the common cases, two a denial; more only for the rare list-only or paying bucket.
 
     A GetObject for a key that cannot exist gets NoSuchKey only from a caller allowed both to read and to
     list (S3 hides a missing key from anyone who cannot list), and NoSuchBucket when there is no bucket.
@@ -191,7 +191,7 @@ def _probe_one(aws: Aws, identity: Identity, candidate: Candidate) -> Reachabili
         return Reachability(candidate, Status.READ, QUICK_READ_DETAIL, ref.prefix)
     if quick.outcome in (Outcome.NO_SUCH_BUCKET, Outcome.ALLOWED):
         return Reachability(candidate, *status_of(quick, quick), ref.prefix)
-    listing, first_key = prober.list(eager_requester_pays=False)
+    listing, first_key = prober.list(payer=PayerProbe.FIRST)
     read = prober.read(first_key) if first_key else quick
     return Reachability(candidate, *status_of(listing, read), ref.prefix)
 
