@@ -1,0 +1,158 @@
+"""Access requests as data: what a notebook asks for, what the admin endpoint records, and their states.
+
+One set of models serves the admin endpoint's API, its store, the notebook client and the JupyterLab
+server extension, so input is validated the same way wherever it arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mlspace_s3magic.core.names import InvalidBucketReference, validate_bucket_name
+from mlspace_s3magic.core.remedy import AccessLevel
+
+MAX_DAYS = 365
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    AWAITING_OWNER = "awaiting-owner"
+    APPLIED = "applied"
+    DENIED = "denied"
+    FAILED = "failed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+# Which status may follow which: the store refuses any other change, so no route can skip a step.
+TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
+    RequestStatus.PENDING: frozenset({RequestStatus.APPROVED, RequestStatus.DENIED, RequestStatus.CANCELLED}),
+    RequestStatus.APPROVED: frozenset(
+        {RequestStatus.APPLIED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED, RequestStatus.CANCELLED}
+    ),
+    RequestStatus.AWAITING_OWNER: frozenset(
+        {RequestStatus.APPLIED, RequestStatus.FAILED, RequestStatus.CANCELLED}
+    ),
+    RequestStatus.FAILED: frozenset(
+        {RequestStatus.APPLIED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED}
+    ),
+    RequestStatus.APPLIED: frozenset({RequestStatus.REVOKED, RequestStatus.EXPIRED}),
+    RequestStatus.DENIED: frozenset(),
+    RequestStatus.REVOKED: frozenset(),
+    RequestStatus.EXPIRED: frozenset(),
+    RequestStatus.CANCELLED: frozenset(),
+}
+
+
+class NewAccessRequest(BaseModel):
+    """What a notebook user submits; unknown fields are refused, so a typo is an error, not a default."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    bucket: str = Field(min_length=1, max_length=255, description="The bucket, as S3 names it.")
+    prefix: str = Field(
+        default="", max_length=1024, description="Only this prefix; empty for the whole bucket."
+    )
+    access: AccessLevel = Field(description="read, or read-write.")
+    reason: str = Field(min_length=3, max_length=2000, description="Why you need it, for the admin.")
+    days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Expire after this many days.")
+    idempotency_key: str = Field(
+        description="Chosen by the client; sending the same key again returns the same request."
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        try:
+            validate_bucket_name(value)
+        except InvalidBucketReference as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/"):
+            raise ValueError("a prefix does not start with '/': write data/2026/, not /data/2026/")
+        if any(mark in value for mark in ("*", "?")):
+            raise ValueError("a prefix is literal text: wildcards (* ?) are not accepted")
+        return value
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not IDEMPOTENCY_KEY.match(value):
+            raise ValueError("use 8 to 128 letters, digits, '-' or '_' (a UUID is ideal)")
+        return value
+
+
+class Requester(BaseModel):
+    """Who asked, as proven to the endpoint (never as the client described itself)."""
+
+    arn: str
+    account: str
+    role: str | None = None
+    user: str | None = None
+    project: str | None = None
+
+
+class AccessRequest(BaseModel):
+    """A request as the endpoint records it."""
+
+    id: str
+    requester: Requester
+    bucket: str
+    prefix: str
+    access: AccessLevel
+    reason: str
+    days: int | None
+    idempotency_key: str
+    status: RequestStatus
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    plan: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def sid_stem(self) -> str:
+        """Every statement this request adds carries a Sid from this stem, so revoke finds exactly those."""
+        return "S3AccessReq" + re.sub(r"[^A-Za-z0-9]", "", self.id)
+
+
+class AuditEntry(BaseModel):
+    """One change, append-only: who did what to which request, when, and the status before and after."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    request_id: str | None = None
+    from_status: RequestStatus | None = None
+    to_status: RequestStatus | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SharedBucket(BaseModel):
+    """A registry entry as the admin keeps it; ``owner_role_arn`` lets the endpoint edit the bucket policy."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    bucket: str = Field(min_length=1, max_length=255)
+    owner_account: str | None = Field(default=None, pattern=r"^\d{12}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    description: str = Field(default="", max_length=500)
+    owner_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        return NewAccessRequest._bucket_name(value)
