@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from mlspace_s3magic.admin.cli import add_admin_commands
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
 from mlspace_s3magic.core.check import Checker, Verdict
@@ -321,6 +322,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("file", help="a JSON scenario, or an array of them; - reads standard input")
     sim.add_argument("--json", action="store_true", help="print JSON results instead of explanations")
     sim.set_defaults(handler=cmd_simulate)
+
+    add_admin_commands(commands)
 
     sandbox = commands.add_parser("sandbox", help="a local AWS shaped like MLSpace, for demos and tests")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")

@@ -141,6 +141,13 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class RequestView(BaseModel):
+    """A request as the API shows it: the record, and its history for whoever may see it."""
+
+    request: AccessRequest
+    history: list[AuditEntry] = Field(default_factory=list)
+
+
 class SharedBucket(BaseModel):
     """A registry entry as the admin keeps it; ``owner_role_arn`` lets the endpoint edit the bucket policy."""
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -104,6 +105,14 @@ class Aws:
                     "set S3Access.profile (or --profile) to one that is, or leave it empty."
                 ) from exc
         return self._session
+
+    def frozen_credentials(self) -> ReadOnlyCredentials:
+        """The keys requests are signed with right now (refreshed if temporary), for signing by hand."""
+        credentials = self._boto_session().get_credentials()
+        if credentials is None:
+            raise explain(NoCredentialsError(), action="signing an identity proof", endpoint="")
+        frozen: ReadOnlyCredentials = credentials.get_frozen_credentials()
+        return frozen
 
     @property
     def region(self) -> str:

@@ -190,7 +190,7 @@ class AccessReport(Rendered):
 
 
 @dataclass(frozen=True)
-class _KnownLayers:
+class KnownLayers:
     """Parsed documents for the evaluator; ``None`` in a field means the layer could not be read."""
 
     identity: tuple[Policy, ...] | None
@@ -204,9 +204,9 @@ def _parse(fetched: FetchedPolicy, layer: Layer) -> Policy:
     return parse_policy(fetched.document, layer, fetched.label)
 
 
-def _known(
+def known_layers(
     caller: CallerLayers, resource: PolicyOrGap, resource_label: str
-) -> tuple[_KnownLayers, list[str]]:
+) -> tuple[KnownLayers, list[str]]:
     notes: list[str] = []
 
     def parsed(fetched: PolicyOrGap, layer: Layer) -> tuple[Policy | None, bool]:
@@ -231,10 +231,10 @@ def _known(
             notes.append(f"The identity policies could not be evaluated: {error}")
     boundary, boundary_ok = parsed(caller.boundary, Layer.BOUNDARY)
     policy, resource_ok = parsed(resource, Layer.RESOURCE)
-    return _KnownLayers(identity, boundary, boundary_ok, policy, resource_ok), notes
+    return KnownLayers(identity, boundary, boundary_ok, policy, resource_ok), notes
 
 
-def _evaluate(request: Request, known: _KnownLayers, resource_layer_name: str) -> Evaluation:
+def evaluate_with_gaps(request: Request, known: KnownLayers, resource_layer_name: str) -> Evaluation:
     """Decide with unreadable layers assumed to allow, then each assumed to deny (see the module doc)."""
     unknown = [
         name
@@ -411,7 +411,7 @@ def assemble_report(
             f"The account that owns {ref.bucket} is unknown, so it is treated as another account than "
             f"yours ({identity.account}): the bucket policy must then allow you too."
         )
-    known, parse_notes = _known(caller, bucket.bucket_policy, "bucket-policy")
+    known, parse_notes = known_layers(caller, bucket.bucket_policy, "bucket-policy")
     notes += parse_notes
     principal = Principal.from_arn(identity.arn)
     kms_key = (
@@ -421,7 +421,7 @@ def assemble_report(
         and bucket.encryption.uses_kms
         else None
     )
-    key_known, _ = _known(caller, bucket.key_policy, "kms") if kms_key else (None, [])
+    key_known, _ = known_layers(caller, bucket.key_policy, "kms") if kms_key else (None, [])
     gaps = tuple(
         gap
         for gap in (
@@ -444,7 +444,7 @@ def assemble_report(
         if capability == "write":
             context["s3:x-amz-acl"] = "bucket-owner-full-control"
         request = Request(principal, S3_ACTIONS[capability], resource, owner or UNKNOWN_OWNER, context)
-        evaluation = _evaluate(request, known, "bucket-policy")
+        evaluation = evaluate_with_gaps(request, known, "bucket-policy")
         kms = None
         if kms_key and key_known and capability in KMS_ACTIONS:
             kms_request = Request(
@@ -453,7 +453,7 @@ def assemble_report(
                 kms_key,
                 context={"kms:ViaService": f"s3.{region}.{_dns_suffix(region)}"},
             )
-            kms = _evaluate(kms_request, key_known, "kms")
+            kms = evaluate_with_gaps(kms_request, key_known, "kms")
         reports[capability] = _combine(probe, evaluation, kms, capability, tuple(gap.layer for gap in gaps))
     needed = CAPABILITIES[: CAPABILITIES.index(need) + 1] if need != "list" else ("list",)
     blocking = [layer for name in needed for layer in reports[name].blocked_by]

@@ -224,6 +224,45 @@ def merge_statements(current: Document | None, statements: Sequence[Statement]) 
     return document
 
 
+def is_ours(statement: Any, sid_stem: str) -> bool:
+    """Whether a fix with this stem added the statement: its Sid is the stem plus one of :data:`SID_SUFFIXES`.
+
+    The suffix must match exactly, so stem ``S3AccessReq1`` never claims ``S3AccessReq12Objects``.
+    """
+    sid = statement.get("Sid") if isinstance(statement, dict) else None
+    return isinstance(sid, str) and sid.startswith(sid_stem) and sid[len(sid_stem) :] in SID_SUFFIXES
+
+
+def remove_statements(document: Document, sid_stem: str, *, as_object: bool = False) -> Document:
+    """The document without this stem's statements; every other statement and key is kept as it was.
+
+    :func:`merge_statements` turns a single-object ``Statement`` into a list; ``as_object`` says the document
+    had that form before, so when exactly one statement remains it is given back as the object again.
+    """
+    result = copy.deepcopy(document)
+    existing = result.get("Statement")
+    listed = existing if isinstance(existing, list) else [existing]
+    kept = [statement for statement in listed if not is_ours(statement, sid_stem)]
+    if "Statement" in result and len(kept) != len(listed):
+        result["Statement"] = kept[0] if as_object and len(kept) == 1 else kept
+    return result
+
+
+def size_problem(layer: str, document: Document) -> str | None:
+    """Why AWS would refuse ``document`` as too large for ``layer``, or None: checked before any write."""
+    if layer in ("boundary", "identity"):
+        size, limit, unit, rule = _iam_size(document), MANAGED_POLICY_MAX_CHARS, "characters", "IAM's"
+    elif layer == "bucket-policy":
+        size, limit, unit, rule = _json_bytes(document), BUCKET_POLICY_MAX_BYTES, "bytes", "S3's"
+    elif layer == "kms":
+        size, limit, unit, rule = _json_bytes(document), KEY_POLICY_MAX_BYTES, "bytes", "KMS's"
+    else:
+        return None
+    if size <= limit:
+        return None
+    return f"The new {layer} document would be {size:,} {unit}, over {rule} limit of {limit:,}."
+
+
 def plan_fixes(
     *,
     identity: Identity,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
+from typing import Any
 
 from moto import backends
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -23,6 +26,23 @@ def _remember_moto_modules() -> None:
     keeps the sandbox from being the bottleneck when many requests run at once."""
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+
+
+def _one_dynamodb_call_at_a_time() -> None:
+    """moto serves each request on its own thread and rolls a cancelled DynamoDB transaction back by restoring
+    a copy of the whole table, which can undo a transaction that committed meanwhile; DynamoDB itself
+    serialises them. Applying DynamoDB calls one at a time gives the sandbox the service's guarantee."""
+    if getattr(DynamoHandler.call_action, "serialised", False):
+        return
+    original = DynamoHandler.call_action
+    lock = threading.Lock()
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    call_action.serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 class Sandbox:
@@ -44,7 +64,10 @@ class Sandbox:
     def start(self) -> SandboxState:
         # werkzeug logs every request at INFO; the sandbox's one line of output is ours.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        # moto logs whole requests (session tokens, signatures) at DEBUG: never let them reach a log.
+        logging.getLogger("moto").setLevel(logging.WARNING)
         _remember_moto_modules()
+        _one_dynamodb_call_at_a_time()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self.reset()

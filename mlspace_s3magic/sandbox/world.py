@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
@@ -40,13 +41,28 @@ READABLE_BUCKET = "partner-shared-readonly"
 READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
 READABLE_GRANTEES = ("alice",)
 LOG_OBJECT_COUNT = 300
+# A role the partner lets the MLSpace admin assume to edit its bucket policies, so the admin endpoint can
+# apply that layer itself instead of waiting for the owner.
+OWNER_ROLE_NAME = "S3AccessBucketPolicyEditor"
+OWNER_ROLE_ARN = f"arn:{PARTITION}:iam::{PARTNER_ACCOUNT}:role/{OWNER_ROLE_NAME}"
 # What the sandbox's MLSpace admin has registered as shared: how notebooks learn these buckets exist.
-REGISTRY = (
-    RegistryEntry(SHARED_BUCKET, PARTNER_ACCOUNT, DEFAULT_REGION, "Partner datasets (the runbook's example)"),
-    RegistryEntry(
-        READABLE_BUCKET, PARTNER_ACCOUNT, DEFAULT_REGION, "Partner reference data, shared read-only"
+SHARED_BUCKETS = (
+    SharedBucket(
+        bucket=SHARED_BUCKET,
+        owner_account=PARTNER_ACCOUNT,
+        region=DEFAULT_REGION,
+        description="Partner datasets (the runbook's example)",
+        owner_role_arn=OWNER_ROLE_ARN,
+    ),
+    SharedBucket(
+        bucket=READABLE_BUCKET,
+        owner_account=PARTNER_ACCOUNT,
+        region=DEFAULT_REGION,
+        description="Partner reference data, shared read-only",
+        owner_role_arn=OWNER_ROLE_ARN,
     ),
 )
+REGISTRY = tuple(RegistryEntry(b.bucket, b.owner_account, b.region, b.description) for b in SHARED_BUCKETS)
 SEED_WORKERS = 8
 
 
@@ -63,6 +79,7 @@ def seed_world(endpoint_url: str) -> SandboxState:
     owner = _bootstrap_admin(settings, PARTNER_ACCOUNT, "owner")
     mlspace = Aws(settings, admin.credentials)
     partner = Aws(settings, owner.credentials)
+    _seed_owner_role(partner, admin.arn)
     with ThreadPoolExecutor(SEED_WORKERS) as pool:
         _seed_partner_buckets(partner, pool)
         _put_objects(mlspace, DATA_BUCKET, _data_bucket_objects(), pool, create=True)
@@ -188,6 +205,43 @@ def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
             )
         )
     return principals
+
+
+def _seed_owner_role(aws: Aws, trusted_admin_arn: str) -> None:
+    """The partner's role for the MLSpace admin: bucket and key policies of the partner's buckets, no data."""
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": trusted_admin_arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(RoleName=OWNER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    buckets = [f"arn:{PARTITION}:s3:::{entry.bucket}" for entry in SHARED_BUCKETS]
+    permissions = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Resource": buckets,
+                "Action": [
+                    "s3:GetBucketPolicy",
+                    "s3:PutBucketPolicy",
+                    "s3:DeleteBucketPolicy",
+                    "s3:GetEncryptionConfiguration",
+                    "s3:ListBucket",  # moto checks GetBucketEncryption as this; AWS needs only the above
+                ],
+            },
+            {
+                "Effect": "Allow",
+                "Resource": "*",
+                "Action": ["kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DescribeKey"],
+            },
+        ],
+    }
+    iam.put_role_policy(
+        RoleName=OWNER_ROLE_NAME, PolicyName="bucket-policies", PolicyDocument=json.dumps(permissions)
+    )
 
 
 def _readable_bucket_policy() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The client side of access requests: identity proof, submit, follow, outbox."""

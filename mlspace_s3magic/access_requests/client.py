@@ -1,0 +1,166 @@
+"""Talk to the admin endpoint as a proven AWS identity (or the admin's local token), with an outbox.
+
+A submission the endpoint cannot be reached for is queued on disk with its idempotency key and sent later,
+so the user never loses a request and the endpoint never files one twice.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from mlspace_s3magic.access_requests.outbox import Outbox
+from mlspace_s3magic.access_requests.proof import make_proof
+from mlspace_s3magic.core.access import AccessRequest, AuditEntry, NewAccessRequest, RequestView, SharedBucket
+from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.errors import S3MagicError
+
+ADMIN_URL_ENV = "S3ACCESS_ADMIN_URL"
+PROOF_REUSE_SECONDS = 120  # proofs last 5 minutes at the endpoint; renew well before
+T = TypeVar("T")
+VIEW = TypeAdapter(RequestView)
+VIEWS = TypeAdapter(list[RequestView])
+BUCKET = TypeAdapter(SharedBucket)
+BUCKETS = TypeAdapter(list[SharedBucket])
+AUDIT = TypeAdapter(list[AuditEntry])
+
+
+class AdminUnreachable(S3MagicError):
+    """The endpoint did not answer (down, wrong URL, network)."""
+
+
+class AdminRefused(S3MagicError):
+    """The endpoint answered with an error; the message is its own explanation."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"The admin endpoint refused ({status}): {detail}")
+        self.status = status
+
+
+def normalise_url(url: str) -> str:
+    """The endpoint's identity as proofs name it: no trailing slash, so both sides spell it alike."""
+    return url.rstrip("/")
+
+
+class AdminClient:
+    """One endpoint, one identity: AWS credentials (``aws``) or the admin's local ``token``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        aws: Aws | None = None,
+        token: str | None = None,
+        outbox: Outbox | None = None,
+        timeout: float = 10.0,
+    ):
+        if aws is None and token is None:
+            raise ValueError("an AdminClient needs AWS credentials or an admin token")
+        self.base_url = normalise_url(base_url)
+        self._aws = aws
+        self._token = token
+        self.outbox = outbox
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self._proof: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+
+    def _authorization(self) -> str:
+        if self._token is not None:
+            return f"Bearer {self._token}"
+        assert self._aws is not None
+        with self._lock:
+            if self._proof is None or time.monotonic() - self._proof[0] > PROOF_REUSE_SECONDS:
+                self._proof = (time.monotonic(), make_proof(self._aws, self.base_url))
+            return self._proof[1]
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(
+                method, path, headers={"Authorization": self._authorization()}, **kwargs
+            )
+        except httpx.TransportError as error:
+            raise AdminUnreachable(
+                f"The admin endpoint {self.base_url} did not answer ({type(error).__name__}); check "
+                f"S3Access.admin_url / ${ADMIN_URL_ENV}."
+            ) from None
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail", response.text))
+            except ValueError:
+                detail = response.text[:500]
+            raise AdminRefused(response.status_code, detail)
+        return None if response.status_code == 204 else response.json()
+
+    # -- a notebook user's calls ----------------------------------------------------------------------
+    def submit(self, new: NewAccessRequest) -> AccessRequest | None:
+        """The filed request, or None when the endpoint is unreachable and it was queued in the outbox."""
+        try:
+            view = self._parse(VIEW, self._call("POST", "/v1/requests", json=new.model_dump(mode="json")))
+        except AdminUnreachable:
+            if self.outbox is None:
+                raise
+            self.outbox.put(new)
+            return None
+        if self.outbox is not None:
+            self.outbox.remove(new.idempotency_key)
+        return view.request
+
+    def flush_outbox(self) -> list[AccessRequest]:
+        """Send every queued request; the endpoint's idempotency makes a resend harmless."""
+        if self.outbox is None:
+            return []
+        sent = []
+        for new in self.outbox.pending():
+            view = self._parse(VIEW, self._call("POST", "/v1/requests", json=new.model_dump(mode="json")))
+            self.outbox.remove(new.idempotency_key)
+            sent.append(view.request)
+        return sent
+
+    def requests(self, status: str | None = None) -> list[AccessRequest]:
+        params = {"status": status} if status else None
+        views = self._parse(VIEWS, self._call("GET", "/v1/requests", params=params))
+        return [view.request for view in views]
+
+    def show(self, request_id: str) -> RequestView:
+        return self._parse(VIEW, self._call("GET", f"/v1/requests/{request_id}"))
+
+    def act(self, request_id: str, action: str) -> AccessRequest:
+        """approve, deny, apply, revoke (admins) or cancel (the requester)."""
+        return self._parse(VIEW, self._call("POST", f"/v1/requests/{request_id}/{action}")).request
+
+    def buckets(self) -> list[SharedBucket]:
+        return self._parse(BUCKETS, self._call("GET", "/v1/buckets"))
+
+    # -- the admin's calls ----------------------------------------------------------------------------
+    def put_bucket(self, bucket: SharedBucket) -> SharedBucket:
+        return self._parse(BUCKET, self._call("POST", "/v1/buckets", json=bucket.model_dump(mode="json")))
+
+    def delete_bucket(self, name: str) -> None:
+        self._call("DELETE", f"/v1/buckets/{name}")
+
+    def audit(self, request_id: str | None = None) -> list[AuditEntry]:
+        params = {"request_id": request_id} if request_id else None
+        return self._parse(AUDIT, self._call("GET", "/v1/audit", params=params))
+
+    def diagnose(self, target: str) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/diagnose", params={"bucket": target}))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _parse(self, shape: TypeAdapter[T], data: Any) -> T:
+        try:
+            return shape.validate_python(data)
+        except ValidationError as error:
+            raise S3MagicError(
+                f"The admin endpoint {self.base_url} answered in an unexpected shape: {error}"
+            ) from None
+
+
+def admin_url_from_environment() -> str | None:
+    return os.environ.get(ADMIN_URL_ENV) or None

@@ -1,0 +1,63 @@
+"""Requests the admin endpoint has not acknowledged yet, kept on disk until it has.
+
+Each request is one file, written atomically (a temporary file, fsync, rename) so a crash leaves either the
+whole request or nothing. Sending it again later is safe: its idempotency key makes the endpoint return
+the request it already filed instead of filing a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from mlspace_s3magic.core.access import NewAccessRequest
+from mlspace_s3magic.core.errors import S3MagicError
+
+
+def default_outbox_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mlspace-s3magic" / "outbox"
+
+
+class Outbox:
+    """A folder of pending requests, one JSON file each, named by idempotency key."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def put(self, request: NewAccessRequest) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.folder / f"{request.idempotency_key}.json"
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(request.model_dump_json())
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+        directory = os.open(self.folder, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself must survive a crash too
+        finally:
+            os.close(directory)
+        return path
+
+    def pending(self) -> list[NewAccessRequest]:
+        """Queued requests, oldest first; a file that cannot be read is reported, never silently dropped."""
+        if not self.folder.exists():
+            return []
+        requests = []
+        for path in sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            try:
+                requests.append(NewAccessRequest.model_validate(json.loads(path.read_text())))
+            except (OSError, ValueError, ValidationError) as error:
+                raise S3MagicError(
+                    f"The queued request {path} cannot be read ({error}); move it aside."
+                ) from None
+        return requests
+
+    def remove(self, idempotency_key: str) -> None:
+        (self.folder / f"{idempotency_key}.json").unlink(missing_ok=True)

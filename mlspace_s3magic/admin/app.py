@@ -1,0 +1,146 @@
+"""The admin endpoint's HTTP API: thin routes over :class:`AdminService`, every one authenticated.
+
+Routes are plain ``def`` functions, so FastAPI runs them (and their AWS and SQLite calls) in its worker
+threads, off the event loop. Errors are JSON ``{"detail": message}`` with the status that fits.
+"""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from mlspace_s3magic.admin.auth import Caller, Unauthenticated
+from mlspace_s3magic.admin.service import AdminService, Forbidden
+from mlspace_s3magic.admin.store import NotFound, TransitionRefused
+from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
+from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
+
+# The most specific class first: each maps to the status a client can act on.
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (TransitionRefused, 409),
+    (EndpointUnreachable, 503),
+    (AwsRequestFailed, 502),
+    (S3MagicError, 409),
+)
+
+
+def _status_for(error: Exception) -> int:
+    return next(status for kind, status in ERROR_STATUS if isinstance(error, kind))
+
+
+def create_app(service: AdminService) -> FastAPI:
+    """The API over ``service``; the OpenAPI document is served (authenticated) at ``/openapi.json``."""
+    app = FastAPI(
+        title="mlspace-s3magic admin endpoint",
+        version="1",
+        description="Access requests to S3 buckets from MLSpace notebooks: file, review, apply, revoke.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
+        return service.authenticate(authorization)
+
+    Authenticated = Annotated[Caller, Depends(caller)]
+
+    @app.exception_handler(S3MagicError)
+    def _known(request: Request, error: S3MagicError) -> JSONResponse:
+        headers = (
+            {"WWW-Authenticate": "S3AccessProof, Bearer"} if isinstance(error, Unauthenticated) else None
+        )
+        return JSONResponse({"detail": str(error)}, status_code=_status_for(error), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        """400 naming each field, rather than FastAPI's 422 with internals."""
+        problems = [
+            f"{'.'.join(str(part) for part in problem['loc'] if part != 'body') or 'body'}: {problem['msg']}"
+            for problem in error.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: Authenticated) -> dict[str, Any]:
+        return app.openapi()
+
+    @app.post("/v1/requests", status_code=201, response_model=RequestView)
+    def submit(new: NewAccessRequest, who: Authenticated, response: Response) -> RequestView:
+        view, created = service.submit(who, new)
+        if not created:
+            response.status_code = 200
+        return view
+
+    @app.get("/v1/requests", response_model=list[RequestView])
+    def list_requests(
+        who: Authenticated,
+        status: Annotated[RequestStatus | None, Query(description="Only requests in this status.")] = None,
+    ) -> list[RequestView]:
+        return service.list_requests(who, status)
+
+    @app.get("/v1/requests/{request_id}", response_model=RequestView)
+    def show(request_id: str, who: Authenticated) -> RequestView:
+        return service.show(who, request_id)
+
+    actions: dict[str, Callable[[Caller, str], RequestView]] = {
+        "approve": service.approve,
+        "deny": service.deny,
+        "apply": service.apply,
+        "revoke": service.revoke,
+        "cancel": service.cancel,
+    }
+    for name, action in actions.items():
+        app.add_api_route(
+            f"/v1/requests/{{request_id}}/{name}",
+            _action_route(action, caller),
+            methods=["POST"],
+            response_model=RequestView,
+            name=name,
+            summary=f"{name.capitalize()} a request",
+        )
+
+    @app.get("/v1/buckets", response_model=list[SharedBucket])
+    def buckets(who: Authenticated) -> list[SharedBucket]:
+        return service.buckets(who)
+
+    @app.post("/v1/buckets", response_model=SharedBucket)
+    def put_bucket(bucket: SharedBucket, who: Authenticated) -> SharedBucket:
+        return service.put_bucket(who, bucket)
+
+    @app.delete("/v1/buckets/{name}", status_code=204)
+    def delete_bucket(name: str, who: Authenticated) -> Response:
+        service.delete_bucket(who, name)
+        return Response(status_code=204)
+
+    @app.get("/v1/audit", response_model=list[AuditEntry])
+    def audit(
+        who: Authenticated,
+        request_id: Annotated[str | None, Query(description="Only this request's entries.")] = None,
+    ) -> list[AuditEntry]:
+        return service.audit(who, request_id)
+
+    @app.get("/v1/diagnose")
+    def diagnose(
+        who: Authenticated,
+        bucket: Annotated[
+            str, Query(min_length=1, max_length=1100, description="BUCKET[/PREFIX] or s3://...")
+        ],
+    ) -> dict[str, Any]:
+        return service.diagnose(who, bucket)
+
+    return app
+
+
+def _action_route(action: Callable[[Caller, str], RequestView], caller: Callable[..., Caller]) -> Any:
+    """A POST route for one state change, so the five of them share one shape."""
+
+    def route(request_id: str, who: Annotated[Caller, Depends(caller)]) -> RequestView:
+        return action(who, request_id)
+
+    route.__doc__ = action.__doc__
+    return route

@@ -1,0 +1,544 @@
+"""Apply a plan, verify the result with the evaluator, and revoke: the only code that writes policies.
+
+Apply writes the layers in :data:`WRITE_ORDER`: the bucket's side first (another account's role, the write
+most likely to be refused, so a refusal leaves MLSpace's account untouched), then the boundary (which grants
+nothing by itself), and the identity grant last, since that is what turns access on. Revoke goes the other
+way round, turning access off first. Every live document is compared with the plan before the first write
+and again right before its own; a document someone else changed stops everything (:class:`PlanOutdated`).
+
+Verification uses our evaluator, not a probe: moto, and the endpoint itself, cannot act as the requester, and
+moto ignores boundaries, bucket-policy Allows and key policies anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlspace_s3magic.admin.plan import (
+    OWNER,
+    POOL_SIZE,
+    Accounts,
+    CapabilityCheck,
+    LayerChange,
+    OwnerSessions,
+    Plan,
+    UnknownRequesterRole,
+    accounts_for,
+    evaluate_live,
+    grant_policy_arn,
+    kms_key_arn,
+    pretty,
+    read_live,
+    request_ref,
+    requester_identity,
+)
+from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBucket
+from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
+from mlspace_s3magic.core.check import UNKNOWN_OWNER
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
+from mlspace_s3magic.core.remedy import (
+    GRANT_POLICY_PREFIX,
+    SID_SUFFIXES,
+    Scope,
+    remove_statements,
+    size_problem,
+)
+
+Document = dict[str, Any]
+WRITE_ORDER = ("bucket-policy", "kms", "boundary", "identity")
+REVOKE_ORDER = tuple(reversed(WRITE_ORDER))
+MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
+GRANT_DESCRIPTION = "S3 access granted through mlspace-s3access; each statement's Sid names its request."
+# Outcomes of a step.
+WRITTEN = "written"
+CREATED = "created"
+ALREADY_APPLIED = "already-applied"
+AWAITING_OWNER = "awaiting-owner"
+ATTACHED = "attached"
+VERSION_DELETED = "version-deleted"
+REMOVED = "removed"
+NOTHING_TO_REMOVE = "nothing-to-remove"
+DETACHED = "detached"
+DELETED = "deleted"
+ROLE_MISSING = "role-missing"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing apply or revoke did (or left to the owner, with the command in ``detail``)."""
+
+    layer: str
+    target: str
+    outcome: str
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class PlanRefused(S3MagicError):
+    """The plan has problems; nothing was written."""
+
+
+class SizeLimitExceeded(PlanRefused):
+    """A new document would pass its size limit (IAM, S3 or KMS would refuse it); nothing was written."""
+
+
+class PlanOutdated(S3MagicError):
+    """A live document changed since the plan was shown; nothing more was written. ``written`` is what this
+    apply had written before it noticed, so the request's record can say so."""
+
+    def __init__(self, layer: str, target: str, written: tuple[Step, ...] = ()):
+        self.layer = layer
+        self.target = target
+        self.written = written
+        done = "; ".join(f"{step.layer} {step.target} {step.outcome}" for step in written) or "nothing"
+        super().__init__(
+            f"The {layer} document ({target}) changed since the plan was made, so nothing more was written "
+            f"(before it: {done}). Plan the request again and review the new diff."
+        )
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The evaluator's decision per capability, as the requester's session, over the live layers."""
+
+    request_id: str
+    principal: str
+    capabilities: tuple[CapabilityCheck, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> bool | None:
+        """True when every capability is allowed, False when one is denied, None when unknown."""
+        verdicts = {check.allowed for check in self.capabilities}
+        return False if False in verdicts else None if None in verdicts else True
+
+    def capability(self, name: str) -> CapabilityCheck:
+        return next(check for check in self.capabilities if check.capability == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "principal": self.principal,
+            "allowed": self.allowed,
+            "capabilities": [check.to_dict() for check in self.capabilities],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What apply did per layer, and the verification after it: what the request's record keeps."""
+
+    request_id: str
+    steps: tuple[Step, ...]
+    verification: VerifyResult
+
+    @property
+    def awaiting_owner(self) -> bool:
+        return any(step.outcome == AWAITING_OWNER for step in self.steps)
+
+    @property
+    def status(self) -> RequestStatus:
+        """The request's status after this apply: waiting for the owner, applied, or failed verification."""
+        if self.awaiting_owner:
+            return RequestStatus.AWAITING_OWNER
+        return RequestStatus.FAILED if self.verification.allowed is False else RequestStatus.APPLIED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "status": self.status.value,
+            "awaiting_owner": self.awaiting_owner,
+            "steps": [step.to_dict() for step in self.steps],
+            "verification": self.verification.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    """What revoke removed per layer (or left to the owner), and the verification after it."""
+
+    request_id: str
+    steps: tuple[Step, ...]
+    verification: VerifyResult | None  # None when the requester's role is gone
+
+    @property
+    def awaiting_owner(self) -> bool:
+        return any(step.outcome == AWAITING_OWNER for step in self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "awaiting_owner": self.awaiting_owner,
+            "steps": [step.to_dict() for step in self.steps],
+            "verification": self.verification.to_dict() if self.verification else None,
+        }
+
+
+# -- apply -----------------------------------------------------------------------------------------------
+
+
+def apply(
+    plan: Plan,
+    request: AccessRequest,
+    bucket: SharedBucket | None,
+    *,
+    aws: Aws,
+    owner_sessions: OwnerSessions,
+) -> ApplyResult:
+    """Write the plan's changes, leave the owner's to the owner, then verify as the requester.
+
+    Raises :class:`SizeLimitExceeded` or :class:`PlanRefused` before any write, and :class:`PlanOutdated`
+    when a live document is neither the planned current one nor already the new one.
+    """
+    if plan.request_id != request.id:
+        raise ValueError(f"The plan is for request {plan.request_id}, not {request.id}.")
+    _refuse_problems(plan)
+    accounts = accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions)
+    documents = _Documents(accounts)
+    changes = sorted(plan.changes, key=lambda change: WRITE_ORDER.index(change.layer))
+    # Every document is checked before the first write (at once), so an outdated plan writes nothing at all.
+    with ThreadPoolExecutor(max(1, len(changes)), thread_name_prefix="s3access-apply") as pool:
+        list(pool.map(lambda change: _state(documents, change), changes))
+    steps: list[Step] = []
+    for change in changes:
+        try:
+            state = _state(documents, change)
+        except PlanOutdated as outdated:
+            raise PlanOutdated(outdated.layer, outdated.target, tuple(steps)) from None
+        if state == WRITTEN:
+            steps += documents.write(change.layer, change.target, change.account, change.new, change.current)
+        elif state == AWAITING_OWNER:
+            steps.append(Step(change.layer, change.target, AWAITING_OWNER, change.command))
+        else:
+            steps.append(Step(change.layer, change.target, ALREADY_APPLIED))
+        if change.layer == "identity":
+            steps += documents.attach(change.target, change.attach_to_roles)
+    return ApplyResult(plan.request_id, tuple(steps), _verify(request, accounts))
+
+
+def _refuse_problems(plan: Plan) -> None:
+    """Sizes are checked again on the documents themselves: a stored plan may come from an older version."""
+    sizes = [
+        f"{problem} ({change.target})"
+        for change in plan.changes
+        if change.new is not None and (problem := size_problem(change.layer, change.new))
+    ]
+    if sizes:
+        raise SizeLimitExceeded("Nothing was written: " + " ".join(sizes))
+    if plan.problems:
+        raise PlanRefused("Nothing was written: " + " ".join(plan.problems))
+
+
+def _state(documents: _Documents, change: LayerChange) -> str:
+    """What a change needs now: WRITTEN (live is as planned), ALREADY_APPLIED, or AWAITING_OWNER."""
+    if change.applied_by == OWNER:
+        live = documents.read_if_allowed(change.layer, change.target, change.account)
+        statements = _statements(live)
+        present = live is not None and all(statement in statements for statement in change.statements)
+        return ALREADY_APPLIED if present else AWAITING_OWNER
+    if documents.writer(change.layer, change.account) is None:
+        raise S3MagicError(
+            f"The plan writes the {change.layer} of {change.target} in account {change.account}, but the "
+            "endpoint cannot act there now (the owner role could not be assumed): nothing more was written."
+        )
+    live = documents.read(change.layer, change.target, change.account)
+    if live == change.new:
+        return ALREADY_APPLIED
+    if live == change.current:
+        return WRITTEN
+    raise PlanOutdated(change.layer, change.target)
+
+
+def _statements(document: Document | None) -> list[Any]:
+    statements = (document or {}).get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
+
+
+# -- verify ------------------------------------------------------------------------------------------------
+
+
+def verify(
+    request: AccessRequest, bucket: SharedBucket | None, *, aws: Aws, owner_sessions: OwnerSessions
+) -> VerifyResult:
+    """Whether the requester may now do what they asked, by our evaluator over every live layer."""
+    return _verify(request, accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions))
+
+
+def _verify(request: AccessRequest, accounts: Accounts) -> VerifyResult:
+    identity = requester_identity(accounts.mlspace, request.requester)
+    with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-verify") as pool:
+        live = read_live(identity, request_ref(request), accounts, pool)
+    checks, notes = evaluate_live(request, live)
+    gaps = tuple(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in live.unreadable)
+    return VerifyResult(request.id, request.requester.arn, checks, (*accounts.notes, *gaps, *notes))
+
+
+# -- revoke ------------------------------------------------------------------------------------------------
+
+
+def revoke(
+    request: AccessRequest, bucket: SharedBucket | None, *, aws: Aws, owner_sessions: OwnerSessions
+) -> RevokeResult:
+    """Remove this request's statements from every layer, leaving every other statement as it was.
+
+    The layers are the ones its stored plan changed, and wherever its statements may be now: both grant
+    policies of ours, the requester's boundary, the bucket policy and the bucket's KMS key policy. A grant
+    policy of ours left empty is detached and deleted; MLSpace's own policies are never touched.
+    """
+    accounts = accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions)
+    documents = _Documents(accounts)
+    plan = Plan.from_dict(request.plan) if request.plan else None
+    steps: list[Step] = []
+    targets = _revoke_targets(request, accounts, plan)
+    for layer, target, account in sorted(targets, key=lambda item: REVOKE_ORDER.index(item[0])):
+        change = plan.change(layer, target) if plan else None
+        single = change is not None and isinstance((change.current or {}).get("Statement"), dict)
+        steps += _revoke_one(documents, layer, target, account, request.sid_stem, as_object=single)
+    try:
+        verification: VerifyResult | None = _verify(request, accounts)
+    except UnknownRequesterRole:
+        verification = None
+    return RevokeResult(request.id, tuple(steps), verification)
+
+
+def _revoke_targets(
+    request: AccessRequest, accounts: Accounts, plan: Plan | None
+) -> list[tuple[str, str, str]]:
+    """Every (layer, target, account) that may hold this request's statements."""
+    mlspace = accounts.mlspace_account
+    targets = [(change.layer, change.target, change.account) for change in plan.changes] if plan else []
+    try:
+        identity = requester_identity(accounts.mlspace, request.requester)
+    except UnknownRequesterRole:
+        partition = request.requester.arn.split(":")[1]
+        targets.append(("boundary", f"arn:{partition}:iam::{mlspace}:policy/{BOUNDARY_POLICY_NAME}", mlspace))
+    else:
+        if identity.boundary:
+            targets.append(("boundary", identity.boundary, mlspace))
+        targets += [
+            ("identity", grant_policy_arn(identity, scope), mlspace)
+            for scope, name in ((Scope.PROJECT, identity.project), (Scope.USER, identity.user))
+            if name
+        ]
+    owner = accounts.owner_account or UNKNOWN_OWNER
+    targets.append(("bucket-policy", request.bucket, owner))
+    with ThreadPoolExecutor(2, thread_name_prefix="s3access-revoke") as pool:
+        key = kms_key_arn(LayerFetcher(accounts.bucket_reader, pool).bucket_layers(request_ref(request)))
+    if key:
+        targets.append(("kms", key, key.split(":")[4]))
+    return list(dict.fromkeys(targets))
+
+
+def _revoke_one(
+    documents: _Documents, layer: str, target: str, account: str, stem: str, *, as_object: bool
+) -> list[Step]:
+    writer = documents.writer(layer, account)
+    live = (
+        documents.read(layer, target, account)
+        if writer
+        else documents.read_if_allowed(layer, target, account)
+    )
+    if live is None and writer is None:
+        return [Step(layer, target, AWAITING_OWNER, _owner_removal(layer, target, account, stem, None))]
+    if live is None:
+        return [Step(layer, target, NOTHING_TO_REMOVE)]
+    new = remove_statements(live, stem, as_object=as_object)
+    if new == live:
+        return [Step(layer, target, NOTHING_TO_REMOVE)]
+    if writer is None:
+        return [Step(layer, target, AWAITING_OWNER, _owner_removal(layer, target, account, stem, new))]
+    if _statements(new):
+        return documents.write(layer, target, account, new, live, outcome=REMOVED)
+    return documents.delete(layer, target, account)
+
+
+def _owner_removal(layer: str, target: str, account: str, stem: str, new: Document | None) -> str:
+    """What the owner runs to remove our statements: the exact document when we could read it."""
+    lines = [f"# Run with the credentials of account {account}."]
+    if layer == "kms":
+        where = f"--key-id {target} --policy-name default --region {target.split(':')[3]}"
+        put, fetch = (
+            f"aws kms put-key-policy {where} --policy file://policy.json",
+            f"aws kms get-key-policy {where}",
+        )
+        delete = None
+    else:
+        bucket = shlex.quote(target)
+        put = f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json"
+        fetch = f"aws s3api get-bucket-policy --bucket {bucket}"
+        delete = f"aws s3api delete-bucket-policy --bucket {bucket}"
+    if new is None:
+        sids = ",".join(json.dumps(f"{stem}{suffix}") for suffix in SID_SUFFIXES)
+        keep = f'.Statement |= ([.] | flatten | map(select((.Sid // "") | IN({sids}) | not)))'
+        fetched = f"{fetch} --query Policy --output text | jq {shlex.quote(keep)} > policy.json"
+        return "\n".join(
+            [*lines, "# Remove this request's statements (needs jq), keeping every other one:", fetched, put]
+        )
+    if not _statements(new) and delete:
+        return "\n".join([*lines, delete])
+    return "\n".join([*lines, f"cat > policy.json <<'EOF'\n{pretty(new)}EOF", put])
+
+
+# -- reading and writing documents ---------------------------------------------------------------------------
+
+
+class _Documents:
+    """Reads and writes each layer's live document with the clients of the account it lives in."""
+
+    def __init__(self, accounts: Accounts):
+        self.accounts = accounts
+
+    def writer(self, layer: str, account: str) -> Aws | None:
+        return self.accounts.writer(layer, account)
+
+    def read(self, layer: str, target: str, account: str) -> Document | None:
+        """The live document, or None when there is none; a refusal raises."""
+        clients = self.accounts.reader(layer, account)
+        try:
+            if layer == "bucket-policy":
+                s3 = clients.client("s3")
+                with aws_call(s3, "s3:GetBucketPolicy"):
+                    return as_document(s3.get_bucket_policy(Bucket=target)["Policy"])
+            if layer == "kms":
+                kms = clients.client("kms")
+                with aws_call(kms, "kms:GetKeyPolicy"):
+                    return as_document(kms.get_key_policy(KeyId=target, PolicyName="default")["Policy"])
+            iam = clients.client("iam")
+            with aws_call(iam, "iam:GetPolicyVersion"):
+                version = iam.get_policy(PolicyArn=target)["Policy"]["DefaultVersionId"]
+                document = iam.get_policy_version(PolicyArn=target, VersionId=version)["PolicyVersion"]
+                return as_document(document["Document"])
+        except ClientError as error:
+            if error_code(error) in NOT_FOUND_CODES:
+                return None
+            raise
+
+    def read_if_allowed(self, layer: str, target: str, account: str) -> Document | None:
+        """For the owner's layers: None when the owner's document is not ours to read."""
+        try:
+            return self.read(layer, target, account)
+        except ClientError as error:
+            if is_access_denied(error):
+                return None
+            raise
+
+    def write(
+        self,
+        layer: str,
+        target: str,
+        account: str,
+        document: Document | None,
+        current: Document | None,
+        *,
+        outcome: str = WRITTEN,
+    ) -> list[Step]:
+        """Put the whole document; IAM policies get a new default version (or are created)."""
+        if document is None:
+            raise S3MagicError(f"The plan has no document for the {layer} of {target}: nothing was written.")
+        clients = self._writer(layer, account, target)
+        text = json.dumps(document, separators=(",", ":"))
+        if layer == "bucket-policy":
+            s3 = clients.client("s3")
+            with aws_call(s3, "s3:PutBucketPolicy"):
+                s3.put_bucket_policy(Bucket=target, Policy=text)
+            return [Step(layer, target, outcome)]
+        if layer == "kms":
+            kms = clients.client("kms")
+            with aws_call(kms, "kms:PutKeyPolicy"):
+                kms.put_key_policy(KeyId=target, PolicyName="default", Policy=text)
+            return [Step(layer, target, outcome)]
+        iam = clients.client("iam")
+        if current is None:
+            with aws_call(iam, "iam:CreatePolicy"):
+                name = target.rsplit("/", 1)[-1]
+                iam.create_policy(PolicyName=name, PolicyDocument=text, Description=GRANT_DESCRIPTION)
+            return [Step(layer, target, CREATED)]
+        steps = self._make_room(iam, layer, target)
+        with aws_call(iam, "iam:CreatePolicyVersion"):
+            iam.create_policy_version(PolicyArn=target, PolicyDocument=text, SetAsDefault=True)
+        return [*steps, Step(layer, target, outcome)]
+
+    def _make_room(self, iam: Any, layer: str, arn: str) -> list[Step]:
+        """At IAM's five versions, delete the oldest that is not the default, as the runbook says."""
+        with aws_call(iam, "iam:ListPolicyVersions"):
+            pages = iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn)
+            versions = [version for page in pages for version in page["Versions"]]
+        if len(versions) < MAX_POLICY_VERSIONS:
+            return []
+        oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+        with aws_call(iam, "iam:DeletePolicyVersion"):
+            iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
+        return [Step(layer, arn, VERSION_DELETED, str(oldest["VersionId"]))]
+
+    def attach(self, arn: str, roles: tuple[str, ...]) -> list[Step]:
+        """Attach our grant policy to each role; attaching again is harmless, so every apply does it."""
+        iam = self._writer("identity", self.accounts.mlspace_account, arn).client("iam")
+        steps = []
+        for role in roles:
+            try:
+                with aws_call(iam, "iam:AttachRolePolicy"):
+                    iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+                steps.append(Step("identity", arn, ATTACHED, role))
+            except ClientError as error:
+                if error_code(error) != "NoSuchEntity":
+                    raise
+                steps.append(Step("identity", arn, ROLE_MISSING, role))
+        return steps
+
+    def delete(self, layer: str, target: str, account: str) -> list[Step]:
+        """A document left without statements: a bucket policy is deleted (S3 refuses an empty one), our
+        grant policy detached and deleted; a boundary or key policy never is (they must exist)."""
+        clients = self._writer(layer, account, target)
+        if layer == "bucket-policy":
+            s3 = clients.client("s3")
+            with aws_call(s3, "s3:DeleteBucketPolicy"):
+                s3.delete_bucket_policy(Bucket=target)
+            return [Step(layer, target, DELETED)]
+        if layer != "identity":
+            raise S3MagicError(
+                f"Removing this request's statements would leave the {layer} {target} empty; it was left "
+                "as it is. Remove them by hand if that is really intended."
+            )
+        iam = clients.client("iam")
+        steps = []
+        with aws_call(iam, "iam:ListEntitiesForPolicy"):
+            pages = iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=target)
+            entities = [
+                (kind, str(item[f"{kind}Name"]))
+                for page in pages
+                for kind in ("Role", "User", "Group")
+                for item in page[f"Policy{kind}s"]
+            ]
+        for kind, name in entities:
+            with aws_call(iam, f"iam:Detach{kind}Policy"):
+                getattr(iam, f"detach_{kind.lower()}_policy")(**{f"{kind}Name": name, "PolicyArn": target})
+            steps.append(Step(layer, target, DETACHED, name))
+        with aws_call(iam, "iam:DeletePolicy"):
+            for version in iam.list_policy_versions(PolicyArn=target)["Versions"]:
+                if not version["IsDefaultVersion"]:
+                    iam.delete_policy_version(PolicyArn=target, VersionId=version["VersionId"])
+            iam.delete_policy(PolicyArn=target)
+        return [*steps, Step(layer, target, DELETED)]
+
+    def _writer(self, layer: str, account: str, target: str) -> Aws:
+        """The clients that may write; our identity writes touch only policies of our own."""
+        if layer == "identity" and not target.rsplit("/", 1)[-1].startswith(f"{GRANT_POLICY_PREFIX}-"):
+            raise S3MagicError(
+                f"{target} is not a grant policy of ours ({GRANT_POLICY_PREFIX}-...): the endpoint never "
+                "edits MLSpace's own policies, which MLSpace rewrites."
+            )
+        clients = self.writer(layer, account)
+        if clients is None:
+            raise S3MagicError(f"The endpoint cannot write the {layer} of {target} in account {account}.")
+        return clients

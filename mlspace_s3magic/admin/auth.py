@@ -1,0 +1,453 @@
+"""Who calls the admin endpoint: an AWS identity proven by a signed STS request, or the local admin token.
+
+A proof (see :mod:`mlspace_s3magic.access_requests.proof`) is checked here before any network call: it must
+sign the header naming this endpoint, be fresh, be for our own STS host and region, and ask for nothing but
+``GetCallerIdentity``. Only then is it replayed to *our* configured STS endpoint, and the ARN STS returns is
+the caller; a client-chosen host or URL is never contacted. moto's STS does not check ``X-Amz-Date``, and
+real STS allows 15 minutes, so the freshness check here is what bounds a proof's life.
+
+Refusals raise :class:`Unauthenticated` (HTTP 401); its message says what was wrong and never carries a
+signature, session token or admin token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import stat
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree
+
+import httpx
+from botocore.auth import SIGV4_TIMESTAMP
+from botocore.exceptions import ClientError
+
+from mlspace_s3magic.access_requests.proof import (
+    AUDIENCE_HEADER,
+    PROOF_SCHEME,
+    MalformedProof,
+    decode_proof,
+    host_of,
+)
+from mlspace_s3magic.core.access import Requester
+from mlspace_s3magic.core.aws import Aws, aws_call
+from mlspace_s3magic.core.cache import TimedCache
+from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
+from mlspace_s3magic.core.identity import CallerArn
+
+logger = logging.getLogger(__name__)
+
+TOKEN_SCHEME = "Bearer"
+TOKEN_CALLER_ARN = "admin-token"
+ACCEPTED_SCHEMES = f"{PROOF_SCHEME} (an AWS identity proof) or {TOKEN_SCHEME} (the admin token)"
+STS_TIMEOUT_SECONDS = 5.0
+ROLE_CACHE_SECONDS = 300.0
+MAX_HEADER_CHARS = 16_384
+MAX_CACHED_PROOFS = 50_000
+EXPECTED_BODY = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+AUDIENCE = AUDIENCE_HEADER.lower()
+# Headers a proof must sign: without host or date STS would not bind it to our endpoint or to a time.
+REQUIRED_SIGNED = ("host", "x-amz-date", AUDIENCE)
+
+_SIGV4 = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<scope>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
+    r"\s*Signature=[0-9a-f]{64}$"
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
+_ERROR_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,63}$")
+# STS answers that say STS, not the proof, is the problem: the caller gets no 401 for these.
+_STS_UNAVAILABLE = frozenset({"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"})
+_STS_HINTS = {
+    "SignatureDoesNotMatch": "the request was altered after signing, or signed with a wrong secret key",
+    "IncompleteSignature": "the signature is missing parts STS requires",
+    "InvalidClientTokenId": "STS does not know the access key or session token that signed it",
+    "ExpiredToken": "the credentials that signed it have expired; make a proof with fresh ones",
+}
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How this endpoint checks callers; ``audience`` is what a proof's naming header must say."""
+
+    audience: str
+    sts_endpoint: str
+    sts_region: str = "us-east-1"
+    # fnmatch patterns (case-sensitive); for a role session the role's ARN is tried as well.
+    admin_arn_patterns: tuple[str, ...] = ()
+    admin_token_file: Path | None = None
+    max_skew: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.sts_endpoint)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.username
+        ):
+            raise ValueError(
+                "sts_endpoint must be an http(s) URL without a path, such as "
+                f"https://sts.us-east-1.amazonaws.com, not {self.sts_endpoint!r}"
+            )
+        if not self.audience:
+            raise ValueError("audience must name this endpoint, for example its base URL")
+        if self.max_skew <= timedelta(0):
+            raise ValueError("max_skew must be positive")
+
+
+class Unauthenticated(S3MagicError):
+    """The caller is not proven (HTTP 401); the message is safe to show the caller."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A proven caller; ``requester`` is what access requests record (``None`` for the admin token)."""
+
+    arn: str
+    account: str
+    is_admin: bool
+    requester: Requester | None
+    via: Literal["proof", "token"]
+
+
+@dataclass(frozen=True)
+class _RoleFacts:
+    arn: str
+    user: str | None
+    project: str | None
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header into a :class:`Caller`; safe to share between threads.
+
+    ``aws`` holds the endpoint's own credentials, used only for ``iam:GetRole`` on a caller's role to read
+    MLSpace's ``user`` and ``project`` tags. ``transport`` replaces the HTTP transport to STS (tests).
+    """
+
+    def __init__(self, settings: AuthSettings, aws: Aws, *, transport: httpx.BaseTransport | None = None):
+        self.settings = settings
+        self._aws = aws
+        self._sts_url = settings.sts_endpoint.rstrip("/") + "/"
+        self._sts_host = host_of(self._sts_url)
+        self._http = httpx.Client(timeout=STS_TIMEOUT_SECONDS, transport=transport, follow_redirects=False)
+        self._roles: TimedCache[_RoleFacts | None] = TimedCache(ROLE_CACHE_SECONDS)
+        # Verified proofs by SHA-256 of the proof: (valid until, caller). Repeats skip the STS round trip.
+        self._proofs: dict[bytes, tuple[datetime, Caller]] = {}
+        self._proofs_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def authenticate(self, authorization_header: str | None, *, now: datetime | None = None) -> Caller:
+        """The proven caller, or :class:`Unauthenticated`; ``now`` (timezone-aware) is for tests.
+
+        Raises ``EndpointUnreachable`` or ``AwsRequestFailed`` when STS or IAM fail: that is the endpoint's
+        problem (503), not the caller's.
+        """
+        try:
+            return self._authenticate(authorization_header, now or datetime.now(UTC))
+        except Unauthenticated as refusal:
+            logger.info("refused a caller: %s", refusal)
+            raise
+
+    def _authenticate(self, header: str | None, now: datetime) -> Caller:
+        if not header or not header.strip():
+            raise Unauthenticated(f"no Authorization header; send {ACCEPTED_SCHEMES}")
+        if len(header) > MAX_HEADER_CHARS:
+            raise Unauthenticated(f"the Authorization header is over {MAX_HEADER_CHARS} characters")
+        # The scheme is never echoed: a header without one may be a bare secret.
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == TOKEN_SCHEME.lower():
+            return self._token_caller(value.strip())
+        if scheme.lower() != PROOF_SCHEME.lower():
+            raise Unauthenticated(
+                f"the Authorization scheme is not one this endpoint accepts; send {ACCEPTED_SCHEMES}"
+            )
+        proof = value.strip()
+        key = hashlib.sha256(proof.encode()).digest()
+        with self._proofs_lock:
+            cached = self._proofs.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        valid_until, caller = self._verify(proof, now)
+        self._remember(key, valid_until, caller, now)
+        return caller
+
+    def _remember(self, key: bytes, valid_until: datetime, caller: Caller, now: datetime) -> None:
+        with self._proofs_lock:
+            if len(self._proofs) >= MAX_CACHED_PROOFS:
+                self._proofs = {k: entry for k, entry in self._proofs.items() if now < entry[0]}
+            if len(self._proofs) >= MAX_CACHED_PROOFS:
+                del self._proofs[next(iter(self._proofs))]
+            self._proofs[key] = (valid_until, caller)
+
+    # ----------------------------------------------------------------------------------------- proofs
+
+    def _verify(self, proof: str, now: datetime) -> tuple[datetime, Caller]:
+        """Check everything we can locally, then let STS check the signature; return (valid until, caller)."""
+        try:
+            headers, body = decode_proof(proof)
+        except MalformedProof as error:
+            raise Unauthenticated(str(error)) from None
+        named = _by_name(headers)
+        authorization = named.get("authorization")
+        if authorization is None:
+            raise Unauthenticated("the proof has no SigV4 Authorization header")
+        match = _SIGV4.match(authorization)
+        if match is None:
+            raise Unauthenticated("the proof's Authorization header is not an AWS4-HMAC-SHA256 signature")
+        if "x-amz-date" not in named:
+            raise Unauthenticated("the proof has no X-Amz-Date header")
+        signed = match["signed"].split(";")
+        if AUDIENCE not in signed:
+            raise Unauthenticated(
+                f"the proof does not sign its {AUDIENCE_HEADER} header, so it could be meant for any endpoint"
+            )
+        for name in signed:
+            if name not in named:
+                raise Unauthenticated(f"the proof signs the header {_shown(name)} but does not include it")
+        for name in REQUIRED_SIGNED:
+            if name not in signed:
+                raise Unauthenticated(f"the proof must sign its {name} header")
+        if "date" in named:
+            raise Unauthenticated("the proof has a Date header; SigV4 proofs use X-Amz-Date only")
+        if named[AUDIENCE] != self.settings.audience:
+            raise Unauthenticated(
+                f"the proof was made for the endpoint {_shown(named[AUDIENCE])}, "
+                f"not this one ({self.settings.audience})"
+            )
+        _check_body(body, named)
+        signed_at = self._check_fresh(named["x-amz-date"], now)
+        if named["host"].lower() != self._sts_host:
+            raise Unauthenticated(
+                f"the proof was signed for the STS host {_shown(named['host'])}; "
+                f"this endpoint verifies proofs with {self._sts_host}"
+            )
+        self._check_scope(match["scope"], named["x-amz-date"])
+        forwarded = {
+            name: text
+            for name, text in headers.items()
+            if name.lower() in signed or name.lower() == "authorization"
+        }
+        arn, account = self._ask_sts(forwarded, body)
+        return signed_at + self.settings.max_skew, self._caller(arn, account)
+
+    def _check_fresh(self, amz_date: str, now: datetime) -> datetime:
+        try:
+            signed_at = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
+        except ValueError:
+            raise Unauthenticated(
+                "the proof's X-Amz-Date is not a SigV4 timestamp (YYYYMMDDTHHMMSSZ)"
+            ) from None
+        age, limit = now - signed_at, self.settings.max_skew
+        if age > limit:
+            raise Unauthenticated(
+                f"the proof's X-Amz-Date is {_duration(age)} old; proofs last {_duration(limit)}: "
+                "make a new one"
+            )
+        if -age > limit:
+            raise Unauthenticated(
+                f"the proof's X-Amz-Date is {_duration(-age)} in the future; "
+                "check the clock where it was made"
+            )
+        return signed_at
+
+    def _check_scope(self, scope: str, amz_date: str) -> None:
+        """The credential scope must be STS's, in our region, on the signing day (STS checks it too)."""
+        parts = scope.split("/")
+        expected = [amz_date[:8], self.settings.sts_region, "sts", "aws4_request"]
+        if len(parts) != 5 or parts[1:] != expected:
+            raise Unauthenticated(
+                f"the proof's credential scope must be <day>/{self.settings.sts_region}/sts/aws4_request "
+                "for the day of its X-Amz-Date"
+            )
+
+    def _ask_sts(self, headers: dict[str, str], body: str) -> tuple[str, str]:
+        """Replay the signed request to our own STS endpoint; STS's verdict on the signature is final."""
+        sent = {
+            name: text for name, text in headers.items() if name.lower() not in ("host", "content-length")
+        }
+        sent["Host"] = self._sts_host
+        try:
+            response = self._http.post(self._sts_url, headers=sent, content=body.encode())
+        except httpx.HTTPError as error:
+            # Not chained: httpx errors hold the request, whose headers carry the signature and token.
+            raise EndpointUnreachable(
+                f"Could not reach STS at {self.settings.sts_endpoint} to verify an identity proof "
+                f"({type(error).__name__})."
+            ) from None
+        try:
+            root: ElementTree.Element | None = ElementTree.fromstring(response.content)
+        except ElementTree.ParseError:
+            root = None
+        if response.status_code != 200:
+            code = _text(root, "Code")
+            if response.status_code >= 500 or code in _STS_UNAVAILABLE:
+                raise AwsRequestFailed(
+                    f"STS at {self.settings.sts_endpoint} could not verify an identity proof "
+                    f"(HTTP {response.status_code}{f', {code}' if code else ''}); try again shortly."
+                )
+            if code is None or not _ERROR_CODE.match(code):
+                raise Unauthenticated(f"STS refused the proof (HTTP {response.status_code})")
+            hint = _STS_HINTS.get(code)
+            raise Unauthenticated(f"STS refused the proof ({code}){f': {hint}' if hint else ''}")
+        arn, account = _text(root, "Arn"), _text(root, "Account")
+        try:
+            parsed = CallerArn.parse(arn or "")
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.account != account:
+            raise AwsRequestFailed(f"STS at {self.settings.sts_endpoint} answered without a caller ARN.")
+        return parsed.arn, parsed.account
+
+    # ---------------------------------------------------------------------------------------- callers
+
+    def _caller(self, arn: str, account: str) -> Caller:
+        caller = CallerArn.parse(arn)
+        candidates = [arn]
+        role = caller.name if caller.kind == "assumed-role" else None
+        user: str | None = None
+        project: str | None = None
+        if role:
+            candidates.append(f"arn:{caller.partition}:iam::{account}:role/{role}")
+            facts = self._roles.get((account, role), lambda: self._role_facts(account, role))
+            if facts is not None:
+                candidates.append(facts.arn)  # with its path, if it has one
+                user, project = facts.user, facts.project
+        is_admin = any(
+            fnmatchcase(candidate, pattern)
+            for candidate in candidates
+            for pattern in self.settings.admin_arn_patterns
+        )
+        requester = Requester(arn=arn, account=account, role=role, user=user, project=project)
+        return Caller(arn=arn, account=account, is_admin=is_admin, requester=requester, via="proof")
+
+    def _role_facts(self, account: str, role: str) -> _RoleFacts | None:
+        """The role's ARN and MLSpace tags, or ``None`` when it cannot be read or is not in our account."""
+        iam = self._aws.client("iam")
+        try:
+            with aws_call(iam, "iam:GetRole"):
+                found = iam.get_role(RoleName=role)["Role"]
+        except ClientError:
+            return None  # denied or gone: the caller is still proven, only without user and project
+        role_arn = str(found["Arn"])
+        # GetRole reads our account; a same-named role of another account must not lend it its tags.
+        if CallerArn.parse(role_arn).account != account:
+            return None
+        tags = {str(tag["Key"]).lower(): str(tag["Value"]) for tag in found.get("Tags", [])}
+        return _RoleFacts(role_arn, tags.get("user"), tags.get("project"))
+
+    # ------------------------------------------------------------------------------------------ token
+
+    def _token_caller(self, token: str) -> Caller:
+        path = self.settings.admin_token_file
+        if path is None:
+            raise Unauthenticated(f"this endpoint accepts no admin token; send an {PROOF_SCHEME} proof")
+        expected = _read_token(path)
+        if expected is None or not token or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise Unauthenticated("the admin token is not valid for this endpoint")
+        return Caller(arn=TOKEN_CALLER_ARN, account="", is_admin=True, requester=None, via="token")
+
+
+def create_admin_token(path: Path, *, overwrite: bool = False) -> str:
+    """Write a new random admin token to ``path`` (mode 0600, readable by its owner only) and return it.
+
+    An existing file is kept unless ``overwrite``: replacing it would lock out whoever uses the old token.
+    """
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp") if overwrite else path
+    try:
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise S3MagicError(
+            f"{path} already exists; keep using its token, or replace it on purpose (overwrite)."
+        ) from None
+    with os.fdopen(descriptor, "w") as stream:
+        os.fchmod(stream.fileno(), 0o600)  # exactly 0600, whatever the umask
+        stream.write(token + "\n")
+    if overwrite:
+        os.replace(target, path)
+    return token
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in ``path``, or ``None`` (logged for the operator) if it is missing, empty or not private."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning(
+                "admin tokens are refused: %s is accessible to other users (mode %o); chmod 600 it",
+                path,
+                stat.S_IMODE(mode),
+            )
+            return None
+        token = path.read_text().strip()
+    except OSError as error:
+        logger.warning("admin tokens are refused: cannot read %s (%s)", path, type(error).__name__)
+        return None
+    return token or None
+
+
+def _by_name(headers: dict[str, str]) -> dict[str, str]:
+    """Headers by lower-case name; refuse duplicates and anything that is not a plain HTTP header."""
+    named: dict[str, str] = {}
+    for name, text in headers.items():
+        if not _HEADER_NAME.match(name) or not _HEADER_VALUE.match(text):
+            raise Unauthenticated("the proof's headers are not valid HTTP header names and values")
+        if name.lower() in named:
+            raise Unauthenticated(f"the proof repeats the header {_shown(name)}")
+        named[name.lower()] = text
+    return named
+
+
+def _check_body(body: str, named: dict[str, str]) -> None:
+    """Only ``GetCallerIdentity`` may be replayed: a proof must never make STS do anything else."""
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        pairs = []
+    if len(pairs) != len(EXPECTED_BODY) or dict(pairs) != EXPECTED_BODY:
+        raise Unauthenticated(
+            "the proof's body must be exactly Action=GetCallerIdentity&Version=2011-06-15 "
+            "(it signs another request)"
+        )
+    # A signed payload hash stands in for the body in SigV4: it must be this body's.
+    claimed = named.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(body.encode()).hexdigest():
+        raise Unauthenticated("the proof's X-Amz-Content-SHA256 is not the hash of its body")
+
+
+def _text(root: ElementTree.Element | None, local_name: str) -> str | None:
+    """The text of the first element called ``local_name`` in any namespace (STS and moto differ)."""
+    if root is None:
+        return None
+    for element in root.iter():
+        if element.tag.rpartition("}")[2] == local_name and element.text:
+            return element.text.strip()
+    return None
+
+
+def _shown(value: str) -> str:
+    """A client-supplied value, quoted and cut short, for a message."""
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"

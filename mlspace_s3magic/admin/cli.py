@@ -1,0 +1,227 @@
+"""``s3access admin ...``: run the endpoint, and review, apply and revoke requests from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
+from mlspace_s3magic.admin.auth import create_admin_token
+from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
+from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.errors import S3MagicError
+
+ACTIONS = ("approve", "deny", "apply", "revoke")
+GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
+
+
+def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = commands.add_parser("admin", help="the admin endpoint: serve it, review and apply requests")
+    sub = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the admin endpoint (with the MLSpace admin's AWS credentials)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--store",
+        default=f"sqlite://{default_store_path()}",
+        help="sqlite:///ABSOLUTE/PATH (default: %(default)s) or dynamodb://TABLE",
+    )
+    serve.add_argument(
+        "--admin-arn",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="ARN pattern (fnmatch) of admins; a role session also matches its role (repeatable)",
+    )
+    serve.add_argument("--token-file", type=Path, help="a local admin token file (see `admin token`)")
+    serve.add_argument("--audience", help="the endpoint's name in proofs (default: http://HOST:PORT)")
+    serve.add_argument(
+        "--sts-endpoint", help="STS used to verify proofs (default: AWS_ENDPOINT_URL or AWS's)"
+    )
+    serve.add_argument(
+        "--region", default="us-east-1", help="the region of STS and IAM (default: %(default)s)"
+    )
+    serve.add_argument("--webhook", help="URL to POST a JSON notice of new requests and decisions to")
+    serve.add_argument(
+        "--expiry-seconds",
+        type=float,
+        default=60.0,
+        help="how often grants past their days are revoked (default: %(default)s)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+    token = sub.add_parser("token", help="create a local admin token file (mode 0600)")
+    token.add_argument("path", type=Path, help="where to write it")
+    token.add_argument("--overwrite", action="store_true", help="replace an existing token file")
+    token.set_defaults(handler=cmd_token)
+
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument(
+        "--url", default=os.environ.get(ADMIN_URL_ENV), help=f"the endpoint (default: ${ADMIN_URL_ENV})"
+    )
+    client.add_argument("--token-file", type=Path, help="use this admin token instead of AWS credentials")
+    client.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    listing = sub.add_parser("requests", parents=[client], help="list requests (admins see all)")
+    listing.add_argument("--status", help="only this status (pending, approved, applied, ...)")
+    listing.set_defaults(handler=cmd_requests)
+    show = sub.add_parser("show", parents=[client], help="a request with its plan (as a diff) and history")
+    show.add_argument("id", help="the request id")
+    show.set_defaults(handler=cmd_show)
+    for action in ACTIONS:
+        parser = sub.add_parser(action, parents=[client], help=f"{action} a request")
+        parser.add_argument("id", help="the request id")
+        parser.set_defaults(handler=cmd_action, action=action)
+    audit = sub.add_parser("audit", parents=[client], help="the audit log, oldest first")
+    audit.add_argument("--request", help="only this request's entries")
+    audit.set_defaults(handler=cmd_audit)
+    buckets = sub.add_parser("buckets", parents=[client], help="the registry of shared buckets")
+    buckets.add_argument("--add", metavar="BUCKET", help="register (or update) this bucket")
+    buckets.add_argument("--owner-account", help="with --add: the owner's 12-digit account id")
+    buckets.add_argument(
+        "--owner-role", help="with --add: a role in the owner's account the endpoint may assume"
+    )
+    buckets.add_argument("--region", help="with --add: the bucket's region")
+    buckets.add_argument("--description", default="", help="with --add: what is in it")
+    buckets.add_argument("--remove", metavar="BUCKET", help="remove this bucket from the registry")
+    buckets.set_defaults(handler=cmd_buckets)
+
+
+def default_store_path() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mlspace-s3magic" / "admin.db"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlspace_s3magic.admin.server import ServerConfig, serve  # uvicorn only when serving
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        store_url=args.store,
+        audience=args.audience,
+        sts_endpoint=args.sts_endpoint,
+        region=args.region,
+        admin_arn_patterns=tuple(args.admin_arn),
+        token_file=args.token_file,
+        webhook_url=args.webhook,
+        expiry_seconds=args.expiry_seconds,
+    )
+    print(f"Admin endpoint on {config.url} (store {args.store}); Ctrl-C stops it.", flush=True)
+    serve(config)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    create_admin_token(args.path, overwrite=args.overwrite)
+    print(f"Wrote an admin token to {args.path} (mode 0600); pass --token-file {args.path}.")
+    return 0
+
+
+def _client(args: argparse.Namespace) -> AdminClient:
+    if not args.url:
+        raise S3MagicError(f"Which endpoint? Pass --url or set {ADMIN_URL_ENV}.")
+    if args.token_file:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as error:
+            raise S3MagicError(f"Cannot read the token file {args.token_file}: {error.strerror}.") from None
+        return AdminClient(args.url, token=token)
+    return AdminClient(args.url, aws=Aws(AwsSettings()))
+
+
+def _request_line(request: AccessRequest) -> str:
+    who = request.requester.user or request.requester.arn
+    target = f"s3://{request.bucket}/{request.prefix}"
+    status, access = request.status.value, request.access.value
+    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {request.reason}"
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    requests = _client(args).requests(args.status)
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in requests], indent=2))
+    else:
+        print("\n".join(_request_line(r) for r in requests) or "(no requests)")
+    return 0
+
+
+def render_view(view: RequestView, *, colour: bool) -> str:
+    """A request, its plan layer by layer (diffs coloured in a terminal), and its history."""
+    request = view.request
+    lines = [_request_line(request), f"requester: {request.requester.arn}"]
+    if request.expires_at:
+        lines.append(f"expires: {request.expires_at.isoformat()}")
+    plan = request.plan or {}
+    for problem in plan.get("problems", []):
+        lines.append(f"PROBLEM: {problem}")
+    for change in plan.get("changes", []):
+        lines.append(
+            f"\n== {change['layer']}: {change['target']} (account {change['account']}, "
+            f"applied by {change['applied_by']})"
+        )
+        for line in str(change.get("diff", "")).splitlines():
+            painted = GREEN if line.startswith("+") else RED if line.startswith("-") else ""
+            lines.append(f"{painted}{line}{RESET}" if colour and painted else line)
+    if view.history:
+        lines.append("\nhistory:")
+        lines += [
+            f"  {e.at.isoformat()}  {e.actor}  {e.action}  {(e.from_status or '-')}->{(e.to_status or '-')}"
+            for e in view.history
+        ]
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    view = _client(args).show(args.id)
+    print(view.model_dump_json(indent=2) if args.json else render_view(view, colour=sys.stdout.isatty()))
+    return 0
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    request = _client(args).act(args.id, args.action)
+    print(request.model_dump_json(indent=2) if args.json else _request_line(request))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    entries = _client(args).audit(args.request)
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+    else:
+        for e in entries:
+            print(
+                f"{e.seq:>5}  {e.at.isoformat()}  {e.actor:<40} {e.action:<10} {e.request_id or '-':<14} "
+                f"{e.from_status or '-'}->{e.to_status or '-'}"
+            )
+    return 0
+
+
+def cmd_buckets(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.add:
+        client.put_bucket(
+            SharedBucket(
+                bucket=args.add,
+                owner_account=args.owner_account,
+                region=args.region,
+                description=args.description,
+                owner_role_arn=args.owner_role,
+            )
+        )
+    if args.remove:
+        client.delete_bucket(args.remove)
+    buckets = client.buckets()
+    if args.json:
+        print(json.dumps([b.model_dump(mode="json") for b in buckets], indent=2))
+    else:
+        for b in buckets:
+            print(
+                f"{b.bucket:<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
+                f"{b.owner_role_arn or '(owner applies by hand)'}  {b.description}"
+            )
+    return 0

@@ -1,0 +1,88 @@
+"""Run the admin endpoint: build the service from configuration and serve it with uvicorn on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from mlspace_s3magic.admin.app import create_app
+from mlspace_s3magic.admin.auth import Authenticator, AuthSettings
+from mlspace_s3magic.admin.plan import owner_role_sessions
+from mlspace_s3magic.admin.service import AdminService
+from mlspace_s3magic.admin.store import open_store
+from mlspace_s3magic.admin.webhook import Webhook
+from mlspace_s3magic.core.aws import Aws, AwsSettings
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    store_url: str = "sqlite:///:memory:"
+    audience: str | None = None  # default: the URL it serves, http://HOST:PORT
+    sts_endpoint: str | None = None  # default: AWS_ENDPOINT_URL, else STS in the region
+    region: str = "us-east-1"
+    admin_arn_patterns: tuple[str, ...] = ()
+    token_file: Path | None = None
+    webhook_url: str | None = None
+    expiry_seconds: float = 60.0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
+    """The service with the process's own AWS credentials, which must be the MLSpace account's admin's."""
+    aws = aws or Aws(AwsSettings(region=config.region))
+    sts_endpoint = (
+        config.sts_endpoint
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or (f"https://sts.{config.region}.amazonaws.com")
+    )
+    settings = AuthSettings(
+        audience=(config.audience or config.url).rstrip("/"),
+        sts_endpoint=sts_endpoint,
+        sts_region=config.region,
+        admin_arn_patterns=config.admin_arn_patterns,
+        admin_token_file=config.token_file,
+    )
+    return AdminService(
+        open_store(config.store_url, aws),
+        Authenticator(settings, aws),
+        aws,
+        owner_sessions=owner_role_sessions(aws),
+        webhook=Webhook(config.webhook_url) if config.webhook_url else None,
+    )
+
+
+def _expire_periodically(service: AdminService, every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        try:
+            for request in service.expire_due():
+                LOG.info("expired request %s", request.id)
+        except Exception:  # a failed round must not end the loop; the next one retries
+            LOG.exception("expiry round failed")
+
+
+def serve(config: ServerConfig) -> None:
+    """Serve until interrupted; grants past their days are revoked every ``expiry_seconds``."""
+    service = build_service(config)
+    stop = threading.Event()
+    expiry = threading.Thread(
+        target=_expire_periodically, args=(service, config.expiry_seconds, stop), daemon=True, name="expiry"
+    )
+    expiry.start()
+    try:
+        uvicorn.run(create_app(service), host=config.host, port=config.port, log_level="warning")
+    finally:
+        stop.set()
+        service.authenticator.close()
+        service.store.close()

@@ -1,0 +1,299 @@
+"""What the admin endpoint does, independent of HTTP: who may do what to which request, and in what order.
+
+Every state change goes through the store's compare-and-set with an audit entry, so two admins (or two
+endpoint instances) cannot both approve, apply or revoke the same request, and nothing happens unrecorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mlspace_s3magic.admin.apply import PlanOutdated, PlanRefused, apply, revoke
+from mlspace_s3magic.admin.auth import Authenticator, Caller
+from mlspace_s3magic.admin.plan import (
+    OwnerSessions,
+    Plan,
+    Planner,
+    accounts_for,
+    evaluate_live,
+    read_live,
+    requester_identity,
+)
+from mlspace_s3magic.admin.store import NotFound, Store
+from mlspace_s3magic.admin.webhook import Webhook
+from mlspace_s3magic.core.access import (
+    AccessRequest,
+    AuditEntry,
+    NewAccessRequest,
+    Requester,
+    RequestStatus,
+    RequestView,
+    SharedBucket,
+)
+from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.identity import CallerArn
+from mlspace_s3magic.core.names import parse_bucket_reference
+from mlspace_s3magic.core.remedy import AccessLevel
+
+EXPIRY_ACTOR = "expiry"
+POOL_SIZE = 16
+
+
+class Forbidden(S3MagicError):
+    """The caller is known but may not do this; the message says why."""
+
+
+class AdminService:
+    """The endpoint's operations over a store, an authenticator and the MLSpace admin's AWS clients."""
+
+    def __init__(
+        self,
+        store: Store,
+        authenticator: Authenticator,
+        aws: Aws,
+        *,
+        owner_sessions: OwnerSessions,
+        webhook: Webhook | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.store = store
+        self.authenticator = authenticator
+        self.aws = aws
+        self.owner_sessions = owner_sessions
+        self.planner = Planner(aws, owner_sessions=owner_sessions)
+        self.webhook = webhook
+        self.clock = clock
+        # Applies and revokes edit shared documents (the boundary); one at a time, or one could undo another.
+        self._writing = threading.Lock()
+
+    # -- who ------------------------------------------------------------------------------------------
+    def authenticate(self, authorization: str | None) -> Caller:
+        return self.authenticator.authenticate(authorization)
+
+    @staticmethod
+    def _admin(caller: Caller, doing: str) -> None:
+        if not caller.is_admin:
+            raise Forbidden(f"Only an admin may {doing}; {caller.arn} is not one of the configured admins.")
+
+    @staticmethod
+    def _requester(caller: Caller) -> Requester:
+        if caller.requester is None:
+            raise Forbidden(
+                "Requests are filed by notebook identities proven with AWS, not with the admin token."
+            )
+        return caller.requester
+
+    def _visible(self, caller: Caller, request_id: str) -> AccessRequest:
+        request = self.store.get(request_id)
+        if not caller.is_admin and request.requester.arn != caller.arn:
+            raise NotFound(f"There is no request {request_id} of yours.")  # never confirm others' ids
+        return request
+
+    def _view(self, request: AccessRequest) -> RequestView:
+        return RequestView(request=request, history=self.store.audit(request_id=request.id))
+
+    def _notify(self, event: str, request: AccessRequest) -> None:
+        if self.webhook is not None:
+            self.webhook.notify(
+                event, {"request": request.model_dump(mode="json", exclude={"plan", "result"})}
+            )
+
+    # -- requests -------------------------------------------------------------------------------------
+    def submit(self, caller: Caller, new: NewAccessRequest) -> tuple[RequestView, bool]:
+        request, created = self.store.create_request(new, self._requester(caller), now=self.clock())
+        if created:
+            self._notify("submitted", request)
+        return self._view(request), created
+
+    def list_requests(self, caller: Caller, status: RequestStatus | None) -> list[RequestView]:
+        requester = None if caller.is_admin else caller.arn
+        return [
+            RequestView(request=r) for r in self.store.list_requests(requester_arn=requester, status=status)
+        ]
+
+    def show(self, caller: Caller, request_id: str) -> RequestView:
+        """The request with its history; for an admin, a pending request also shows the plan it would get."""
+        request = self._visible(caller, request_id)
+        if caller.is_admin and request.status is RequestStatus.PENDING:
+            request = request.model_copy(update={"plan": self._plan(request).to_dict()})
+        return self._view(request)
+
+    def _plan(self, request: AccessRequest) -> Plan:
+        return self.planner.plan(request, self._bucket(request.bucket))
+
+    def _bucket(self, name: str) -> SharedBucket | None:
+        return next((entry for entry in self.store.list_buckets() if entry.bucket == name), None)
+
+    def approve(self, caller: Caller, request_id: str) -> RequestView:
+        """Approve, fixing the plan the admin saw; apply then writes exactly that plan."""
+        self._admin(caller, "approve requests")
+        request = self.store.get(request_id)
+        if request.requester.arn == caller.arn or _same_role(request.requester.arn, caller.arn):
+            raise Forbidden("A requester never approves their own request: ask another admin.")
+        plan = self._plan(request)
+        approved = self.store.transition(
+            request_id,
+            RequestStatus.APPROVED,
+            actor=caller.arn,
+            action="approve",
+            now=self.clock(),
+            plan=plan.to_dict(),
+            detail={"problems": list(plan.problems)},
+        )
+        self._notify("approved", approved)
+        return self._view(approved)
+
+    def deny(self, caller: Caller, request_id: str) -> RequestView:
+        self._admin(caller, "deny requests")
+        denied = self.store.transition(
+            request_id, RequestStatus.DENIED, actor=caller.arn, action="deny", now=self.clock()
+        )
+        self._notify("denied", denied)
+        return self._view(denied)
+
+    def apply(self, caller: Caller, request_id: str) -> RequestView:
+        """Write the approved plan, verify as the requester, and record what happened either way."""
+        self._admin(caller, "apply requests")
+        request = self.store.get(request_id)
+        if request.status not in (RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED):
+            raise S3MagicError(
+                f"Request {request_id} is {request.status.value}; only an approved request is applied."
+            )
+        if request.plan is None:
+            raise S3MagicError(f"Request {request_id} has no plan: approve it first.")
+        now = self.clock()
+        try:
+            with self._writing:
+                result = apply(
+                    Plan.from_dict(request.plan),
+                    request,
+                    self._bucket(request.bucket),
+                    aws=self.aws,
+                    owner_sessions=self.owner_sessions,
+                )
+        except (PlanRefused, PlanOutdated) as error:
+            self.store.transition(
+                request_id,
+                RequestStatus.FAILED,
+                actor=caller.arn,
+                action="apply",
+                now=now,
+                detail={"error": str(error)},
+            )
+            raise
+        expires = (
+            now + timedelta(days=request.days)
+            if request.days and result.status is RequestStatus.APPLIED
+            else None
+        )
+        applied = self.store.transition(
+            request_id,
+            result.status,
+            actor=caller.arn,
+            action="apply",
+            now=now,
+            result=result.to_dict(),
+            expires_at=expires,
+            detail={"verified": result.verification.allowed},
+        )
+        self._notify(result.status.value, applied)
+        return self._view(applied)
+
+    def revoke(self, caller: Caller, request_id: str) -> RequestView:
+        self._admin(caller, "revoke grants")
+        return self._view(self._revoke(request_id, RequestStatus.REVOKED, actor=caller.arn))
+
+    def _revoke(self, request_id: str, status: RequestStatus, *, actor: str) -> AccessRequest:
+        request = self.store.get(request_id)
+        if request.status is not RequestStatus.APPLIED:
+            raise S3MagicError(
+                f"Request {request_id} is {request.status.value}; only an applied grant is revoked."
+            )
+        with self._writing:
+            result = revoke(
+                request, self._bucket(request.bucket), aws=self.aws, owner_sessions=self.owner_sessions
+            )
+        revoked = self.store.transition(
+            request_id, status, actor=actor, action=status.value, now=self.clock(), result=result.to_dict()
+        )
+        self._notify(status.value, revoked)
+        return revoked
+
+    def cancel(self, caller: Caller, request_id: str) -> RequestView:
+        request = self._visible(caller, request_id)
+        if request.requester.arn != caller.arn:
+            raise Forbidden("Only the requester cancels a request; an admin denies it instead.")
+        cancelled = self.store.transition(
+            request_id, RequestStatus.CANCELLED, actor=caller.arn, action="cancel", now=self.clock()
+        )
+        return self._view(cancelled)
+
+    def expire_due(self) -> list[AccessRequest]:
+        """Revoke every applied grant whose days have passed (the server runs this periodically)."""
+        return [
+            self._revoke(request.id, RequestStatus.EXPIRED, actor=EXPIRY_ACTOR)
+            for request in self.store.due_for_expiry(self.clock())
+        ]
+
+    # -- the registry and the log ---------------------------------------------------------------------
+    def buckets(self, caller: Caller) -> list[SharedBucket]:
+        return self.store.list_buckets()
+
+    def put_bucket(self, caller: Caller, bucket: SharedBucket) -> SharedBucket:
+        self._admin(caller, "change the registry")
+        return self.store.put_bucket(bucket, actor=caller.arn, now=self.clock())
+
+    def delete_bucket(self, caller: Caller, name: str) -> None:
+        self._admin(caller, "change the registry")
+        self.store.delete_bucket(name, actor=caller.arn, now=self.clock())
+
+    def audit(self, caller: Caller, request_id: str | None) -> list[AuditEntry]:
+        if request_id is not None and not caller.is_admin:
+            self._visible(caller, request_id)
+            return self.store.audit(request_id=request_id)
+        self._admin(caller, "read the whole audit log")
+        return self.store.audit(request_id=request_id)
+
+    def diagnose(self, caller: Caller, target: str) -> dict[str, Any]:
+        """The evaluation for the caller of every layer, each read with the endpoint's (admin) rights."""
+        requester = self._requester(caller)
+        ref = parse_bucket_reference(target)
+        probe = AccessRequest(
+            id="diagnose",
+            requester=requester,
+            bucket=ref.bucket,
+            prefix=ref.prefix,
+            access=AccessLevel.READ_WRITE,
+            reason="diagnose",
+            days=None,
+            idempotency_key="diagnose",
+            status=RequestStatus.PENDING,
+            created_at=self.clock(),
+            updated_at=self.clock(),
+        )
+        accounts = accounts_for(
+            probe, self._bucket(ref.bucket), aws=self.aws, owner_sessions=self.owner_sessions
+        )
+        identity = requester_identity(self.aws, requester)
+        with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-diagnose") as pool:
+            live = read_live(identity, ref, accounts, pool)
+        checks, notes = evaluate_live(probe, live)
+        return {
+            "bucket": ref.bucket,
+            "prefix": ref.prefix,
+            "principal": requester.arn,
+            "capabilities": {check.capability: check.to_dict() for check in checks},
+            "unreadable_layers": [{"layer": gap.layer, "reason": gap.reason} for gap in live.unreadable],
+            "notes": [*accounts.notes, *notes],
+        }
+
+
+def _same_role(first: str, second: str) -> bool:
+    """Two sessions of one role are one principal: a new session does not make a request someone else's."""
+    one, other = CallerArn.parse(first), CallerArn.parse(second)
+    return one.kind == other.kind == "assumed-role" and (one.account, one.name) == (other.account, other.name)

@@ -1,0 +1,129 @@
+"""Identity proofs as a notebook makes them: signed for STS, naming their audience, carrying no secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from mlspace_s3magic.access_requests.proof import (
+    AUDIENCE_HEADER,
+    PROOF_BODY,
+    PROOF_SCHEME,
+    MalformedProof,
+    decode_proof,
+    encode_proof,
+    host_of,
+    make_proof,
+)
+from mlspace_s3magic.core.aws import Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.errors import CredentialsMissing
+from mlspace_s3magic.sandbox.state import SandboxState
+
+AUDIENCE = "http://127.0.0.1:9999"
+SIGNED_AT = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def _parts(proof: str) -> tuple[dict[str, str], str]:
+    scheme, _, value = proof.partition(" ")
+    assert scheme == PROOF_SCHEME
+    return decode_proof(value)
+
+
+def test_a_proof_signs_the_audience_host_and_date_and_carries_no_secret(sandbox: SandboxState) -> None:
+    alice = sandbox.principal("alice@demo").credentials
+    headers, body = _parts(make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, now=SIGNED_AT))
+    assert body == PROOF_BODY
+    assert headers[AUDIENCE_HEADER] == AUDIENCE
+    assert headers["Host"] == host_of(sandbox.endpoint_url)
+    assert headers["X-Amz-Date"] == "20260115T120000Z"
+    assert headers["X-Amz-Security-Token"] == alice.session_token
+    authorization = headers["Authorization"]
+    assert authorization.startswith(
+        f"AWS4-HMAC-SHA256 Credential={alice.access_key_id}/20260115/us-east-1/sts/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-s3access-audience, Signature="
+    )
+    assert alice.secret_access_key not in json.dumps(headers)
+
+
+def test_sts_accepts_the_proof_as_it_is(sandbox: SandboxState) -> None:
+    """The signed request is one STS answers; moto ignores the date, so an old signing time is fine."""
+    headers, body = _parts(make_proof(sandbox.aws_for("bob@demo"), AUDIENCE, now=SIGNED_AT))
+    response = httpx.post(sandbox.endpoint_url + "/", headers=headers, content=body.encode(), timeout=5)
+    assert response.status_code == 200
+    assert sandbox.principal("bob@demo").arn in response.text
+
+
+def test_the_current_time_is_the_default(sandbox: SandboxState) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    headers, _ = _parts(make_proof(sandbox.aws_for("admin"), AUDIENCE))
+    signed = datetime.strptime(headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert before <= signed <= datetime.now(UTC)
+    assert "X-Amz-Security-Token" not in headers  # an IAM user's long-term keys have no session token
+
+
+def test_without_credentials_the_error_says_where_to_get_them(sandbox: SandboxState) -> None:
+    nobody = Aws(AwsSettings(region="us-east-1", endpoint_url=sandbox.endpoint_url))
+    with pytest.raises(
+        CredentialsMissing, match="No AWS credentials were found for signing an identity proof"
+    ):
+        make_proof(nobody, AUDIENCE)
+
+
+@pytest.mark.parametrize(
+    ("settings", "scope"),
+    [
+        (AwsSettings(region="eu-west-1"), "eu-west-1"),
+        (AwsSettings(region="eu-west-1", endpoint_url="https://sts.amazonaws.com"), "us-east-1"),
+    ],
+)
+def test_the_scope_region_is_the_one_sts_expects(settings: AwsSettings, scope: str) -> None:
+    """Regional endpoints sign in their region; the global endpoint always signs in us-east-1."""
+    aws = Aws(settings, StaticCredentials("AKIAEXAMPLEEXAMPLE00", "not-a-real-secret"))
+    headers, _ = _parts(make_proof(aws, AUDIENCE, now=SIGNED_AT))
+    assert f"/20260115/{scope}/sts/aws4_request" in headers["Authorization"]
+    assert headers["Host"] == host_of(aws.client("sts").meta.endpoint_url)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://127.0.0.1:5000", "127.0.0.1:5000"),
+        ("https://STS.us-east-1.amazonaws.com:443/", "sts.us-east-1.amazonaws.com"),
+        ("http://localhost:80", "localhost"),
+        ("http://[::1]:8080", "[::1]:8080"),
+    ],
+)
+def test_host_of_matches_what_sigv4_signs(url: str, host: str) -> None:
+    assert host_of(url) == host
+
+
+def test_the_wire_format_round_trips() -> None:
+    headers = {"Host": "sts.amazonaws.com", AUDIENCE_HEADER: AUDIENCE}
+    encoded = encode_proof(headers, PROOF_BODY)
+    assert "=" not in encoded and "+" not in encoded and "/" not in encoded
+    assert decode_proof(encoded) == (headers, PROOF_BODY)
+
+
+def _b64(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!!not base64!!!", "not base64url-encoded JSON"),
+        (base64.urlsafe_b64encode(b"not json").decode(), "not base64url-encoded JSON"),
+        (_b64([1, 2]), "not a JSON object"),
+        (_b64({"v": 2, "headers": {}, "body": ""}), "version is not 1"),
+        (_b64({"v": 1, "body": PROOF_BODY}), "no 'headers' object"),
+        (_b64({"v": 1, "headers": {"Host": 1}, "body": PROOF_BODY}), "no 'headers' object"),
+        (_b64({"v": 1, "headers": {}}), "no 'body' string"),
+    ],
+)
+def test_malformed_proofs_say_which_part_is_wrong(value: str, message: str) -> None:
+    with pytest.raises(MalformedProof, match=message):
+        decode_proof(value)
