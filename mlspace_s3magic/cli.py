@@ -14,6 +14,17 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from mlspace_s3magic.access_requests.actions import (
+    InvalidRequest,
+    cancel_request,
+    file_request,
+    my_requests,
+    new_request,
+    shared_buckets,
+)
+from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
+from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
+from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.admin.cli import add_admin_commands
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
@@ -23,7 +34,7 @@ from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, reachable_buckets
-from mlspace_s3magic.core.registry import default_registry_path, load_registry_file
+from mlspace_s3magic.core.registry import default_registry_path
 from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
 
 if TYPE_CHECKING:
@@ -76,9 +87,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     checker = Checker(_aws_from(args))
     try:
+        url = admin_url_from_environment()
+        registry, notes = shared_buckets(AdminClient(url, aws=checker.aws) if url else None, args.registry)
         buckets = reachable_buckets(
             checker,
-            load_registry_file(args.registry),
+            registry,
             args.extra_bucket,
             workers=args.workers,
             progress=lambda total: tqdm(
@@ -94,6 +107,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         _print_json(buckets.to_dict())
     else:
         print(buckets)
+    for note in notes:
+        print(f"s3access: {note}", file=sys.stderr)
     return 0
 
 
@@ -113,6 +128,41 @@ def cmd_ls(args: argparse.Namespace) -> int:
         _print_json(page.to_dict())
     else:
         print(page)
+    return 0
+
+
+def _admin_client(args: argparse.Namespace) -> AdminClient:
+    if not args.url:
+        raise S3MagicError(f"Which admin endpoint? Pass --url or set {ADMIN_URL_ENV}.")
+    return AdminClient(args.url, aws=_aws_from(args), outbox=Outbox(default_outbox_dir()))
+
+
+def _show(result: Receipt | RequestTable, as_json: bool) -> None:
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        print(result)
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    try:
+        new = new_request(parse_bucket_reference(args.target), args.access, args.reason, args.days)
+    except InvalidRequest as error:
+        print(f"s3access: {error}", file=sys.stderr)
+        return EXIT_BAD_INVOCATION
+    _show(file_request(_admin_client(args), new), args.json)
+    return 0
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    _show(my_requests(_admin_client(args)), args.json)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    client = _admin_client(args)
+    cancel_request(client, args.id)
+    _show(my_requests(client), args.json)
     return 0
 
 
@@ -315,6 +365,29 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     ls.set_defaults(handler=cmd_ls)
+
+    admin_url = argparse.ArgumentParser(add_help=False)
+    admin_url.add_argument(
+        "--url", default=admin_url_from_environment(), help=f"the admin endpoint (default: ${ADMIN_URL_ENV})"
+    )
+    admin_url.add_argument("--json", action="store_true", help="print JSON instead of text")
+    request = commands.add_parser(
+        "request", parents=[aws_options, admin_url], help="ask the admin for access (queued if unreachable)"
+    )
+    request.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix or an S3 ARN")
+    request.add_argument("--access", choices=("read", "read-write"), default="read", help="default: read")
+    request.add_argument("--reason", required=True, help="why you need it, for the admin")
+    request.add_argument("--days", type=int, help="let the grant expire after this many days (1-365)")
+    request.set_defaults(handler=cmd_request)
+    requests = commands.add_parser(
+        "requests", parents=[aws_options, admin_url], help="your access requests (sends queued ones first)"
+    )
+    requests.set_defaults(handler=cmd_requests)
+    cancel = commands.add_parser(
+        "cancel", parents=[aws_options, admin_url], help="cancel one of your requests"
+    )
+    cancel.add_argument("id", help="the request id")
+    cancel.set_defaults(handler=cmd_cancel)
 
     sim = commands.add_parser(
         "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,24 @@ from tqdm.auto import tqdm
 from traitlets import Bool, Float, Int, List, Unicode, observe
 from traitlets.config import Configurable
 
+from mlspace_s3magic.access_requests.actions import (
+    InvalidRequest,
+    cancel_request,
+    file_request,
+    my_requests,
+    new_request,
+    shared_buckets,
+)
+from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
+from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
+from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, reachable_buckets
-from mlspace_s3magic.core.registry import default_registry_path, load_registry_file
+from mlspace_s3magic.core.registry import default_registry_path
 from mlspace_s3magic.notebook.widgets import BucketBrowser
 
 HELP_FLAGS = frozenset({"-h", "--help"})
@@ -63,6 +75,9 @@ class S3Access(Magics, Configurable):
         config=True
     )
     list_workers = Int(DEFAULT_WORKERS, help="How many buckets list probes at once.").tag(config=True)
+    admin_url = Unicode(
+        None, allow_none=True, help="The admin endpoint for access requests; None uses $S3ACCESS_ADMIN_URL."
+    ).tag(config=True)
     cache_seconds = Float(300.0, help="How long identity and your policies are reused between checks.").tag(
         config=True
     )
@@ -77,9 +92,12 @@ class S3Access(Magics, Configurable):
             "check": self.check,
             "list": self.list_buckets,
             "browse": self.browse,
+            "request": self.request,
+            "requests": self.requests,
+            "cancel": self.cancel,
         }
 
-    @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds")
+    @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds", "admin_url")
     def _settings_changed(self, change: Any) -> None:
         self.reset()
 
@@ -191,8 +209,10 @@ class S3Access(Magics, Configurable):
     def _buckets(self, *, refresh: bool = False) -> BucketList:
         """This session's bucket list, probed again only when asked or when the settings changed."""
         if refresh or self._bucket_list is None:
-            registry = load_registry_file(
-                Path(self.registry_path) if self.registry_path else default_registry_path()
+            url = self.admin_url or admin_url_from_environment()
+            registry, notes = shared_buckets(
+                AdminClient(url, aws=self.aws) if url else None,
+                Path(self.registry_path) if self.registry_path else default_registry_path(),
             )
             self._bucket_list = reachable_buckets(
                 self.checker,
@@ -203,6 +223,8 @@ class S3Access(Magics, Configurable):
                     total=total, desc="Probing buckets", leave=False, disable=total < PROGRESS_FROM
                 ),
             )
+            if notes:
+                self._bucket_list = replace(self._bucket_list, notes=(*notes, *self._bucket_list.notes))
         return self._bucket_list
 
     @magic_arguments("%s3access browse")
@@ -225,3 +247,46 @@ class S3Access(Magics, Configurable):
         return BucketBrowser(
             self.aws, buckets, checker=self.checker, start=ref, page_size=args.page_size, shell=self.shell
         )
+
+    def _admin(self) -> AdminClient:
+        url = self.admin_url or admin_url_from_environment()
+        if not url:
+            raise UsageError(
+                "No admin endpoint is configured: %config S3Access.admin_url = 'https://...' "
+                f"(or set {ADMIN_URL_ENV})."
+            )
+        return AdminClient(url, aws=self.aws, outbox=Outbox(default_outbox_dir()))
+
+    @magic_arguments("%s3access request")
+    @argument("target", help="BUCKET[/PREFIX] (or s3://... or an S3 ARN) you need.")
+    @argument(
+        "--access", choices=("read", "read-write"), default="read", help="What you need (default: read)."
+    )
+    @argument("--reason", required=True, help="Why, for the admin (quote it).")
+    @argument("--days", type=int, help="Let the grant expire after this many days (1-365).")
+    def request(self, args: Namespace) -> Receipt:
+        """Ask your admin for access; queued locally if the endpoint cannot be reached."""
+        try:
+            ref = parse_bucket_reference(_unquoted(args.target))
+            new = new_request(ref, args.access, _unquoted(args.reason), args.days)
+        except (InvalidBucketReference, InvalidRequest) as error:
+            raise UsageError(str(error)) from None
+        return file_request(self._admin(), new)
+
+    @magic_arguments("%s3access requests")
+    @argument("--json", action="store_true", help="Print JSON instead of returning the table.")
+    def requests(self, args: Namespace) -> RequestTable | None:
+        """Your access requests and their status (sends any queued ones first)."""
+        table = my_requests(self._admin())
+        if args.json:
+            print(json.dumps(table.to_dict(), indent=2, sort_keys=True))
+            return None
+        return table
+
+    @magic_arguments("%s3access cancel")
+    @argument("id", help="The request id (from %s3access requests).")
+    def cancel(self, args: Namespace) -> RequestTable:
+        """Cancel one of your requests that is not applied yet."""
+        admin = self._admin()
+        cancel_request(admin, args.id)
+        return my_requests(admin)
