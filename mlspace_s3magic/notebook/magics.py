@@ -244,8 +244,15 @@ class S3Access(Magics, Configurable):
                 f"--page-size must be between 1 and {DEFAULT_PAGE_SIZE} (S3's most per request)."
             )
         buckets = None if ref else self._buckets(refresh=args.refresh)
+        url = self.admin_url or admin_url_from_environment()
         return BucketBrowser(
-            self.aws, buckets, checker=self.checker, start=ref, page_size=args.page_size, shell=self.shell
+            self.aws,
+            buckets,
+            checker=self.checker,
+            start=ref,
+            page_size=args.page_size,
+            shell=self.shell,
+            request_access=(lambda new: file_request(self._admin(), new)) if url else None,
         )
 
     def _admin(self) -> AdminClient:

@@ -30,6 +30,7 @@ from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.reachability import STATUS_COLOURS, BucketList, Reachability, Status
+from mlspace_s3magic.notebook.request_form import RequestForm, Submit
 
 FOLDER = "folder"
 OBJECT = "object"
@@ -64,8 +65,8 @@ def _badge(item: Reachability) -> str:
 class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyped class
     """Browse S3 in a notebook: bucket list, breadcrumbs, one level of folders and objects, object actions.
 
-    A denied bucket shows the check's report (which layers block it) and an empty ``request_area`` for the
-    "Request access" button a later shell adds.
+    A denied bucket shows the check's report (which layers block it) and, in ``request_area``, a form that
+    files an access request through ``request_access`` when the admin endpoint is configured.
     """
 
     def __init__(
@@ -77,8 +78,10 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         start: BucketRef | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         shell: Shell | None = None,
+        request_access: Submit | None = None,
     ):
         super().__init__()
+        self.request_access = request_access
         self.aws = aws
         self.buckets = buckets
         self.page_size = page_size
@@ -401,6 +404,11 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
             explanation = f"<p>The check could not explain it: {escape(str(error))}</p>"
         self.status.value = f"Access to {ref} is denied: the check below says which layers block it."
         self.error.value = f"<p style='color:#cf222e'>{escape(why)}</p>{explanation}"
+        self.request_area.children = (
+            [RequestForm(ref, self.request_access)]
+            if self.request_access is not None
+            else [widgets.HTML("To ask for access here, set <code>%config S3Access.admin_url</code>.")]
+        )
         self._show_view()
 
     def _fail(self, message: str) -> None:

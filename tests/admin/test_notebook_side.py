@@ -14,6 +14,7 @@ from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.cli import main
 from mlspace_s3magic.core.access import RequestStatus
 from mlspace_s3magic.notebook.magics import S3Access
+from mlspace_s3magic.notebook.request_form import RequestForm
 
 from .conftest import Endpoint, free_port
 
@@ -119,3 +120,34 @@ def test_the_cli_files_and_lists(
     assert filed["id"] in capsys.readouterr().out
     assert main(["request", "BucketToBeShared", "--reason", "no", "--url", endpoint.url]) == 2
     assert "reason" in capsys.readouterr().err
+
+
+def test_the_browsers_request_button_files_a_request(
+    alice_shell: InteractiveShell, endpoint: Endpoint
+) -> None:
+    browser = alice_shell.run_line_magic("s3access", "browse BucketToBeShared/datasets/")
+    assert browser.denied is not None
+    (form,) = browser.request_area.children
+    assert isinstance(form, RequestForm)
+    form.reason.value = "x"
+    assert form.send() is None
+    assert "reason" in form.outcome.value  # the rule broken, shown in the form; nothing sent
+    form.reason.value = "iris study, from the browser"
+    form.access.value = "read-write"
+    receipt = form.send()
+    assert receipt is not None and receipt.filed is not None
+    stored = endpoint.service.store.get(receipt.filed.id)
+    assert (stored.bucket, stored.prefix, stored.access.value) == (
+        "BucketToBeShared",
+        "datasets/",
+        "read-write",
+    )
+    assert stored.requester.user == "alice"
+    assert form.button.disabled
+
+
+def test_without_an_endpoint_the_browser_says_how_to_configure_one(alice_shell: InteractiveShell) -> None:
+    alice_shell.run_line_magic("config", "S3Access.admin_url = None")
+    browser = alice_shell.run_line_magic("s3access", "browse BucketToBeShared")
+    (note,) = browser.request_area.children
+    assert "S3Access.admin_url" in note.value
