@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse
 
 from mlspace_s3magic.admin.auth import Caller, Unauthenticated
 from mlspace_s3magic.admin.service import AdminService, Forbidden
-from mlspace_s3magic.admin.store import NotFound, TransitionRefused
+from mlspace_s3magic.admin.store import NotFound, StoreError, TransitionRefused
 from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
 from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
+from mlspace_s3magic.core.names import InvalidBucketReference
 
 # The most specific class first: each maps to the status a client can act on.
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
@@ -23,6 +24,8 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (TransitionRefused, 409),
+    (InvalidBucketReference, 400),
+    (StoreError, 503),
     (EndpointUnreachable, 503),
     (AwsRequestFailed, 502),
     (S3MagicError, 409),
