@@ -51,13 +51,13 @@ class Identity(Rendered):
     arn: str
     account: str
     principal_type: str
-    role: str | None
-    role_arn: str | None
-    session: str | None
-    user: str | None
-    project: str | None
-    boundary: str | None
-    user_scoped: bool | None
+    role: str | None = None
+    role_arn: str | None = None
+    session: str | None = None
+    user: str | None = None
+    project: str | None = None
+    boundary: str | None = None
+    user_scoped: bool | None = None
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,13 +101,6 @@ def whoami(aws: Aws) -> Identity:
         arn=caller.arn,
         account=caller.account,
         principal_type=caller.kind,
-        role=None,
-        role_arn=None,
-        session=None,
-        user=None,
-        project=None,
-        boundary=None,
-        user_scoped=None,
         notes=(
             f"The caller is a {caller.kind} principal, not an MLSpace notebook role: "
             "it has no MLSpace user or project.",
@@ -204,12 +197,6 @@ def _user_identity(aws: Aws, caller: CallerArn) -> Identity:
         arn=caller.arn,
         account=caller.account,
         principal_type=caller.kind,
-        role=None,
-        role_arn=None,
-        session=None,
-        user=None,
-        project=None,
         boundary=boundary,
-        user_scoped=None,
         notes=tuple(notes),
     )
