@@ -295,5 +295,8 @@ class AdminService:
 
 def _same_role(first: str, second: str) -> bool:
     """Two sessions of one role are one principal: a new session does not make a request someone else's."""
-    one, other = CallerArn.parse(first), CallerArn.parse(second)
+    try:
+        one, other = CallerArn.parse(first), CallerArn.parse(second)
+    except ValueError:  # the admin token is no AWS principal, so it is nobody's session
+        return False
     return one.kind == other.kind == "assumed-role" and (one.account, one.name) == (other.account, other.name)

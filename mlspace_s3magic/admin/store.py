@@ -446,13 +446,20 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
 class SqliteStore(_Changing):
     """One file in WAL mode with ``synchronous=FULL``: a commit is on disk before it is acknowledged.
 
-    One connection behind a lock serves every thread: the admin's load is light, and one writer per store
-    cannot deadlock with itself. Other processes and store objects on the file queue (``busy_timeout``).
+    Every change goes through one connection behind a lock, so one writer per store cannot deadlock with
+    itself. Reads use read-only connections from a pool (one per concurrent read): in WAL mode a reader
+    neither waits for the writer nor holds it up, whereas behind the writer's lock each submission queued
+    twice. Other processes and store objects on the file queue (``busy_timeout``). An in-memory database
+    lives on its one connection, so there reads take turns with writes.
     """
 
     def __init__(self, path: str) -> None:
         self._where = "the in-memory SQLite store" if path == ":memory:" else f"the SQLite store {path}"
+        self._path = path
         self._lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
         if path != ":memory:":
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -513,8 +520,43 @@ class SqliteStore(_Changing):
                     self._db.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read: the pool's, or the only one of an in-memory store (in turn)."""
+        if self._path == ":memory:":
+            with self._lock:
+                yield self._db
+            return
+        with self._readers_lock:
+            if self._closed:
+                raise StoreError(f"{self._where} is closed.")
+            db = self._idle_readers.pop() if self._idle_readers else None
+        if db is None:
+            db = self._connect_reader()
+        try:
+            yield db
+        finally:
+            with self._readers_lock:
+                if self._closed:
+                    db.close()
+                else:
+                    self._idle_readers.append(db)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        with self._failures():
+            db = sqlite3.connect(
+                self._path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.row_factory = _dict_row
+                db.execute("PRAGMA query_only = ON")
+            except BaseException:
+                db.close()
+                raise
+        return db
+
     def _rows(self, sql: str, *params: Any, limit: int | None = None) -> list[dict[str, Any]]:
-        with self._lock, self._failures(), closing(self._db.execute(sql, params)) as cursor:
+        with self._reader() as db, self._failures(), closing(db.execute(sql, params)) as cursor:
             return list(islice(cursor, limit))
 
     def _change(self, change: Callable[[_Changes], T]) -> T:
@@ -560,6 +602,11 @@ class SqliteStore(_Changing):
         return [SharedBucket.model_validate_json(row["data"]) for row in rows]
 
     def close(self) -> None:
+        with self._readers_lock:
+            self._closed = True
+            idle, self._idle_readers = self._idle_readers, []
+        for db in idle:
+            db.close()  # a reader still in use is closed as it is handed back
         with self._lock:
             self._db.close()
 
