@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ class Endpoint:
     url: str
     service: AdminService
     state: SandboxState
-    token: str
+    token: str = field(repr=False)  # never in a failing test's output
 
     def client(self, principal: str) -> AdminClient:
         """A client acting as a sandbox principal, proving itself with its AWS credentials."""
