@@ -19,7 +19,6 @@ import gc
 import os
 import pstats
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from processes import free_port, sandbox_process
 
 from mlspace_s3magic.access_requests.client import AdminClient, AdminUnreachable
 from mlspace_s3magic.admin.store import open_store
@@ -65,28 +66,6 @@ finally:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def sandbox_process(state_dir: Path) -> Iterator[SandboxState]:
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("s3access")), "sandbox", "serve", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # the line saying where it listens, once seeded
-        yield SandboxState.load(state_dir)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 @contextlib.contextmanager
 def admin_process(
     state: SandboxState, port: int, store: Path, profile: Path | None
@@ -108,12 +87,7 @@ def admin_process(
         command = [sys.executable, "-m", "mlspace_s3magic.cli", *arguments]
     else:
         command = [sys.executable, "-c", PROFILED_SERVER, str(profile), *arguments]
-    environment = dict(os.environ)
-    for name, value in state.environment_for("admin").items():
-        if value is None:
-            environment.pop(name, None)
-        else:
-            environment[name] = value
+    environment = state.process_environment("admin", os.environ)
     server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
     try:
         yield f"http://127.0.0.1:{port}", server.pid

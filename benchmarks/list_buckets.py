@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -22,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from processes import sandbox_process
 
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.reachability import reachable_buckets
 from mlspace_s3magic.core.registry import RegistryEntry
-from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import PARTNER_ACCOUNT
 
 SERVICES = ("s3", "iam", "sts")
@@ -49,22 +47,6 @@ class Delay:
     def _before(self, **_: Any) -> None:
         self.requests += 1
         time.sleep(self.seconds)
-
-
-@contextlib.contextmanager
-def sandbox_process(state_dir: Path) -> Any:
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("s3access")), "sandbox", "serve", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # the line saying where it listens, once seeded
-        yield SandboxState.load(state_dir)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> None:

@@ -268,12 +268,7 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
     sandbox, state_path = _start_sandbox(args)
     try:
         state = SandboxState.load(args.state_dir)
-        environment = {**os.environ}
-        for key, value in state.environment_for(args.principal).items():
-            if value is None:
-                environment.pop(key, None)
-            else:
-                environment[key] = value
+        environment = state.process_environment(args.principal, os.environ)
         print(
             f"Sandbox listening on {state.endpoint_url} (state in {state_path}); running "
             f"{command[0]} as {args.principal}.",

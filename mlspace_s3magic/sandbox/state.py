@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,16 @@ class SandboxState:
             # A profile would not override these keys, but it could name another endpoint or region.
             "AWS_PROFILE": None,
         }
+
+    def process_environment(self, name: str, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` (say, ``os.environ``) changed so that a child process acts as ``name``."""
+        environment = dict(base)
+        for key, value in self.environment_for(name).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+        return environment
 
     def shell_exports(self, name: str) -> str:
         lines = []

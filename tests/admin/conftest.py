@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -42,20 +43,20 @@ class Endpoint:
         return AdminClient(self.url, token=self.token)
 
 
-@pytest.fixture
-def endpoint(fresh_sandbox: SandboxState, tmp_path: Path) -> Iterator[Endpoint]:
+@contextlib.contextmanager
+def serve_endpoint(state: SandboxState, folder: Path) -> Iterator[Endpoint]:
     """The endpoint as `s3access admin serve` builds it, on a free loopback port, with the registry set."""
     port = free_port()
-    token_file = tmp_path / "admin.token"
+    token_file = folder / "admin.token"
     token = create_admin_token(token_file)
     config = ServerConfig(
         port=port,
-        store_url=f"sqlite:///{tmp_path / 'admin.db'}",
-        sts_endpoint=fresh_sandbox.endpoint_url,
+        store_url=f"sqlite:///{folder / 'admin.db'}",
+        sts_endpoint=state.endpoint_url,
         admin_arn_patterns=("arn:aws:iam::111111111111:user/admin",),
         token_file=token_file,
     )
-    service = build_service(config, fresh_sandbox.aws_for("admin"))
+    service = build_service(config, state.aws_for("admin"))
     server = uvicorn.Server(
         uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -65,11 +66,19 @@ def endpoint(fresh_sandbox: SandboxState, tmp_path: Path) -> Iterator[Endpoint]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "the admin endpoint did not start"
-    running = Endpoint(config.url, service, fresh_sandbox, token)
-    for bucket in SHARED_BUCKETS:
-        running.token_client().put_bucket(bucket)
-    yield running
-    server.should_exit = True
-    thread.join(timeout=10)
-    service.authenticator.close()
-    service.store.close()
+    try:
+        running = Endpoint(config.url, service, state, token)
+        for bucket in SHARED_BUCKETS:
+            running.token_client().put_bucket(bucket)
+        yield running
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        service.authenticator.close()
+        service.store.close()
+
+
+@pytest.fixture
+def endpoint(fresh_sandbox: SandboxState, tmp_path: Path) -> Iterator[Endpoint]:
+    with serve_endpoint(fresh_sandbox, tmp_path) as running:
+        yield running

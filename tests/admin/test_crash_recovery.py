@@ -65,12 +65,7 @@ class ServerProcess:
             "--admin-arn",
             ADMIN_ARN,
         ]
-        self.environment = dict(os.environ)
-        for name, value in sandbox.environment_for("admin").items():
-            if value is None:
-                self.environment.pop(name, None)
-            else:
-                self.environment[name] = value
+        self.environment = sandbox.process_environment("admin", os.environ)
         self.store = store
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None

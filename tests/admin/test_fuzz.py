@@ -9,29 +9,22 @@ One endpoint serves the whole module; the sandbox is reset afterwards, as fuzzed
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from mlspace_s3magic.admin.app import create_app
-from mlspace_s3magic.admin.auth import create_admin_token
-from mlspace_s3magic.admin.server import ServerConfig, build_service
 from mlspace_s3magic.core.access import NewAccessRequest
 from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.sandbox.server import Sandbox
-from mlspace_s3magic.sandbox.world import SHARED_BUCKETS
 
-from .conftest import Endpoint, free_port
+from .conftest import Endpoint, serve_endpoint
 
 EXAMPLES_PER_OPERATION = 20
 # Patched in on the second pass. Registered, unregistered, and a legacy us-east-1 name: all valid.
@@ -52,46 +45,23 @@ def served(running_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -
     """The endpoint as ``tests/admin/conftest.py`` builds it, once for the module."""
     state = running_sandbox.state
     assert state is not None
-    folder = tmp_path_factory.mktemp("fuzz")
-    token_file = folder / "admin.token"
-    token = create_admin_token(token_file)
-    port = free_port()
-    config = ServerConfig(
-        port=port,
-        store_url=f"sqlite:///{folder / 'admin.db'}",
-        sts_endpoint=state.endpoint_url,
-        admin_arn_patterns=("arn:aws:iam::111111111111:user/admin",),
-        token_file=token_file,
-    )
-    service = build_service(config, state.aws_for("admin"))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the admin endpoint did not start"
-    endpoint = Endpoint(config.url, service, state, token)
     try:
-        for bucket in SHARED_BUCKETS:
-            endpoint.token_client().put_bucket(bucket)
-        alice = endpoint.client("alice@demo")
-        filed = []
-        for index, (bucket, access) in enumerate(SEEDED):
-            new = NewAccessRequest(
-                bucket=bucket, access=access, reason="fuzz seed", idempotency_key=f"seed-key-{index}", days=3
-            )
-            request = alice.submit(new)
-            assert request is not None
-            filed.append(request.id)
-        yield Served(endpoint, tuple(filed))
+        with serve_endpoint(state, tmp_path_factory.mktemp("fuzz")) as endpoint:
+            alice = endpoint.client("alice@demo")
+            filed = []
+            for index, (bucket, access) in enumerate(SEEDED):
+                new = NewAccessRequest(
+                    bucket=bucket,
+                    access=access,
+                    reason="fuzz seed",
+                    idempotency_key=f"seed-key-{index}",
+                    days=3,
+                )
+                request = alice.submit(new)
+                assert request is not None
+                filed.append(request.id)
+            yield Served(endpoint, tuple(filed))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        service.authenticator.close()
-        service.store.close()
         running_sandbox.reset()  # applies on the seeded requests changed policies in the shared world
 
 
