@@ -9,6 +9,9 @@ import pytest
 from mlspace_s3magic.sandbox.server import Sandbox
 from mlspace_s3magic.sandbox.state import SandboxState
 
+# jp_fetch and a jupyter_server per test, for the server extension's routes (tests/server).
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 AWS_VARIABLES = (
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",

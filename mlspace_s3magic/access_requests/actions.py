@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,19 +23,17 @@ class InvalidRequest(S3MagicError):
 
 def new_request(ref: BucketRef, access: str, reason: str, days: int | None) -> NewAccessRequest:
     """A validated request with a fresh idempotency key, so a retry of this very request is recognised."""
+    return parse_new_request(
+        {"bucket": ref.bucket, "prefix": ref.prefix, "access": access, "reason": reason, "days": days}
+    )
+
+
+def parse_new_request(fields: Mapping[str, Any]) -> NewAccessRequest:
+    """A request from untrusted fields (a form, a JSON body), with a fresh idempotency key unless given."""
     try:
-        return NewAccessRequest.model_validate(
-            {
-                "bucket": ref.bucket,
-                "prefix": ref.prefix,
-                "access": access,
-                "reason": reason,
-                "days": days,
-                "idempotency_key": uuid.uuid4().hex,
-            }
-        )
+        return NewAccessRequest.model_validate({"idempotency_key": uuid.uuid4().hex, **fields})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
         raise InvalidRequest(f"The request was not sent: {problems}.") from None
 
 

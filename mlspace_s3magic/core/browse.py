@@ -283,11 +283,9 @@ def snippet(bucket: str, key: str) -> str:
     base = next((lower[: -len(ext)] for ext in COMPRESSIONS if lower.endswith(ext)), lower)
     reader = next((r for ext, r in PANDAS_READERS.items() if base.endswith(ext)), None)
     if reader is None:
-        config = ', config=Config(s3={"addressing_style": "path"})' if legacy else ""
-        imports = "import boto3\nfrom botocore.config import Config\n" if legacy else "import boto3\n"
         return (
-            f'{imports}\n{note}s3 = boto3.client("s3"{config})\n'
-            f'data = s3.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read()\nlen(data)'
+            _s3_client_lines(bucket)
+            + f'data = s3.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read()\nlen(data)'
         )
     function, extra = reader
     args = [repr(s3_uri(bucket, key)), *extra]
@@ -297,6 +295,25 @@ def snippet(bucket: str, key: str) -> str:
     else:
         call = f"pd.{function}({', '.join(args)})"
     return f"import pandas as pd\n\n{note}df = {call}\ndf.head()"
+
+
+def listing_snippet(bucket: str, prefix: str = "") -> str:
+    """A code cell that lists one level of a bucket, as the browser does: one request, folders and keys."""
+    return _s3_client_lines(bucket) + (
+        f'page = s3.list_objects_v2(Bucket={bucket!r}, Prefix={prefix!r}, Delimiter="/")\n'
+        '[p["Prefix"] for p in page.get("CommonPrefixes", [])] + [o["Key"] for o in page.get("Contents", [])]'
+    )
+
+
+def _s3_client_lines(bucket: str) -> str:
+    """``import boto3`` and an S3 client; path-style (with a note saying why) for a legacy bucket name."""
+    if bucket.startswith("arn:") or modern_rule_broken(bucket) is None:
+        return 'import boto3\n\ns3 = boto3.client("s3")\n'
+    return (
+        "import boto3\nfrom botocore.config import Config\n\n"
+        + PATH_STYLE_NOTE.format(bucket=bucket)
+        + 's3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))\n'
+    )
 
 
 def format_size(n: int) -> str:

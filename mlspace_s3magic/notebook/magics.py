@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from argparse import Namespace
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -14,8 +12,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from tqdm.auto import tqdm
-from traitlets import Bool, Float, Int, List, Unicode, observe
-from traitlets.config import Configurable
+from traitlets import Bool, observe
 
 from mlspace_s3magic.access_requests.actions import (
     InvalidRequest,
@@ -23,19 +20,18 @@ from mlspace_s3magic.access_requests.actions import (
     file_request,
     my_requests,
     new_request,
-    shared_buckets,
 )
-from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
-from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
+from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
-from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
-from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, reachable_buckets
-from mlspace_s3magic.core.registry import default_registry_path
+from mlspace_s3magic.core.reachability import BucketList
 from mlspace_s3magic.notebook.widgets import BucketBrowser
+from mlspace_s3magic.session import NoAdminEndpoint, S3AccessSession
+from mlspace_s3magic.settings import S3AccessSettings
 
 HELP_FLAGS = frozenset({"-h", "--help"})
 PROGRESS_FROM = 10  # buckets; fewer finish before a bar would be worth drawing
@@ -49,43 +45,21 @@ def _unquoted(text: str) -> str:
 
 
 @magics_class
-class S3Access(Magics, Configurable):
+class S3Access(Magics, S3AccessSettings):
     """Check, list and request access to S3 buckets from an MLSpace notebook.
 
     Usage: ``%s3access SUBCOMMAND [options]``; ``%s3access`` alone lists the subcommands and
     ``%s3access SUBCOMMAND --help`` explains one.
     """
 
-    region = Unicode(None, allow_none=True, help="AWS region; None uses boto3's lookup.").tag(config=True)
-    endpoint_url = Unicode(
-        None, allow_none=True, help="AWS endpoint; None uses AWS_ENDPOINT_URL or AWS's own."
-    ).tag(config=True)
-    profile = Unicode(None, allow_none=True, help="AWS profile; None uses boto3's lookup.").tag(config=True)
-    max_pool_connections = Int(10, help="HTTP connections kept per AWS service.").tag(config=True)
     raise_on_denied = Bool(
         False,
         help="Raise S3AccessDenied when a check finds the needed access denied (stops unattended runs).",
     ).tag(config=True)
-    registry_path = Unicode(
-        None,
-        allow_none=True,
-        help="The shared-bucket registry file; None uses $S3ACCESS_REGISTRY or ~/.config.",
-    ).tag(config=True)
-    extra_buckets = List(Unicode(), help="Buckets of your own that list and browse should include.").tag(
-        config=True
-    )
-    list_workers = Int(DEFAULT_WORKERS, help="How many buckets list probes at once.").tag(config=True)
-    admin_url = Unicode(
-        None, allow_none=True, help="The admin endpoint for access requests; None uses $S3ACCESS_ADMIN_URL."
-    ).tag(config=True)
-    cache_seconds = Float(300.0, help="How long identity and your policies are reused between checks.").tag(
-        config=True
-    )
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
-        self._checker: Checker | None = None
-        self._bucket_list: BucketList | None = None
+        self._session: S3AccessSession | None = None
         # The one table of subcommands: name -> handler (its docstring's first line is its summary).
         self.subcommands: dict[str, Callable[[Namespace], Any]] = {
             "whoami": self.whoami,
@@ -97,31 +71,36 @@ class S3Access(Magics, Configurable):
             "cancel": self.cancel,
         }
 
-    @observe("region", "endpoint_url", "profile", "max_pool_connections", "cache_seconds", "admin_url")
+    @observe(
+        "region",
+        "endpoint_url",
+        "profile",
+        "max_pool_connections",
+        "cache_seconds",
+        "admin_url",
+        "registry_path",
+        "extra_buckets",
+        "list_workers",
+    )
     def _settings_changed(self, change: Any) -> None:
         self.reset()
 
     def reset(self) -> None:
         """Forget clients, identity and the bucket list: after switching credentials outside ``%config``."""
-        if self._checker is not None:
-            self._checker.close()
-        self._checker = None
-        self._bucket_list = None
+        if self._session is not None:
+            self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> S3AccessSession:
+        """Clients and caches for the current settings, made again only when ``%config`` changes one."""
+        if self._session is None:
+            self._session = S3AccessSession(self.session_settings())
+        return self._session
 
     @property
     def checker(self) -> Checker:
-        """Clients and caches for the current settings, made again only when ``%config`` changes one."""
-        if self._checker is None:
-            aws = Aws(
-                AwsSettings(
-                    region=self.region,
-                    endpoint_url=self.endpoint_url,
-                    profile=self.profile,
-                    max_pool_connections=self.max_pool_connections,
-                )
-            )
-            self._checker = Checker(aws, cache_seconds=self.cache_seconds)
-        return self._checker
+        return self.session.checker
 
     @property
     def aws(self) -> Aws:
@@ -208,24 +187,12 @@ class S3Access(Magics, Configurable):
 
     def _buckets(self, *, refresh: bool = False) -> BucketList:
         """This session's bucket list, probed again only when asked or when the settings changed."""
-        if refresh or self._bucket_list is None:
-            url = self.admin_url or admin_url_from_environment()
-            registry, notes = shared_buckets(
-                AdminClient(url, aws=self.aws) if url else None,
-                Path(self.registry_path) if self.registry_path else default_registry_path(),
-            )
-            self._bucket_list = reachable_buckets(
-                self.checker,
-                registry,
-                self.extra_buckets,
-                workers=self.list_workers,
-                progress=lambda total: tqdm(
-                    total=total, desc="Probing buckets", leave=False, disable=total < PROGRESS_FROM
-                ),
-            )
-            if notes:
-                self._bucket_list = replace(self._bucket_list, notes=(*notes, *self._bucket_list.notes))
-        return self._bucket_list
+        return self.session.buckets(
+            refresh=refresh,
+            progress=lambda total: tqdm(
+                total=total, desc="Probing buckets", leave=False, disable=total < PROGRESS_FROM
+            ),
+        )
 
     @magic_arguments("%s3access browse")
     @argument("target", nargs="?", help="BUCKET[/PREFIX] to open; without it, the list of your buckets.")
@@ -244,7 +211,6 @@ class S3Access(Magics, Configurable):
                 f"--page-size must be between 1 and {DEFAULT_PAGE_SIZE} (S3's most per request)."
             )
         buckets = None if ref else self._buckets(refresh=args.refresh)
-        url = self.admin_url or admin_url_from_environment()
         return BucketBrowser(
             self.aws,
             buckets,
@@ -252,17 +218,16 @@ class S3Access(Magics, Configurable):
             start=ref,
             page_size=args.page_size,
             shell=self.shell,
-            request_access=(lambda new: file_request(self._admin(), new)) if url else None,
+            request_access=(lambda new: file_request(self._admin(), new))
+            if self.session.admin_url()
+            else None,
         )
 
     def _admin(self) -> AdminClient:
-        url = self.admin_url or admin_url_from_environment()
-        if not url:
-            raise UsageError(
-                "No admin endpoint is configured: %config S3Access.admin_url = 'https://...' "
-                f"(or set {ADMIN_URL_ENV})."
-            )
-        return AdminClient(url, aws=self.aws, outbox=Outbox(default_outbox_dir()))
+        try:
+            return self.session.admin()
+        except NoAdminEndpoint as error:
+            raise UsageError(str(error)) from None
 
     @magic_arguments("%s3access request")
     @argument("target", help="BUCKET[/PREFIX] (or s3://... or an S3 ARN) you need.")

@@ -1,0 +1,219 @@
+"""The REST routes JupyterLab calls, under ``/s3access/``: thin shells over the session's core calls.
+
+Every verb is ``@tornado.web.authenticated`` (jupyter_server's token or login cookie, with its XSRF check on
+writes); AWS work runs in a thread so the event loop keeps serving; errors are JSON ``{"message": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from mlspace_s3magic.access_requests.actions import (
+    InvalidRequest,
+    file_request,
+    my_requests,
+    parse_new_request,
+)
+from mlspace_s3magic.access_requests.client import AdminRefused, AdminUnreachable
+from mlspace_s3magic.core.browse import (
+    DEFAULT_PAGE_SIZE,
+    BrowseDenied,
+    NoSuchBucket,
+    list_level,
+    listing_snippet,
+    s3_uri,
+    snippet,
+)
+from mlspace_s3magic.core.errors import (
+    CredentialsExpired,
+    CredentialsMissing,
+    CredentialsRejected,
+    EndpointUnreachable,
+    S3MagicError,
+)
+from mlspace_s3magic.core.names import (
+    BucketRef,
+    InvalidBucketReference,
+    parse_bucket_reference,
+    validate_bucket_name,
+)
+from mlspace_s3magic.session import NoAdminEndpoint, S3AccessSession
+
+SESSION_SETTING = "s3access_session"
+MAX_BODY_BYTES = 16 * 1024  # a request's fields fit in a fraction of this
+TRUE_WORDS = frozenset({"1", "true", "yes"})
+FALSE_WORDS = frozenset({"0", "false", "no", ""})
+# Which HTTP status tells the browser what went wrong; anything else we explain is a bad gateway (AWS).
+STATUS_OF: tuple[tuple[type[S3MagicError], int], ...] = (
+    (InvalidBucketReference, 400),
+    (InvalidRequest, 400),
+    (CredentialsMissing, 401),
+    (CredentialsExpired, 401),
+    (CredentialsRejected, 401),
+    (BrowseDenied, 403),
+    (NoSuchBucket, 404),
+    (NoAdminEndpoint, 503),
+    (AdminUnreachable, 503),
+    (EndpointUnreachable, 503),
+)
+
+
+def status_for(error: S3MagicError) -> int:
+    if isinstance(error, AdminRefused):
+        return error.status if error.status in (400, 403, 404, 409) else 502
+    return next((status for kind, status in STATUS_OF if isinstance(error, kind)), 502)
+
+
+class S3AccessHandler(APIHandler):
+    """The shared session, work off the event loop, and explained errors as JSON."""
+
+    @property
+    def session(self) -> S3AccessSession:
+        session: S3AccessSession = self.settings[SESSION_SETTING]
+        return session
+
+    async def answer(self, work: Callable[[], Any], *, status: int = 200) -> None:
+        """Run ``work`` (blocking AWS calls) in a thread and send what it returns as JSON."""
+        try:
+            result = await asyncio.to_thread(work)
+        except S3MagicError as error:
+            raise self.refusal(status_for(error), str(error)) from None
+        self.set_status(status)
+        await self.finish(json.dumps(result))
+
+    @staticmethod
+    def refusal(status: int, message: str) -> tornado.web.HTTPError:
+        # The message travels as an argument, so a '%' in it (as in "%config") is never a format directive.
+        return tornado.web.HTTPError(status, "%s", message)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, tornado.web.HTTPError) and error.log_message == "%s" and error.args:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": str(error.args[0]), "reason": error.reason}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def text_argument(self, name: str, *, required: bool = False, limit: int = 1024) -> str:
+        value = self.get_query_argument(name, default="")
+        if required and not value:
+            raise self.refusal(400, f"The query parameter {name!r} is required.")
+        if len(value) > limit:
+            raise self.refusal(400, f"The query parameter {name!r} is longer than {limit} characters.")
+        return value
+
+    def bool_argument(self, name: str) -> bool:
+        value = self.get_query_argument(name, default="").lower()
+        if value in TRUE_WORDS:
+            return True
+        if value in FALSE_WORDS:
+            return False
+        raise self.refusal(400, f"The query parameter {name!r} must be true or false, not {value[:40]!r}.")
+
+    def bucket_reference(self) -> BucketRef:
+        """``bucket`` and ``prefix`` as one reference, validated as the magic and the endpoint do."""
+        bucket = self.text_argument("bucket", required=True, limit=255)
+        prefix = self.text_argument("prefix")
+        try:
+            validate_bucket_name(bucket)
+            return parse_bucket_reference(f"s3://{bucket}/{prefix}")
+        except InvalidBucketReference as error:
+            raise self.refusal(400, str(error)) from None
+
+
+class IdentityHandler(S3AccessHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(lambda: self.session.checker.identity().to_dict())
+
+
+class BucketsHandler(S3AccessHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        refresh = self.bool_argument("refresh")
+
+        def listed() -> dict[str, Any]:
+            found = self.session.buckets(refresh=refresh)
+            buckets = [
+                {**item, "uri": s3_uri(item["bucket"], ""), "snippet": listing_snippet(item["bucket"])}
+                for item in found.to_dict()
+            ]
+            return {"buckets": buckets, "notes": list(found.notes)}
+
+        await self.answer(listed)
+
+
+class CheckHandler(S3AccessHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.bucket_reference()
+        session = self.session
+        await self.answer(
+            lambda: session.checker.check(ref, owner_account=session.owner_account(ref.bucket)).to_dict()
+        )
+
+
+class BrowseHandler(S3AccessHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.bucket_reference()
+        token = self.text_argument("token") or None
+
+        def page() -> dict[str, Any]:
+            listed = list_level(self.session.aws, ref, token=token, page_size=DEFAULT_PAGE_SIZE).to_dict()
+            for entry in listed["objects"]:
+                entry["uri"] = s3_uri(ref.bucket, entry["key"])
+                entry["snippet"] = snippet(ref.bucket, entry["key"])
+            return listed
+
+        await self.answer(page)
+
+
+class RequestsHandler(S3AccessHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        await self.answer(lambda: my_requests(self.session.admin()).to_dict())
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        fields = self.json_body()
+        try:
+            new = parse_new_request(fields)
+        except InvalidRequest as error:
+            raise self.refusal(400, str(error)) from None
+        await self.answer(lambda: file_request(self.session.admin(), new).to_dict(), status=201)
+
+    def json_body(self) -> dict[str, Any]:
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise self.refusal(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        try:
+            fields = json.loads(self.request.body or b"null")
+        except (ValueError, RecursionError):
+            raise self.refusal(400, "The request body is not JSON.") from None
+        if not isinstance(fields, dict):
+            raise self.refusal(
+                400,
+                "The request body must be a JSON object with bucket, access, reason and, optionally, "
+                "prefix, days and idempotency_key.",
+            )
+        return fields
+
+
+ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
+    ("identity", IdentityHandler),
+    ("buckets", BucketsHandler),
+    ("check", CheckHandler),
+    ("browse", BrowseHandler),
+    ("requests", RequestsHandler),
+)
+
+
+def route_table(base_url: str) -> list[tuple[str, type[S3AccessHandler]]]:
+    return [(url_path_join(base_url, "s3access", name), handler) for name, handler in ROUTES]

@@ -1,0 +1,132 @@
+"""One user's S3 access session: the clients and caches that the magic and the server extension share.
+
+The magic keeps one per kernel and the JupyterLab server extension one per server, so both answer
+``list``, ``check`` and ``request`` from the same code, with the same caches and the same errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlspace_s3magic.access_requests.actions import shared_buckets
+from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
+from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
+from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.check import Checker
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, Progress, reachable_buckets
+from mlspace_s3magic.core.registry import default_registry_path
+
+
+class NoAdminEndpoint(S3MagicError):
+    """Access requests need the admin endpoint's URL, and none is configured."""
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a user may configure; ``None`` means boto3's (or the environment's) own lookup."""
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    max_pool_connections: int = 10
+    cache_seconds: float = 300.0
+    admin_url: str | None = None  # None: $S3ACCESS_ADMIN_URL
+    registry_path: Path | None = None  # None: $S3ACCESS_REGISTRY or ~/.config
+    extra_buckets: tuple[str, ...] = ()
+    list_workers: int = DEFAULT_WORKERS
+
+
+class S3AccessSession:
+    """Clients made once per settings; the bucket list is probed once and reused until refreshed.
+
+    Safe to share between threads: the server extension answers several routes at once from its pool.
+    """
+
+    def __init__(self, settings: SessionSettings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._checker: Checker | None = None
+        self._admin: AdminClient | None = None
+        self._bucket_list: BucketList | None = None
+
+    @property
+    def checker(self) -> Checker:
+        with self._lock:
+            if self._checker is None:
+                settings = self.settings
+                aws = Aws(
+                    AwsSettings(
+                        region=settings.region,
+                        endpoint_url=settings.endpoint_url,
+                        profile=settings.profile,
+                        max_pool_connections=settings.max_pool_connections,
+                    )
+                )
+                self._checker = Checker(aws, cache_seconds=settings.cache_seconds)
+            return self._checker
+
+    @property
+    def aws(self) -> Aws:
+        return self.checker.aws
+
+    def admin_url(self) -> str | None:
+        return self.settings.admin_url or admin_url_from_environment()
+
+    def admin(self) -> AdminClient:
+        """The endpoint's client, with the outbox that keeps requests it could not take."""
+        url = self.admin_url()
+        if not url:
+            raise NoAdminEndpoint(
+                "No admin endpoint is configured: set S3Access.admin_url (%config in a notebook, "
+                f"c.S3Access.admin_url for the Jupyter server) or {ADMIN_URL_ENV}."
+            )
+        aws = self.aws
+        with self._lock:
+            if self._admin is None:
+                self._admin = AdminClient(url, aws=aws, outbox=Outbox(default_outbox_dir()))
+            return self._admin
+
+    def buckets(
+        self, *, refresh: bool = False, progress: Callable[[int], Progress] | None = None
+    ) -> BucketList:
+        """The candidates from the registry (the endpoint's when configured), policies and settings."""
+        with self._lock:
+            cached = self._bucket_list
+        if cached is not None and not refresh:
+            return cached
+        registry, notes = shared_buckets(
+            self.admin() if self.admin_url() else None,
+            self.settings.registry_path or default_registry_path(),
+        )
+        found = reachable_buckets(
+            self.checker,
+            registry,
+            self.settings.extra_buckets,
+            workers=self.settings.list_workers,
+            progress=progress,
+        )
+        if notes:
+            found = replace(found, notes=(*notes, *found.notes))
+        with self._lock:
+            self._bucket_list = found
+        return found
+
+    def owner_account(self, bucket: str) -> str | None:
+        """The owner the registry names for ``bucket``, if the list has been probed; checks need it."""
+        with self._lock:
+            listed = self._bucket_list
+        if listed is None:
+            return None
+        return next((i.candidate.owner_account for i in listed.items if i.candidate.bucket == bucket), None)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._checker is not None:
+                self._checker.close()
+            if self._admin is not None:
+                self._admin.close()
+            self._checker = self._admin = self._bucket_list = None
