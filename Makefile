@@ -20,10 +20,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# The sandbox, its admin endpoint (requests kept in $(STATE_DIR)/admin.db) and JupyterLab as alice@demo;
+# the launcher prints the line that acts as the admin in another shell.
 demo: $(INSTALLED)
-	@echo "Starting the sandbox and JupyterLab as alice@demo. To act as the admin in another shell:"
-	@echo '  eval "$$($(BIN)/s3access sandbox env --as admin --state-dir $(STATE_DIR))"'
-	$(BIN)/s3access sandbox run --as alice@demo --state-dir $(STATE_DIR) -- \
+	$(BIN)/s3access sandbox run --as alice@demo --admin-endpoint --state-dir $(STATE_DIR) -- \
 		$(BIN)/jupyter lab --no-browser $(ALLOW_ROOT) --ip 127.0.0.1 --port $(NOTEBOOK_PORT) \
 		--ServerApp.root_dir=notebooks --LabApp.news_url=None
 
@@ -37,9 +37,10 @@ typecheck: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/pytest tests
 
-# The example notebooks run against a fresh sandbox, acting as alice@demo, with their outputs compared.
+# The example notebooks run against a fresh sandbox and admin endpoint, acting as alice@demo, with their
+# outputs compared.
 notebooks: $(INSTALLED)
-	$(BIN)/s3access sandbox run --as alice@demo --state-dir $$(mktemp -d) -- \
+	$(BIN)/s3access sandbox run --as alice@demo --admin-endpoint --state-dir $$(mktemp -d) -- \
 		$(BIN)/pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
 
 test: lint typecheck unit notebooks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +21,6 @@ from mlspace_s3magic.access_requests.actions import (
     file_request,
     my_requests,
     new_request,
-    shared_buckets,
 )
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
 from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
@@ -33,11 +33,13 @@ from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
-from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, reachable_buckets
+from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
 from mlspace_s3magic.core.registry import default_registry_path
-from mlspace_s3magic.sandbox.state import STATE_FILE_NAME, SandboxState, default_state_dir
+from mlspace_s3magic.sandbox.state import STATE_DIR_ENV, STATE_FILE_NAME, SandboxState, default_state_dir
+from mlspace_s3magic.session import S3AccessSession, SessionSettings
 
 if TYPE_CHECKING:
+    from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint
     from mlspace_s3magic.sandbox.server import Sandbox
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -85,15 +87,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm  # only the list command draws a progress bar
 
-    checker = Checker(_aws_from(args))
+    session = S3AccessSession(
+        SessionSettings(
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            profile=args.profile,
+            registry_path=args.registry,
+            extra_buckets=tuple(args.extra_bucket),
+            list_workers=args.workers,
+        )
+    )
     try:
-        url = admin_url_from_environment()
-        registry, notes = shared_buckets(AdminClient(url, aws=checker.aws) if url else None, args.registry)
-        buckets = reachable_buckets(
-            checker,
-            registry,
-            args.extra_bucket,
-            workers=args.workers,
+        buckets = session.buckets(
             progress=lambda total: tqdm(
                 total=total,
                 desc="Probing buckets",
@@ -102,13 +107,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             ),
         )
     finally:
-        checker.close()
+        session.close()
     if args.json:
         _print_json(buckets.to_dict())
+        for note in buckets.notes:  # text output lists them under the table
+            print(f"s3access: {note}", file=sys.stderr)
     else:
         print(buckets)
-    for note in notes:
-        print(f"s3access: {note}", file=sys.stderr)
     return 0
 
 
@@ -265,25 +270,46 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
         raise S3MagicError(
             "Give the command to run after `--`, e.g. `s3access sandbox run --as alice@demo -- jupyter lab`."
         )
+    if args.admin_port is not None and not args.admin_endpoint:
+        raise S3MagicError("--admin-port is the admin endpoint's port: give --admin-endpoint too.")
     sandbox, state_path = _start_sandbox(args)
     try:
-        state = SandboxState.load(args.state_dir)
-        environment = state.process_environment(args.principal, os.environ)
-        print(
-            f"Sandbox listening on {state.endpoint_url} (state in {state_path}); running "
-            f"{command[0]} as {args.principal}.",
-            flush=True,
-        )
-        child = subprocess.Popen(command, env=environment)
-        # The terminal sends Ctrl-C to the child too; we wait for it to finish rather than die first.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
-        return child.wait()
-    except FileNotFoundError as error:
-        raise S3MagicError(f"Cannot run {command[0]!r}: {error.strerror}.") from None
+        with contextlib.ExitStack() as stack:
+            admin = stack.enter_context(_serve_admin_endpoint(args)) if args.admin_endpoint else None
+            state = SandboxState.load(args.state_dir)  # with the endpoint's URL, which the child gets
+            environment = state.process_environment(args.principal, os.environ)
+            environment[STATE_DIR_ENV] = str(args.state_dir.resolve())
+            beside = f", admin endpoint on {admin.url}" if admin else ""
+            print(
+                f"Sandbox listening on {state.endpoint_url} (state in {state_path}){beside}; running "
+                f"{command[0]} as {args.principal}.",
+                flush=True,
+            )
+            if admin:
+                print(admin.admin_instructions(), flush=True)
+            try:
+                child = subprocess.Popen(command, env=environment)
+            except FileNotFoundError as error:
+                raise S3MagicError(f"Cannot run {command[0]!r}: {error.strerror}.") from None
+            # The terminal sends Ctrl-C to the child too; we wait for it to finish rather than die first.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+            status = child.wait()
+            return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as shells say
     finally:
         sandbox.stop()
         state_path.unlink(missing_ok=True)
+
+
+def _serve_admin_endpoint(args: argparse.Namespace) -> contextlib.AbstractContextManager[AdminEndpoint]:
+    """The demo's admin endpoint beside the sandbox; imported late, as only it needs uvicorn and FastAPI."""
+    try:
+        from mlspace_s3magic.sandbox.admin_endpoint import serve_admin_endpoint
+    except ImportError as error:
+        raise S3MagicError(
+            f"The admin endpoint needs {error.name}, which is missing: pip install 'mlspace-s3magic[admin]'."
+        ) from None
+    return serve_admin_endpoint(args.state_dir, port=args.admin_port or 0)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -425,6 +451,15 @@ def _build_parser() -> argparse.ArgumentParser:
         "run",
         parents=[principal, listen, state_dir],
         help="start the sandbox, run a command as a principal, stop the sandbox when it ends",
+    )
+    run.add_argument(
+        "--admin-endpoint",
+        action="store_true",
+        help="also serve the admin endpoint on 127.0.0.1 (requests kept in the state folder's admin.db, "
+        "the shared buckets registered) and give the command S3ACCESS_ADMIN_URL",
+    )
+    run.add_argument(
+        "--admin-port", type=int, metavar="PORT", help="the admin endpoint's port (default: any free port)"
     )
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command, after `--`")
     run.set_defaults(handler=cmd_sandbox_run)

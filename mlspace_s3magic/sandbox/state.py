@@ -10,12 +10,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
 
 STATE_FILE_NAME = "sandbox.json"
 REGISTRY_FILE_NAME = "registry.json"
+# Set for a command `sandbox run` starts, so it can find the sandbox's files (the demo's admin token).
+STATE_DIR_ENV = "S3ACCESS_SANDBOX_STATE_DIR"
 
 
 def default_state_dir() -> Path:
@@ -39,6 +42,8 @@ class SandboxState:
     region: str = DEFAULT_REGION
     # The shared-bucket registry the sandbox's admin keeps, once saved next to the state.
     registry_file: str | None = None
+    # The admin endpoint `sandbox run --admin-endpoint` serves beside the sandbox, while it runs.
+    admin_url: str | None = None
 
     def principal(self, name: str) -> Principal:
         try:
@@ -56,6 +61,8 @@ class SandboxState:
     def environment_for(self, name: str) -> dict[str, str | None]:
         """The variables that make any boto3 code act as ``name``; ``None`` means "unset it"."""
         creds = self.principal(name).credentials
+        # Only a running demo endpoint is exported: one the user configured themselves is left alone.
+        admin = {ADMIN_URL_ENV: self.admin_url} if self.admin_url else {}
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ACCESS_KEY_ID": creds.access_key_id,
@@ -65,6 +72,7 @@ class SandboxState:
             REGISTRY_ENV: self.registry_file,
             # A profile would not override these keys, but it could name another endpoint or region.
             "AWS_PROFILE": None,
+            **admin,
         }
 
     def process_environment(self, name: str, base: Mapping[str, str]) -> dict[str, str]:
@@ -88,6 +96,7 @@ class SandboxState:
             "endpoint_url": self.endpoint_url,
             "region": self.region,
             "registry_file": self.registry_file,
+            "admin_url": self.admin_url,
             "principals": {
                 p.name: {
                     "arn": p.arn,
@@ -112,7 +121,11 @@ class SandboxState:
             for name, entry in data["principals"].items()
         }
         return cls(
-            data["endpoint_url"], principals, data.get("region", DEFAULT_REGION), data.get("registry_file")
+            data["endpoint_url"],
+            principals,
+            data.get("region", DEFAULT_REGION),
+            data.get("registry_file"),
+            data.get("admin_url"),
         )
 
     def save(self, state_dir: Path, registry: Sequence[RegistryEntry] = ()) -> Path:
@@ -120,12 +133,22 @@ class SandboxState:
         state_dir.mkdir(parents=True, exist_ok=True)
         registry_path = state_dir.resolve() / REGISTRY_FILE_NAME
         save_registry_file(registry_path, registry)
-        state = replace(self, registry_file=str(registry_path))
+        return replace(self, registry_file=str(registry_path))._write(state_dir)
+
+    def with_admin_url(self, state_dir: Path, url: str | None) -> SandboxState:
+        """Record the admin endpoint serving beside this sandbox (``None`` once it stops) in ``sandbox.json``,
+        so that ``sandbox env`` exports it to other shells."""
+        state = replace(self, admin_url=url)
+        state._write(state_dir)
+        return state
+
+    def _write(self, state_dir: Path) -> Path:
+        """Replace ``sandbox.json`` at once, so a reader never sees half of it."""
         path = state_dir / STATE_FILE_NAME
         temporary = path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as stream:
-            json.dump(state.to_dict(), stream, indent=2)
+            json.dump(self.to_dict(), stream, indent=2)
         os.replace(temporary, path)
         return path
 

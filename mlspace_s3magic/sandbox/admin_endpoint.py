@@ -1,0 +1,183 @@
+"""The demo's admin endpoint: served beside a running sandbox, on loopback, with the sandbox's registry.
+
+``s3access sandbox run --admin-endpoint`` (so ``make demo`` and ``make notebooks``) and the browser tests
+start it the same way: the sandbox's ``admin`` is its AWS identity and the sandbox its STS, requests are
+kept in ``admin.db`` in the state folder (so they outlive a restart of the demo), and a local admin token in
+``admin.token`` lets a person, or a notebook, act as the admin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import shlex
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from mlspace_s3magic.access_requests.client import AdminClient
+from mlspace_s3magic.admin.app import create_app
+from mlspace_s3magic.admin.auth import create_admin_token
+from mlspace_s3magic.admin.server import ServerConfig, build_service
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.sandbox.server import LOOPBACK
+from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTITION, SHARED_BUCKETS
+
+ADMIN_PRINCIPAL = "admin"
+ADMIN_ARN_PATTERN = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:user/{ADMIN_PRINCIPAL}"
+STORE_FILE_NAME = "admin.db"
+TOKEN_FILE_NAME = "admin.token"
+STARTUP_TIMEOUT_SECONDS = 10.0
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class AdminEndpoint:
+    """A running demo endpoint: where it listens, and the file holding its admin token (never the token)."""
+
+    url: str
+    state_dir: Path
+    token_file: Path
+
+    def admin_instructions(self) -> str:
+        """The line that tells a person how to act as the admin in another shell, ready to paste."""
+        program = _s3access_program()
+        state_dir = shlex.quote(str(self.state_dir))
+        return (
+            f'To act as the admin: eval "$({program} sandbox env --as {ADMIN_PRINCIPAL} --state-dir '
+            f'{state_dir})" && {program} admin requests --url {self.url} --token-file '
+            f"{shlex.quote(str(self.token_file))}"
+        )
+
+
+def _s3access_program() -> str:
+    """This installation's ``s3access`` by its full path: another shell may not have its folder (say,
+    ``.venv/bin``, which ``make`` puts on its own PATH only) on its PATH."""
+    beside = Path(sys.executable).with_name("s3access")
+    return shlex.quote(str(beside)) if beside.exists() else "s3access"
+
+
+@contextlib.contextmanager
+def serve_admin_endpoint(
+    state_dir: Path, *, port: int = 0, startup_timeout: float = STARTUP_TIMEOUT_SECONDS
+) -> Iterator[AdminEndpoint]:
+    """Serve the endpoint for the sandbox running for ``state_dir`` until the block ends.
+
+    ``port`` 0 takes any free one. While it runs, ``sandbox.json`` names it, so ``s3access sandbox env``
+    exports ``S3ACCESS_ADMIN_URL``; the registry holds the sandbox's shared buckets with their owner role,
+    so an approved request can be applied end to end.
+    """
+    state_dir = state_dir.resolve()
+    state = SandboxState.load(state_dir)
+    token_file = state_dir / TOKEN_FILE_NAME
+    token = _admin_token(token_file)
+    with contextlib.ExitStack() as cleanup:  # undone in reverse, from wherever starting stopped
+        listener = cleanup.enter_context(_listen(port))
+        bound_port = int(listener.getsockname()[1])
+        url = f"http://{LOOPBACK}:{bound_port}"
+        config = ServerConfig(
+            host=LOOPBACK,
+            port=bound_port,
+            store_url=f"sqlite://{state_dir / STORE_FILE_NAME}",
+            sts_endpoint=state.endpoint_url,
+            region=state.region,
+            admin_arn_patterns=(ADMIN_ARN_PATTERN,),
+            token_file=token_file,
+        )
+        service = build_service(config, state.aws_for(ADMIN_PRINCIPAL))
+        cleanup.callback(service.store.close)
+        cleanup.callback(service.authenticator.close)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(service),
+                host=LOOPBACK,
+                port=bound_port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_SECONDS / 2),
+            )
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [listener]}, daemon=True, name="admin-endpoint"
+        )
+        thread.start()
+        cleanup.callback(_stop, server, thread)
+        _wait_until_started(server, thread, url, startup_timeout)
+        _register_shared_buckets(url, token)
+        state.with_admin_url(state_dir, url)
+        cleanup.callback(_forget_admin_url, state_dir, url)
+        yield AdminEndpoint(url, state_dir, token_file)
+
+
+def _admin_token(path: Path) -> str:
+    """The demo's admin token: the one already in ``path`` (so a restart keeps it), else a new one."""
+    if not path.exists():
+        return create_admin_token(path)
+    try:
+        return path.read_text().strip()
+    except OSError as error:
+        raise S3MagicError(f"Cannot read the admin token file {path}: {error.strerror}.") from None
+
+
+def _listen(port: int) -> socket.socket:
+    """A loopback socket bound before uvicorn starts, so the URL is known and a taken port is said at once."""
+    if not 0 <= port <= 65535:
+        raise S3MagicError(f"--admin-port must be between 0 (any free port) and 65535, not {port}.")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart may reuse its port at once
+    try:
+        listener.bind((LOOPBACK, port))
+        listener.listen()
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            raise S3MagicError(
+                f"Port {port} on {LOOPBACK} is already in use, so the admin endpoint cannot listen there: "
+                "pick another --admin-port, or leave it out to take any free port."
+            ) from None
+        raise S3MagicError(
+            f"The admin endpoint cannot listen on {LOOPBACK}:{port}: {error.strerror}."
+        ) from None
+    return listener
+
+
+def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:
+    server.should_exit = True
+    thread.join(timeout=SHUTDOWN_TIMEOUT_SECONDS)
+
+
+def _wait_until_started(server: uvicorn.Server, thread: threading.Thread, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise S3MagicError(f"The admin endpoint for {url} stopped while starting.")
+        if time.monotonic() > deadline:
+            raise S3MagicError(f"The admin endpoint did not start on {url} within {timeout:g} s.")
+        time.sleep(0.02)
+
+
+def _register_shared_buckets(url: str, token: str) -> None:
+    """Register the sandbox's shared buckets with the owner's role; registering again only updates them."""
+    client = AdminClient(url, token=token)
+    try:
+        for bucket in SHARED_BUCKETS:
+            client.put_bucket(bucket)
+    finally:
+        client.close()
+
+
+def _forget_admin_url(state_dir: Path, url: str) -> None:
+    """Take the endpoint out of ``sandbox.json``, unless the sandbox is gone or another endpoint took over."""
+    try:
+        state = SandboxState.load(state_dir)
+    except S3MagicError:
+        return
+    if state.admin_url == url:
+        state.with_admin_url(state_dir, None)
