@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +74,26 @@ def _expire_periodically(service: AdminService, every: float, stop: threading.Ev
             LOG.exception("expiry round failed")
 
 
-def serve(config: ServerConfig) -> None:
-    """Serve until interrupted; grants past their days are revoked every ``expiry_seconds``."""
-    service = build_service(config)
+@contextlib.contextmanager
+def expiring(service: AdminService, every: float) -> Iterator[None]:
+    """Revoke grants past their days every ``every`` seconds while the block runs."""
     stop = threading.Event()
     expiry = threading.Thread(
-        target=_expire_periodically, args=(service, config.expiry_seconds, stop), daemon=True, name="expiry"
+        target=_expire_periodically, args=(service, every, stop), daemon=True, name="expiry"
     )
     expiry.start()
     try:
-        uvicorn.run(create_app(service), host=config.host, port=config.port, log_level="warning")
+        yield
     finally:
         stop.set()
+
+
+def serve(config: ServerConfig) -> None:
+    """Serve until interrupted; grants past their days are revoked every ``expiry_seconds``."""
+    service = build_service(config)
+    try:
+        with expiring(service, config.expiry_seconds):
+            uvicorn.run(create_app(service), host=config.host, port=config.port, log_level="warning")
+    finally:
         service.authenticator.close()
         service.store.close()

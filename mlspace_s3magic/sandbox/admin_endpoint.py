@@ -24,7 +24,7 @@ import uvicorn
 from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.admin.app import create_app
 from mlspace_s3magic.admin.auth import create_admin_token
-from mlspace_s3magic.admin.server import ServerConfig, build_service
+from mlspace_s3magic.admin.server import ServerConfig, build_service, expiring
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.sandbox.server import LOOPBACK
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -109,6 +109,7 @@ def serve_admin_endpoint(
         )
         thread.start()
         cleanup.callback(_stop, server, thread)
+        cleanup.enter_context(expiring(service, config.expiry_seconds))
         _wait_until_started(server, thread, url, startup_timeout)
         _register_shared_buckets(url, token)
         state.with_admin_url(state_dir, url)

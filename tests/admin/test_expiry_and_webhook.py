@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.admin.server import expiring
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Checker, Verdict
@@ -94,3 +96,25 @@ def test_a_dead_webhook_does_not_hold_up_submissions(endpoint: Endpoint) -> None
         assert alice.submit(new) is not None
     assert len(endpoint.service.store.list_requests()) == 4
     hook.close()
+
+
+def test_the_expiry_loop_runs_rounds_until_its_block_ends() -> None:
+    """`admin serve` and the demo's endpoint both revoke due grants through `expiring`."""
+    rounds: queue.Queue[int] = queue.Queue()
+
+    class CountingService:
+        calls = 0
+
+        def expire_due(self) -> list[Any]:
+            self.calls += 1
+            rounds.put(self.calls)
+            if self.calls == 1:
+                raise RuntimeError("a failed round")  # must not end the loop
+            return []
+
+    with expiring(CountingService(), 0.01):  # type: ignore[arg-type]
+        assert [rounds.get(timeout=5) for _ in range(3)] == [1, 2, 3]
+    time.sleep(0.05)
+    settled = rounds.qsize()
+    time.sleep(0.1)
+    assert rounds.qsize() == settled, "the loop went on after its block ended"

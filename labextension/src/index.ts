@@ -1,0 +1,91 @@
+// mlspace-s3magic for JupyterLab: an S3 Access sidebar, a notebook toolbar button and commands.
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+
+import { getBuckets } from './api';
+import { IRequestDefaults, requestAccess } from './dialog';
+import { bucketIcon } from './icon';
+import { S3AccessSidebar } from './sidebar';
+
+const CommandIds = {
+  requestAccess: 's3access:request-access',
+  openSidebar: 's3access:open-sidebar'
+};
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'mlspace-s3magic:plugin',
+  description: 'See which S3 buckets a notebook can reach, why one is denied, and request access.',
+  autoStart: true,
+  optional: [ILayoutRestorer, ICommandPalette, INotebookTracker],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    tracker: INotebookTracker | null
+  ) => {
+    const sidebar = new S3AccessSidebar({
+      insertSnippet: snippet => insertSnippet(tracker, snippet),
+      requestAccess: defaults => void openRequest(defaults)
+    });
+    app.shell.add(sidebar, 'left', { rank: 600 });
+    restorer?.add(sidebar, sidebar.id);
+
+    // The form suggests the sidebar's buckets; before the sidebar has listed them, ask once (the server caches).
+    async function openRequest(defaults: IRequestDefaults): Promise<void> {
+      const names =
+        sidebar.bucketNames ??
+        (await getBuckets(false).then(
+          r => r.buckets.map(b => b.bucket),
+          () => []
+        ));
+      await requestAccess(defaults, names);
+    }
+
+    app.commands.addCommand(CommandIds.requestAccess, {
+      label: 'Request S3 access',
+      caption: 'Ask your admin for access to an S3 bucket',
+      icon: bucketIcon,
+      execute: () => openRequest({})
+    });
+    app.commands.addCommand(CommandIds.openSidebar, {
+      label: 'Show S3 Access',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    for (const command of Object.values(CommandIds)) {
+      palette?.addItem({ command, category: 'S3 Access' });
+    }
+
+    const toolbarExtension: DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> = {
+      createNew: panel => {
+        const button = new ToolbarButton({
+          className: 's3access-toolbar-button',
+          icon: bucketIcon,
+          label: 'Request S3 access',
+          tooltip: 'Ask your admin for access to an S3 bucket',
+          onClick: () => void app.commands.execute(CommandIds.requestAccess)
+        });
+        panel.toolbar.insertItem(10, 's3access-request', button);
+        return button;
+      }
+    };
+    app.docRegistry.addWidgetExtension('Notebook', toolbarExtension);
+  }
+};
+
+/** Put the snippet in a new code cell below the active cell of the current notebook. */
+function insertSnippet(tracker: INotebookTracker | null, snippet: string): void {
+  const notebook = tracker?.currentWidget?.content;
+  if (!notebook?.model) {
+    Notification.warning('Open a notebook first: the snippet goes into a new cell.', {
+      autoClose: 5000
+    });
+    return;
+  }
+  const index = notebook.activeCellIndex + 1;
+  notebook.model.sharedModel.insertCell(index, { cell_type: 'code', source: snippet });
+  notebook.activeCellIndex = index;
+}
+
+export default plugin;

@@ -1,0 +1,347 @@
+// The left sidebar: who I am, the buckets I can reach, and a bucket's check with its fixes.
+import { Clipboard, Notification } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import {
+  IBucket,
+  IBucketList,
+  ICapability,
+  ICheck,
+  IFix,
+  IIdentity,
+  ILayerNote,
+  getBuckets,
+  getCheck,
+  getIdentity
+} from './api';
+import { IRequestDefaults } from './dialog';
+import { button, Child, h } from './dom';
+import { bucketIcon } from './icon';
+
+type Load<T> =
+  | { state: 'loading' }
+  | { state: 'error'; message: string }
+  | { state: 'ok'; value: T };
+
+interface ICheckView {
+  bucket: string;
+  prefix: string;
+  check: Load<ICheck>;
+}
+
+export interface ISidebarOptions {
+  insertSnippet(snippet: string): void;
+  requestAccess(defaults: IRequestDefaults): void;
+}
+
+const CAPABILITIES = ['list', 'read', 'write'] as const;
+
+export class S3AccessSidebar extends Widget {
+  constructor(private readonly _options: ISidebarOptions) {
+    super();
+    this.id = 's3access-sidebar';
+    this.title.icon = bucketIcon;
+    this.title.caption = 'S3 Access';
+    this.addClass('s3access-sidebar');
+    this._render();
+  }
+
+  /** The names last listed, or null before a listing arrived. */
+  get bucketNames(): string[] | null {
+    return this._buckets.state === 'ok' ? this._buckets.value.buckets.map(b => b.bucket) : null;
+  }
+
+  /** Reload identity and buckets (probing them again when `probe`), and the open check. */
+  refresh(probe: boolean): void {
+    this._started = true;
+    void this._loadIdentity();
+    void this._loadBuckets(probe);
+    if (this._check) {
+      void this._loadCheck(this._check.bucket, this._check.prefix);
+    }
+  }
+
+  // Load only once the panel is first seen: listing probes every bucket, which costs AWS calls.
+  protected onAfterAttach(_msg: Message): void {
+    this._startIfVisible();
+  }
+
+  protected onAfterShow(_msg: Message): void {
+    this._startIfVisible();
+  }
+
+  private _startIfVisible(): void {
+    if (!this._started && this.isVisible) {
+      this.refresh(false);
+    }
+  }
+
+  private async _loadIdentity(): Promise<void> {
+    const seq = ++this._identitySeq;
+    this._identity = { state: 'loading' };
+    this._render();
+    const result = await settle(getIdentity());
+    if (seq === this._identitySeq) {
+      this._identity = result;
+      this._render();
+    }
+  }
+
+  private async _loadBuckets(probe: boolean): Promise<void> {
+    const seq = ++this._bucketsSeq;
+    this._buckets = { state: 'loading' };
+    this._render();
+    const result = await settle(getBuckets(probe));
+    if (seq === this._bucketsSeq) {
+      this._buckets = result;
+      this._render();
+    }
+  }
+
+  private async _loadCheck(bucket: string, prefix: string): Promise<void> {
+    const view: ICheckView = { bucket, prefix, check: { state: 'loading' } };
+    this._check = view;
+    this._render();
+    const result = await settle(getCheck(bucket, prefix));
+    // The user may have gone back or opened another bucket meanwhile.
+    if (this._check === view) {
+      view.check = result;
+      this._render();
+    }
+  }
+
+  private _render(): void {
+    const header = h(
+      'header',
+      { class: 's3access-header' },
+      h('h2', {}, 'S3 Access'),
+      button(
+        'Refresh',
+        's3access-refresh jp-mod-styled',
+        () => this.refresh(true),
+        'Probe the buckets again and reload your identity'
+      )
+    );
+    const body = this._check ? this._renderCheck(this._check) : this._renderBuckets();
+    this.node.replaceChildren(header, this._renderIdentity(), body);
+  }
+
+  private _renderIdentity(): HTMLElement {
+    const id = this._identity;
+    if (id.state !== 'ok') {
+      return h('section', { class: 's3access-identity' }, status(id, 'Loading identity…'));
+    }
+    const fields: [string, keyof IIdentity][] = [
+      ['User', 'user'],
+      ['Project', 'project'],
+      ['ARN', 'arn'],
+      ['Account', 'account']
+    ];
+    const dl = h('dl');
+    for (const [label, key] of fields) {
+      dl.append(h('dt', {}, label), h('dd', { 'data-field': key }, String(id.value[key] ?? '—')));
+    }
+    return h('section', { class: 's3access-identity' }, dl, notes(id.value.notes));
+  }
+
+  private _renderBuckets(): HTMLElement {
+    const list = this._buckets;
+    if (list.state !== 'ok') {
+      return status(list, 'Loading buckets…');
+    }
+    const { buckets, notes: listNotes } = list.value;
+    return h(
+      'div',
+      { class: 's3access-bucket-list' },
+      buckets.length
+        ? h('ul', { class: 's3access-buckets' }, ...buckets.map(b => this._renderBucket(b)))
+        : h('p', { class: 's3access-empty' }, 'No buckets found.'),
+      notes(listNotes)
+    );
+  }
+
+  private _renderBucket(b: IBucket): HTMLElement {
+    const meta = [
+      b.description,
+      b.owner_account && `account ${b.owner_account}`,
+      b.region,
+      b.detail
+    ]
+      .filter(Boolean)
+      .join(' · ');
+    return h(
+      'li',
+      {
+        class: 's3access-bucket',
+        'data-bucket': b.bucket,
+        'data-status': b.status,
+        'data-mlspace-data': String(b.mlspace_data)
+      },
+      h(
+        'div',
+        { class: 's3access-bucket-head' },
+        button(
+          b.bucket,
+          's3access-bucket-name',
+          () => void this._loadCheck(b.bucket, b.probed_prefix ?? ''),
+          'Check list, read and write access'
+        ),
+        b.mlspace_data &&
+          h(
+            'span',
+            { class: 's3access-mlspace-data', title: "This notebook's data bucket" },
+            'MLSpace data'
+          ),
+        h('span', { class: 's3access-badge s3access-status', 'data-status': b.status }, b.status)
+      ),
+      meta && h('div', { class: 's3access-bucket-meta' }, meta),
+      h(
+        'div',
+        { class: 's3access-bucket-actions' },
+        button('Copy s3:// path', 's3access-copy', () => {
+          Clipboard.copyToSystem(b.uri);
+          Notification.info(`Copied ${b.uri}`, { autoClose: 3000 });
+        }),
+        button(
+          'Insert snippet',
+          's3access-insert',
+          () => this._options.insertSnippet(b.snippet),
+          'Insert code that reads this bucket as a new cell below the active one'
+        )
+      )
+    );
+  }
+
+  private _renderCheck(view: ICheckView): HTMLElement {
+    const node = h(
+      'div',
+      { class: 's3access-check', 'data-bucket': view.bucket, 'data-prefix': view.prefix },
+      button('← All buckets', 's3access-back', () => {
+        this._check = null;
+        this._render();
+      }),
+      h('h3', {}, `s3://${view.bucket}/${view.prefix}`),
+      button('Request access', 's3access-request-button jp-mod-styled jp-mod-accept', () =>
+        this._options.requestAccess({ bucket: view.bucket, prefix: view.prefix })
+      )
+    );
+    if (view.check.state !== 'ok') {
+      node.append(status(view.check, 'Checking…'));
+      return node;
+    }
+    const c = view.check.value;
+    const capabilities = h('ul', { class: 's3access-capabilities' });
+    for (const name of CAPABILITIES) {
+      const cap = c.capabilities[name];
+      if (cap) {
+        capabilities.append(renderCapability(name, cap));
+      }
+    }
+    node.append(
+      h(
+        'div',
+        { class: 's3access-check-result' },
+        c.principal && h('p', { class: 's3access-principal' }, `As ${c.principal}`),
+        capabilities,
+        section('Fixes', 's3access-fixes', (c.fixes ?? []).map(renderFix)),
+        section(
+          'Layers that could not be read',
+          's3access-unreadable',
+          (c.unreadable_layers ?? []).map(layerItem)
+        ),
+        section(
+          'Layers not visible',
+          's3access-not-visible',
+          (c.not_visible_layers ?? []).map(layerItem)
+        ),
+        notes(c.notes)
+      )
+    );
+    return node;
+  }
+
+  private _identity: Load<IIdentity> = { state: 'loading' };
+  private _buckets: Load<IBucketList> = { state: 'loading' };
+  private _check: ICheckView | null = null;
+  private _identitySeq = 0;
+  private _bucketsSeq = 0;
+  private _started = false;
+}
+
+/** A promise's outcome as a Load: the server's message on failure. */
+async function settle<T>(promise: Promise<T>): Promise<Load<T>> {
+  try {
+    return { state: 'ok', value: await promise };
+  } catch (err) {
+    return { state: 'error', message: (err as Error).message };
+  }
+}
+
+function status(load: Load<unknown>, loadingText: string): HTMLElement {
+  return load.state === 'error'
+    ? h('div', { class: 's3access-error', role: 'alert' }, load.message)
+    : h('div', { class: 's3access-loading' }, loadingText);
+}
+
+function notes(items: string[] | null): Child {
+  return items?.length
+    ? h('ul', { class: 's3access-notes' }, ...items.map(n => h('li', {}, n)))
+    : null;
+}
+
+function section(title: string, className: string, items: HTMLElement[]): Child {
+  return items.length
+    ? h('section', { class: className }, h('h4', {}, title), h('ul', {}, ...items))
+    : null;
+}
+
+function renderCapability(name: string, cap: ICapability): HTMLElement {
+  const blocked = cap.blocked_by ?? [];
+  // For an unknown verdict these are the layers that could block, not ones proven to.
+  const blockedLabel = cap.verdict === 'denied' ? 'Blocked by' : 'Could be blocked by';
+  return h(
+    'li',
+    { class: 's3access-capability', 'data-capability': name, 'data-verdict': cap.verdict },
+    h('span', { class: 's3access-capability-name' }, name),
+    h(
+      'span',
+      { class: 's3access-badge s3access-verdict', 'data-verdict': cap.verdict },
+      cap.verdict
+    ),
+    cap.verdict !== 'allowed' &&
+      blocked.length > 0 &&
+      h('div', { class: 's3access-blocked' }, `${blockedLabel}: ${blocked.join(', ')}`),
+    cap.probe?.outcome && h('div', { class: 's3access-probe' }, `Probe: ${cap.probe.outcome}`),
+    cap.disagreement && h('div', { class: 's3access-disagreement' }, cap.disagreement)
+  );
+}
+
+function renderFix(fix: IFix): HTMLElement {
+  return h(
+    'li',
+    { class: 's3access-fix', 'data-layer': fix.layer },
+    h(
+      'div',
+      { class: 's3access-fix-head' },
+      h('strong', {}, fix.layer),
+      fix.target ? ` on ${fix.target}` : ''
+    ),
+    fix.applied_by && h('div', { class: 's3access-fix-by' }, `Applied by: ${fix.applied_by}`),
+    h('p', {}, fix.summary),
+    fix.command && h('pre', { class: 's3access-command' }, fix.command),
+    fix.warnings?.length
+      ? h('ul', { class: 's3access-warnings' }, ...fix.warnings.map(w => h('li', {}, w)))
+      : null
+  );
+}
+
+function layerItem(layer: string | ILayerNote): HTMLElement {
+  const text =
+    typeof layer === 'string'
+      ? layer
+      : layer.reason
+        ? `${layer.layer}: ${layer.reason}`
+        : layer.layer;
+  return h('li', {}, text);
+}

@@ -1,0 +1,188 @@
+"""JupyterLab in Debian's Chromium: the sidebar shows alice's buckets, the toolbar button files a request.
+
+The whole demo runs as `make demo` starts it (sandbox, admin endpoint, JupyterLab as alice@demo), in
+subprocesses on loopback; Playwright drives /usr/bin/chromium (never a downloaded browser).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nbformat
+import pytest
+
+from mlspace_s3magic.access_requests.client import AdminClient
+from mlspace_s3magic.core.access import RequestStatus
+from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKET
+
+from ..admin.conftest import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps dialling Google, which this machine refuses.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(
+    os.environ.get("S3ACCESS_TEST_ARTIFACTS", Path(__file__).parents[2] / "build" / "test-artifacts")
+)
+STARTUP_SECONDS = 90
+UI_TIMEOUT_MS = 60_000
+REASON = "iris study from the JupyterLab button"
+
+
+@dataclass
+class Demo:
+    lab_url: str
+    token: str
+    admin_url: str
+    admin_token_file: Path
+    log: Path
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the demo exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{url} did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """`make demo`'s launcher with fixed ports, a known Lab token and a scratch notebook folder."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells.append(nbformat.v4.new_code_cell("%load_ext mlspace_s3magic"))
+    nbformat.write(notebook, root / "request.ipynb")
+    settings = tmp_path / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # Lab's "would you like news?" toast would cover the notification we look for.
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    state_dir, lab_port, admin_port = tmp_path / "state", free_port(), free_port()
+    token = secrets.token_hex(16)
+    environment = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # not this machine's own settings
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
+    }
+    bin_dir = Path(sys.executable).parent
+    command = [
+        str(bin_dir / "s3access"), "sandbox", "run", "--as", "alice@demo", "--admin-endpoint",
+        "--admin-port", str(admin_port), "--state-dir", str(state_dir), "--",
+        str(bin_dir / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
+        "--port", str(lab_port), f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+        "--LabApp.news_url=None",
+    ]  # fmt: skip
+    log = tmp_path / "demo.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        lab_url = f"http://127.0.0.1:{lab_port}"
+        _wait_until_up(f"{lab_url}/api/status?token={token}", process, log)
+        yield Demo(lab_url, token, f"http://127.0.0.1:{admin_port}", state_dir / "admin.token", log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_sidebar_shows_the_buckets_and_the_toolbar_button_files_a_request(demo: Demo) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's package (make test does).")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "jupyterlab-s3access-sidebar.png"
+    screenshot.unlink(missing_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(f"{demo.lab_url}/lab/tree/request.ipynb?token={demo.token}")
+            toolbar_button = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='s3access-request']")
+            toolbar_button.wait_for()
+
+            if not page.locator("#s3access-sidebar").is_visible():  # a restored layout may have it open
+                page.locator(".lm-TabBar-tab[data-id='s3access-sidebar']").click()
+            shared = page.locator(f".s3access-bucket[data-bucket='{SHARED_BUCKET}'] .s3access-status")
+            readable = page.locator(f".s3access-bucket[data-bucket='{READABLE_BUCKET}'] .s3access-status")
+            shared.wait_for()
+            readable.wait_for()
+            assert shared.get_attribute("data-status") == "denied"
+            assert readable.get_attribute("data-status") == "read"
+            assert "alice" in page.locator(".s3access-identity").inner_text()
+            page.screenshot(path=str(screenshot))
+
+            # Insert snippet: a new cell below the active one, with the code that lists the bucket.
+            page.locator(f".s3access-bucket[data-bucket='{READABLE_BUCKET}'] .s3access-insert").click()
+            page.locator(".jp-Notebook .jp-Cell", has_text=f"Bucket='{READABLE_BUCKET}'").wait_for()
+
+            # A bucket opens its check: per capability the verdict and what blocks it, then the fixes.
+            page.locator(f".s3access-bucket[data-bucket='{SHARED_BUCKET}'] .s3access-bucket-name").click()
+            check = page.locator(f".s3access-check[data-bucket='{SHARED_BUCKET}'] .s3access-check-result")
+            check.wait_for()
+            read = check.locator("li.s3access-capability[data-capability='read']")
+            assert read.get_attribute("data-verdict") == "denied"
+            assert "boundary" in read.locator(".s3access-blocked").inner_text()
+            assert {"identity", "boundary"} <= {
+                fix.get_attribute("data-layer") for fix in check.locator("li.s3access-fix").all()
+            }
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-check.png"))
+            page.locator(".s3access-back").click()
+
+            toolbar_button.locator("button").click()
+            dialog = page.locator(".jp-Dialog")
+            dialog.locator("input[name='bucket']").fill(SHARED_BUCKET)
+            dialog.locator("input[name='prefix']").fill("datasets/")
+            dialog.locator("textarea[name='reason']").fill(REASON)
+            dialog.locator("input[name='days']").fill("30")
+            dialog.get_by_role("button", name="Submit request").click()
+            toast = page.locator(".Toastify__toast", has_text="filed")
+            toast.wait_for()
+            toast_text = toast.inner_text()
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-failure.png"))
+            raise
+        finally:
+            browser.close()
+
+    assert screenshot.stat().st_size > 10_000  # a rendered page, not an empty image
+    admin = AdminClient(demo.admin_url, token=demo.admin_token_file.read_text().strip())
+    try:
+        (filed,) = admin.requests()
+    finally:
+        admin.close()
+    assert (filed.bucket, filed.prefix, filed.reason, filed.days) == (SHARED_BUCKET, "datasets/", REASON, 30)
+    assert filed.status is RequestStatus.PENDING
+    assert (filed.requester.user, filed.requester.project) == ("alice", "demo")
+    assert filed.id in toast_text, toast_text
