@@ -46,8 +46,10 @@ class S3AccessSession:
     Safe to share between threads: the server extension answers several routes at once from its pool.
     """
 
-    def __init__(self, settings: SessionSettings):
+    def __init__(self, settings: SessionSettings, *, aws: Aws | None = None):
+        """``aws``: clients to use instead of ones made from the settings (a sandbox principal's, say)."""
         self.settings = settings
+        self._aws = aws
         self._lock = threading.Lock()
         self._checker: Checker | None = None
         self._admin: AdminClient | None = None
@@ -58,7 +60,7 @@ class S3AccessSession:
         with self._lock:
             if self._checker is None:
                 settings = self.settings
-                aws = Aws(
+                aws = self._aws or Aws(
                     AwsSettings(
                         region=settings.region,
                         endpoint_url=settings.endpoint_url,

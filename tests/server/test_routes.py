@@ -219,3 +219,23 @@ async def test_aws_work_runs_off_the_event_loop(
     assert identity["user"] == "alice" and not waiting.done()
     release.set()
     assert any(item["bucket"] == SHARED_BUCKET for item in (await waiting)["buckets"])
+
+
+async def test_a_post_with_the_browser_cookie_needs_the_xsrf_token(
+    jp_fetch: Fetch, jp_serverapp: ServerApp
+) -> None:
+    """A page on another site can make the browser send the login cookie, but cannot read the XSRF token."""
+    token = jp_serverapp.identity_provider.token
+    signed_in = await jp_fetch("api", "status", params={"token": token}, headers={"Authorization": ""})
+    login_cookie = signed_in.headers["Set-Cookie"].split(";")[0]
+    bad_body = json.dumps({**GOOD_REQUEST, "days": 0})
+    as_browser = {"Authorization": "", "Cookie": login_cookie}
+    status, message = await refused(jp_fetch, "requests", method="POST", body=bad_body, headers=as_browser)
+    assert status == 403 and "_xsrf" in message
+    with_xsrf = {
+        **as_browser,
+        "Cookie": f"{login_cookie}; _xsrf=k3yfr0mth3c00k1e",
+        "X-XSRFToken": "k3yfr0mth3c00k1e",
+    }
+    status, message = await refused(jp_fetch, "requests", method="POST", body=bad_body, headers=with_xsrf)
+    assert status == 400 and "days" in message  # past the XSRF check, to our own validation
