@@ -28,7 +28,7 @@ from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.admin.cli import add_admin_commands
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
-from mlspace_s3magic.core.check import Checker, Verdict
+from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
@@ -66,13 +66,17 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     ref = parse_bucket_reference(args.target)
-    checker = Checker(_aws_from(args))
+    session = S3AccessSession(SessionSettings(), aws=_aws_from(args))
     try:
-        report = checker.check(
-            ref, key=args.key, write_probe=args.write_probe, need=args.need, owner_account=args.owner_account
+        report = session.checker.check(
+            ref,
+            key=args.key,
+            write_probe=args.write_probe,
+            need=args.need,
+            owner_account=args.owner_account or session.owner_account(ref.bucket),
         )
     finally:
-        checker.close()
+        session.close()
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -345,7 +349,9 @@ def _build_parser() -> argparse.ArgumentParser:
         default="read",
         help="the access you need, which sets the exit status (default: %(default)s)",
     )
-    check.add_argument("--owner-account", help="the bucket owner's account id, when you know it")
+    check.add_argument(
+        "--owner-account", help="the bucket owner's account id (default: the one the admin's registry names)"
+    )
     check.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     check.set_defaults(handler=cmd_check)
 

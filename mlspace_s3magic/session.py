@@ -18,7 +18,7 @@ from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, Progress, reachable_buckets
-from mlspace_s3magic.core.registry import default_registry_path
+from mlspace_s3magic.core.registry import RegistryEntry, default_registry_path
 
 
 class NoAdminEndpoint(S3MagicError):
@@ -54,6 +54,7 @@ class S3AccessSession:
         self._checker: Checker | None = None
         self._admin: AdminClient | None = None
         self._bucket_list: BucketList | None = None
+        self._registry: tuple[list[RegistryEntry], tuple[str, ...]] | None = None
 
     @property
     def checker(self) -> Checker:
@@ -92,18 +93,30 @@ class S3AccessSession:
                 self._admin = AdminClient(url, aws=aws, outbox=Outbox(default_outbox_dir()))
             return self._admin
 
+    def registry(self, *, refresh: bool = False) -> tuple[list[RegistryEntry], tuple[str, ...]]:
+        """The shared buckets the admin registered (the endpoint's when configured, else the file), with
+        notes on where they came from; read once per session unless refreshed."""
+        with self._lock:
+            cached = self._registry
+        if cached is not None and not refresh:
+            return cached
+        found = shared_buckets(
+            self.admin() if self.admin_url() else None,
+            self.settings.registry_path or default_registry_path(),
+        )
+        with self._lock:
+            self._registry = found
+        return found
+
     def buckets(
         self, *, refresh: bool = False, progress: Callable[[int], Progress] | None = None
     ) -> BucketList:
-        """The candidates from the registry (the endpoint's when configured), policies and settings."""
+        """The candidates from the registry, the caller's policies and the settings, each probed."""
         with self._lock:
             cached = self._bucket_list
         if cached is not None and not refresh:
             return cached
-        registry, notes = shared_buckets(
-            self.admin() if self.admin_url() else None,
-            self.settings.registry_path or default_registry_path(),
-        )
+        registry, notes = self.registry(refresh=refresh)
         found = reachable_buckets(
             self.checker,
             registry,
@@ -118,12 +131,9 @@ class S3AccessSession:
         return found
 
     def owner_account(self, bucket: str) -> str | None:
-        """The owner the registry names for ``bucket``, if the list has been probed; checks need it."""
-        with self._lock:
-            listed = self._bucket_list
-        if listed is None:
-            return None
-        return next((i.candidate.owner_account for i in listed.items if i.candidate.bucket == bucket), None)
+        """The owner the registry names for ``bucket``: a check needs it to tell same- from cross-account."""
+        registry, _ = self.registry()
+        return next((entry.owner_account for entry in registry if entry.bucket == bucket), None)
 
     def close(self) -> None:
         with self._lock:
@@ -131,4 +141,4 @@ class S3AccessSession:
                 self._checker.close()
             if self._admin is not None:
                 self._admin.close()
-            self._checker = self._admin = self._bucket_list = None
+            self._checker = self._admin = self._bucket_list = self._registry = None

@@ -153,7 +153,9 @@ class S3Access(Magics, S3AccessSettings):
         default="read",
         help="The access you need; --strict and S3Access.raise_on_denied act on it (default: read).",
     )
-    @argument("--owner-account", help="The bucket owner's account id, when you know it.")
+    @argument(
+        "--owner-account", help="The bucket owner's account id (default: the one the admin's registry names)."
+    )
     @argument("--strict", action="store_true", help="Raise S3AccessDenied if the needed access is denied.")
     @argument("--json", action="store_true", help="Print a JSON object instead of returning the report.")
     def check(self, args: Namespace) -> AccessReport | None:
@@ -163,7 +165,11 @@ class S3Access(Magics, S3AccessSettings):
         except InvalidBucketReference as error:
             raise UsageError(str(error)) from None
         report = self.checker.check(
-            ref, key=args.key, write_probe=args.write_probe, need=args.need, owner_account=args.owner_account
+            ref,
+            key=args.key,
+            write_probe=args.write_probe,
+            need=args.need,
+            owner_account=args.owner_account or self.session.owner_account(ref.bucket),
         )
         if args.json:
             print(json.dumps(report.to_dict(), indent=2, sort_keys=True))

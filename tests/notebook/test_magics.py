@@ -204,3 +204,21 @@ def test_browse_opens_a_bucket_or_the_list(
         shell.run_line_magic("config", "S3Access.registry_path = None")
     with pytest.raises(UsageError, match="--page-size must be between 1 and 1000"):
         shell.run_line_magic("s3access", "browse BucketToBeShared --page-size 5000")
+
+
+def test_check_takes_the_owner_from_the_registry(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Same or cross account changes how AWS decides; the admin's registry says whose bucket it is."""
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    unknown = "The account that owns BucketToBeShared is unknown"
+    without = shell.run_line_magic("s3access", "check BucketToBeShared")
+    assert any(unknown in note for note in without.notes)
+    save_registry_file(tmp_path / "registry.json", REGISTRY)
+    shell.run_line_magic("config", f"S3Access.registry_path = {str(tmp_path / 'registry.json')!r}")
+    try:
+        report = shell.run_line_magic("s3access", "check BucketToBeShared")
+        assert not any(unknown in note for note in report.notes)
+        assert report.verdict("read") is Verdict.DENIED
+    finally:
+        shell.run_line_magic("config", "S3Access.registry_path = None")
