@@ -131,8 +131,15 @@ class S3AccessSession:
         return found
 
     def owner_account(self, bucket: str) -> str | None:
-        """The owner the registry names for ``bucket``: a check needs it to tell same- from cross-account."""
-        registry, _ = self.registry()
+        """The owner the registry names for ``bucket``: a check needs it to tell same- from cross-account.
+
+        A registry that cannot be read (the endpoint refuses, the file is broken) must not fail a check,
+        which then says that it does not know the owner.
+        """
+        try:
+            registry, _ = self.registry()
+        except S3MagicError:
+            return None
         return next((entry.owner_account for entry in registry if entry.bucket == bucket), None)
 
     def close(self) -> None:

@@ -220,5 +220,9 @@ def test_check_takes_the_owner_from_the_registry(
         report = shell.run_line_magic("s3access", "check BucketToBeShared")
         assert not any(unknown in note for note in report.notes)
         assert report.verdict("read") is Verdict.DENIED
+        (tmp_path / "broken.json").write_text("{not json")
+        shell.run_line_magic("config", f"S3Access.registry_path = {str(tmp_path / 'broken.json')!r}")
+        unreadable = shell.run_line_magic("s3access", "check BucketToBeShared")  # a check all the same
+        assert any(unknown in note for note in unreadable.notes)
     finally:
         shell.run_line_magic("config", "S3Access.registry_path = None")
