@@ -71,17 +71,8 @@ class S3Access(Magics, S3AccessSettings):
             "cancel": self.cancel,
         }
 
-    @observe(
-        "region",
-        "endpoint_url",
-        "profile",
-        "max_pool_connections",
-        "cache_seconds",
-        "admin_url",
-        "registry_path",
-        "extra_buckets",
-        "list_workers",
-    )
+    # Every session setting makes a new session; raise_on_denied only changes what check does with a report.
+    @observe(*S3AccessSettings.class_trait_names(config=True))
     def _settings_changed(self, change: Any) -> None:
         self.reset()
 

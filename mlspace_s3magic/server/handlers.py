@@ -164,7 +164,7 @@ class BrowseHandler(S3AccessHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         ref = self.bucket_reference()
-        token = self.text_argument("token") or None
+        token = self.text_argument("token", limit=4096) or None
 
         def page() -> dict[str, Any]:
             listed = list_level(self.session.aws, ref, token=token, page_size=DEFAULT_PAGE_SIZE).to_dict()
