@@ -132,8 +132,10 @@ def test_sidebar_shows_the_buckets_and_the_toolbar_button_files_a_request(demo: 
             toolbar_button = page.locator(".jp-NotebookPanel-toolbar [data-jp-item-name='s3access-request']")
             toolbar_button.wait_for()
 
-            if not page.locator("#s3access-sidebar").is_visible():  # a restored layout may have it open
-                page.locator(".lm-TabBar-tab[data-id='s3access-sidebar']").click()
+            tab = page.locator(".lm-TabBar-tab[data-id='s3access-sidebar']")
+            tab.wait_for()
+            if "lm-mod-current" not in (tab.get_attribute("class") or ""):  # a restored layout has it open
+                tab.click()
             shared = page.locator(f".s3access-bucket[data-bucket='{SHARED_BUCKET}'] .s3access-status")
             readable = page.locator(f".s3access-bucket[data-bucket='{READABLE_BUCKET}'] .s3access-status")
             shared.wait_for()
