@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +25,7 @@ from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.admin.app import create_app
 from mlspace_s3magic.admin.auth import create_admin_token
 from mlspace_s3magic.admin.server import ServerConfig, build_service, expiring
+from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.sandbox.server import LOOPBACK
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -45,6 +46,7 @@ class AdminEndpoint:
     url: str
     state_dir: Path
     token_file: Path
+    service: AdminService = field(repr=False, compare=False)
 
     def admin_instructions(self) -> str:
         """The line that tells a person how to act as the admin in another shell, ready to paste."""
@@ -114,7 +116,7 @@ def serve_admin_endpoint(
         _register_shared_buckets(url, token)
         state.with_admin_url(state_dir, url)
         cleanup.callback(_forget_admin_url, state_dir, url)
-        yield AdminEndpoint(url, state_dir, token_file)
+        yield AdminEndpoint(url, state_dir, token_file, service)
 
 
 def _admin_token(path: Path) -> str:

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from mlspace_s3magic.access_requests.client import AdminClient
-from mlspace_s3magic.admin.app import create_app
-from mlspace_s3magic.admin.auth import create_admin_token
-from mlspace_s3magic.admin.server import ServerConfig, build_service
 from mlspace_s3magic.admin.service import AdminService
+from mlspace_s3magic.sandbox.admin_endpoint import serve_admin_endpoint
 from mlspace_s3magic.sandbox.state import SandboxState
-from mlspace_s3magic.sandbox.world import SHARED_BUCKETS
 
 
 def free_port() -> int:
@@ -45,37 +39,10 @@ class Endpoint:
 
 @contextlib.contextmanager
 def serve_endpoint(state: SandboxState, folder: Path) -> Iterator[Endpoint]:
-    """The endpoint as `s3access admin serve` builds it, on a free loopback port, with the registry set."""
-    port = free_port()
-    token_file = folder / "admin.token"
-    token = create_admin_token(token_file)
-    config = ServerConfig(
-        port=port,
-        store_url=f"sqlite:///{folder / 'admin.db'}",
-        sts_endpoint=state.endpoint_url,
-        admin_arn_patterns=("arn:aws:iam::111111111111:user/admin",),
-        token_file=token_file,
-    )
-    service = build_service(config, state.aws_for("admin"))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the admin endpoint did not start"
-    try:
-        running = Endpoint(config.url, service, state, token)
-        for bucket in SHARED_BUCKETS:
-            running.token_client().put_bucket(bucket)
-        yield running
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        service.authenticator.close()
-        service.store.close()
+    """The endpoint as `make demo` serves it, on a free loopback port, with the shared buckets registered."""
+    state.save(folder)  # the launcher finds the sandbox through its state folder
+    with serve_admin_endpoint(folder) as running:
+        yield Endpoint(running.url, running.service, state, running.token_file.read_text().strip())
 
 
 @pytest.fixture

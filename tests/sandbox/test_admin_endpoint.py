@@ -22,6 +22,8 @@ from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint, serve_admin_en
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import OWNER_ROLE_ARN, READABLE_BUCKET, SHARED_BUCKET
 
+from ..admin.conftest import free_port
+
 S3ACCESS = str(Path(sys.executable).with_name("s3access"))
 
 
@@ -48,12 +50,6 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _environment(tmp_path: Path) -> dict[str, str]:
     """A child's environment without the machine's AWS settings, with its outbox under ``tmp_path``."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -62,7 +58,7 @@ def _environment(tmp_path: Path) -> dict[str, str]:
 
 
 def test_it_listens_on_loopback_only(state_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     with serve_admin_endpoint(state_dir, port=port) as endpoint:
         assert endpoint.url == f"http://127.0.0.1:{port}"
         assert httpx.get(f"{endpoint.url}/v1/buckets").status_code == 401  # it answers, and asks who
