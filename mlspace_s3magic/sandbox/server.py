@@ -1,4 +1,5 @@
-"""moto's server on loopback, with request signing and IAM identity policies enforced once seeded."""
+"""moto's server on loopback, with request signing enforced once seeded: every S3 and KMS request decided by
+our evaluator over every layer (:mod:`.authorization`), other services by moto's identity-policy check."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from moto import backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
+from mlspace_s3magic.sandbox import authorization
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import seed_world
 
@@ -68,6 +70,7 @@ class Sandbox:
         logging.getLogger("moto").setLevel(logging.WARNING)
         _remember_moto_modules()
         _one_dynamodb_call_at_a_time()
+        authorization.install()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self.reset()

@@ -3,8 +3,9 @@
 Account 111111111111 is an MLSpace deployment: its data bucket, the permissions boundary, project ``demo``
 with users ``alice`` and ``bob`` (one role each, as MLSpace names, tags and bounds them) and an IAM admin.
 Account 222222222222 is a partner: ``BucketToBeShared`` (the runbook's example, a legacy-style name) with no
-grant to MLSpace, and ``partner-shared-readonly``, which MLSpace can already read (bucket policy, alice's
-user policy and the boundary all grant it).
+grant to MLSpace, ``partner-shared-readonly``, which MLSpace can already read (bucket policy, alice's
+user policy and the boundary all grant it), and ``partner-kms-encrypted``, whose objects are encrypted with a
+customer managed KMS key: its bucket policy lets the MLSpace account read, its key policy does not yet.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ USERS = ("alice", "bob")
 DATA_BUCKET = data_bucket_name(MLSPACE_ACCOUNT)
 SHARED_BUCKET = "BucketToBeShared"
 READABLE_BUCKET = "partner-shared-readonly"
+KMS_BUCKET = "partner-kms-encrypted"
+# The partner's customer managed key for KMS_BUCKET; its key policy is KMS's default (the partner account only).
+KMS_KEY_ALIAS = "alias/partner-datasets"
 # The grant an admin made before the sandbox starts: alice may read partner-shared-readonly.
 READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
 READABLE_GRANTEES = ("alice",)
@@ -59,6 +63,13 @@ SHARED_BUCKETS = (
         owner_account=PARTNER_ACCOUNT,
         region=DEFAULT_REGION,
         description="Partner reference data, shared read-only",
+        owner_role_arn=OWNER_ROLE_ARN,
+    ),
+    SharedBucket(
+        bucket=KMS_BUCKET,
+        owner_account=PARTNER_ACCOUNT,
+        region=DEFAULT_REGION,
+        description="Partner datasets encrypted with the partner's KMS key",
         owner_role_arn=OWNER_ROLE_ARN,
     ),
 )
@@ -244,7 +255,8 @@ def _seed_owner_role(aws: Aws, trusted_admin_arn: str) -> None:
     )
 
 
-def _readable_bucket_policy() -> dict[str, Any]:
+def _account_read_policy(bucket: str) -> dict[str, Any]:
+    """A bucket policy that lets the MLSpace account list and read the bucket (its identity policies decide)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -253,19 +265,51 @@ def _readable_bucket_policy() -> dict[str, Any]:
                 "Effect": "Allow",
                 "Principal": {"AWS": f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:root"},
                 "Action": ["s3:GetObject", "s3:ListBucket"],
-                "Resource": [
-                    f"arn:{PARTITION}:s3:::{READABLE_BUCKET}",
-                    f"arn:{PARTITION}:s3:::{READABLE_BUCKET}/*",
-                ],
+                "Resource": [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"],
             }
         ],
     }
 
 
 def _seed_partner_buckets(aws: Aws, pool: ThreadPoolExecutor) -> None:
+    s3 = aws.client("s3")
     _put_objects(aws, SHARED_BUCKET, _shared_bucket_objects(), pool, create=True)
     _put_objects(aws, READABLE_BUCKET, _readable_bucket_objects(), pool, create=True)
-    aws.client("s3").put_bucket_policy(Bucket=READABLE_BUCKET, Policy=json.dumps(_readable_bucket_policy()))
+    s3.put_bucket_policy(Bucket=READABLE_BUCKET, Policy=json.dumps(_account_read_policy(READABLE_BUCKET)))
+    _seed_kms_bucket(aws, pool)
+
+
+def _seed_kms_bucket(aws: Aws, pool: ThreadPoolExecutor) -> None:
+    """An SSE-KMS bucket under a customer managed key whose key policy is KMS's default: only the partner's
+    own account may use the key, so the MLSpace account is blocked by the KMS layer until the owner adds it."""
+    kms = aws.client("kms")
+    key_arn = kms.create_key(Description="Partner datasets (SSE-KMS for partner-kms-encrypted)")["KeyMetadata"][
+        "Arn"
+    ]
+    kms.create_alias(AliasName=KMS_KEY_ALIAS, TargetKeyId=key_arn)
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=KMS_BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=KMS_BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]
+        },
+    )
+    s3.put_bucket_policy(Bucket=KMS_BUCKET, Policy=json.dumps(_account_read_policy(KMS_BUCKET)))
+    # moto applies no default encryption, so every object names the key, as S3 would store it.
+    futures = [
+        pool.submit(
+            s3.put_object,
+            Bucket=KMS_BUCKET,
+            Key=key,
+            Body=body.encode(),
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=key_arn,
+        )
+        for key, body in _kms_bucket_objects()
+    ]
+    for future in futures:
+        future.result()
 
 
 def _put_objects(
@@ -311,6 +355,13 @@ def _readable_bucket_objects() -> list[tuple[str, str]]:
     return [
         ("README.txt", "Reference data the partner shares with MLSpace, read-only.\n"),
         ("reference/countries.csv", "code,name\nFR,France\nJP,Japan\nUS,United States\n"),
+    ]
+
+
+def _kms_bucket_objects() -> list[tuple[str, str]]:
+    return [
+        ("datasets/encrypted/iris.csv", _iris_csv(seed=7, rows=30)),
+        ("datasets/encrypted/README.txt", "Encrypted with the partner's customer managed KMS key.\n"),
     ]
 
 
