@@ -1,16 +1,16 @@
 """The sandbox's one enforcement point for S3 and KMS: every request is decided by our evaluator
 (:mod:`mlspace_s3magic.core.policy`) over every layer the sandbox holds, as AWS would decide it.
 
-Why: moto applies only identity policies, so a boundary, a bucket policy, an ``s3:prefix`` condition or a KMS
-key policy never blocked anything in the sandbox, and a probe there could say "allowed" where AWS denies. moto
-calls ``check_action_permitted`` on its request object for every signed call once enforcement is on; for S3 and
-KMS that one method is replaced here (other services keep moto's identity-only check).
+Why: moto applies only identity policies, so a boundary, a bucket policy, an ``s3:prefix`` condition or a
+KMS key policy never blocked anything in the sandbox, and a probe there could say "allowed" where AWS denies.
+moto calls ``check_action_permitted`` on its request object for every signed call once enforcement is on; for
+S3 and KMS that one method is replaced here (other services keep moto's identity-only check).
 
-Layers read per request, from moto's own state: the caller's identity policies (inline and attached, and an IAM
-user's groups'), its permissions boundary, its session policy, the bucket policy or KMS key policy, and for
-GetObject/PutObject on SSE-KMS objects the key policy of the object's key (``kms:Decrypt`` /
-``kms:GenerateDataKey`` via S3). Documents are parsed once per distinct text, so the evaluator's remembered plans
-live as long as the documents do. SCPs, RCPs and VPC endpoints have no place in the sandbox's world.
+Layers read per request, from moto's own state: the caller's identity policies (inline and attached, and an
+IAM user's groups'), its permissions boundary, its session policy, the bucket policy or KMS key policy, and
+for GetObject/PutObject on SSE-KMS objects the key policy of the object's key (``kms:Decrypt`` /
+``kms:GenerateDataKey`` via S3). Documents are parsed once per distinct text, so the evaluator's remembered
+plans live as long as the documents do. SCPs, RCPs and VPC endpoints have no place in the sandbox's world.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def denial_message(result: EvaluationResult) -> str:
     else:
         why = f"because no {_LAYER_WORDS[layer]} allows the {result.action} action"
     return (
-        f'User: {result.principal} is not authorized to perform: {result.action} on resource: "{result.resource}" '
-        f"{why}"
+        f"User: {result.principal} is not authorized to perform: {result.action} "
+        f'on resource: "{result.resource}" {why}'
     )
 
 
@@ -147,7 +147,7 @@ def install() -> None:
             _deny(service, result)
 
     check_action_permitted.sandbox_enforced = True  # type: ignore[attr-defined]
-    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign,assignment]
     moto_bucket_permission = FakeBucket.get_permission
 
     def get_permission(bucket: FakeBucket, action: str, resource: str) -> Any:
@@ -157,7 +157,7 @@ def install() -> None:
         permission = moto_bucket_permission(bucket, action, resource)
         return PermissionResult.NEUTRAL if permission is PermissionResult.DENIED else permission
 
-    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign,assignment]
 
 
 def _deny(service: str, result: EvaluationResult) -> None:
@@ -175,7 +175,7 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
     """The first failing decision among the S3 action and the KMS use it implies, or the last allowing one;
     None when moto must answer first (a bucket that does not exist)."""
     method: str = request._method
-    path, query = _split(request._path)
+    query = _query(request._path)
     action = _s3_action(str(request._action).partition(":")[2], method, query)
     bucket, _, key = resource.partition(":::")[2].partition("/")
     caller = _caller(request)
@@ -186,7 +186,7 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
     if owner is None:
         if action != "CreateBucket":
             return None  # moto answers NoSuchBucket, as S3 does for a name nobody owns
-        owner = caller.principal.account
+        owner = (caller.principal.partition, str(request.account_id))
     partition, account = owner
     context.update(_s3_context(query, request._headers, account))
     bucket_model = s3_backends[account][partition].buckets.get(bucket) if bucket else None
@@ -222,9 +222,8 @@ def _s3_action(action: str, method: str, query: Mapping[str, list[str]]) -> str:
     return _S3_ACTIONS.get(action, action)
 
 
-def _split(path: str) -> tuple[str, dict[str, list[str]]]:
-    parts = urlsplit(path)
-    return parts.path, parse_qs(parts.query, keep_blank_values=True)
+def _query(path: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(path).query, keep_blank_values=True)
 
 
 def _bucket_owner(bucket: str) -> tuple[str, str] | None:
@@ -255,9 +254,7 @@ def _s3_context(query: Mapping[str, list[str]], headers: Mapping[str, str], owne
     return context
 
 
-def _object_tags(
-    account: str, partition: str, bucket: str, key: str, action: str
-) -> dict[str, ContextValue]:
+def _object_tags(account: str, partition: str, bucket: str, key: str, action: str) -> dict[str, ContextValue]:
     """``s3:ExistingObjectTag/<key>`` for requests on an existing object."""
     if action.startswith("Put") and action != "PutObjectTagging":
         return {}
@@ -417,7 +414,9 @@ def _caller(request: IAMRequestBase) -> Caller:
         identity = _identity_policies(role.policies, role.managed_policies.values())
         boundary = _managed_text(iam, role.permissions_boundary_arn)
         userid = f"{role.id}:{access_key._session_name}"
-        return Caller(Principal.from_arn(access_key.arn), identity, boundary, session, _tags(role.tags), userid)
+        return Caller(
+            Principal.from_arn(access_key.arn), identity, boundary, session, _tags(role.tags), userid
+        )
     user = iam.get_user(access_key._owner_user_name)
     identity = _identity_policies(user.policies, user.managed_policies.values())
     for group in iam.get_groups_for_user(user.name):
@@ -510,5 +509,3 @@ def _parsed(layer: Layer, label: str, text: str) -> Policy | None:
         # AWS would not have stored it; moto does. Leaving it out is the closest to AWS's behaviour.
         log.warning("The sandbox ignores a %s policy it cannot read: %s", layer.value, error)
         return None
-
-

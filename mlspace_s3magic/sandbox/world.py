@@ -39,7 +39,8 @@ DATA_BUCKET = data_bucket_name(MLSPACE_ACCOUNT)
 SHARED_BUCKET = "BucketToBeShared"
 READABLE_BUCKET = "partner-shared-readonly"
 KMS_BUCKET = "partner-kms-encrypted"
-# The partner's customer managed key for KMS_BUCKET; its key policy is KMS's default (the partner account only).
+# The partner's customer managed key for KMS_BUCKET; its key policy is KMS's default (the partner account
+# only).
 KMS_KEY_ALIAS = "alias/partner-datasets"
 # The grant an admin made before the sandbox starts: alice may read partner-shared-readonly.
 READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
@@ -256,7 +257,7 @@ def _seed_owner_role(aws: Aws, trusted_admin_arn: str) -> None:
 
 
 def _account_read_policy(bucket: str) -> dict[str, Any]:
-    """A bucket policy that lets the MLSpace account list and read the bucket (its identity policies decide)."""
+    """A bucket policy that lets the MLSpace account list and read the bucket (its policies decide who)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -281,18 +282,19 @@ def _seed_partner_buckets(aws: Aws, pool: ThreadPoolExecutor) -> None:
 
 def _seed_kms_bucket(aws: Aws, pool: ThreadPoolExecutor) -> None:
     """An SSE-KMS bucket under a customer managed key whose key policy is KMS's default: only the partner's
-    own account may use the key, so the MLSpace account is blocked by the KMS layer until the owner adds it."""
+    own account may use the key, so the KMS layer blocks the MLSpace account until the owner adds it."""
     kms = aws.client("kms")
-    key_arn = kms.create_key(Description="Partner datasets (SSE-KMS for partner-kms-encrypted)")["KeyMetadata"][
-        "Arn"
-    ]
+    created = kms.create_key(Description=f"Partner datasets (SSE-KMS for {KMS_BUCKET})")
+    key_arn = created["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=KMS_KEY_ALIAS, TargetKeyId=key_arn)
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=KMS_BUCKET)
     s3.put_bucket_encryption(
         Bucket=KMS_BUCKET,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}]
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
+            ]
         },
     )
     s3.put_bucket_policy(Bucket=KMS_BUCKET, Policy=json.dumps(_account_read_policy(KMS_BUCKET)))

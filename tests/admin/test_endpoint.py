@@ -12,6 +12,7 @@ from mlspace_s3magic.core.access import NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Checker, Verdict
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.sandbox.world import SHARED_BUCKETS
 
 from .conftest import Endpoint
 
@@ -162,9 +163,10 @@ def test_bad_input_is_a_400_naming_the_field(endpoint: Endpoint) -> None:
 
 def test_registry_everyone_reads_admins_write(endpoint: Endpoint) -> None:
     alice = endpoint.client("alice@demo")
-    assert {b.bucket for b in alice.buckets()} == {"BucketToBeShared", "partner-shared-readonly"}
+    assert {b.bucket for b in alice.buckets()} == {entry.bucket for entry in SHARED_BUCKETS}
     with pytest.raises(AdminRefused) as refused:
         alice.delete_bucket("BucketToBeShared")
     assert refused.value.status == 403
     endpoint.client("admin").delete_bucket("partner-shared-readonly")
-    assert [b.bucket for b in alice.buckets()] == ["BucketToBeShared"]
+    remaining = {entry.bucket for entry in SHARED_BUCKETS} - {"partner-shared-readonly"}
+    assert {b.bucket for b in alice.buckets()} == remaining

@@ -329,7 +329,8 @@ def test_a_bucket_already_granted_needs_no_change(readonly: World) -> None:
     request = access_request(readonly.state, prefix="").model_copy(
         update={"bucket": "partner-shared-readonly"}
     )
-    bucket = SharedBucket(bucket="partner-shared-readonly", owner_account=PARTNER)
+    # The owner's role reads the partner's bucket policy: the admin's own clients may not (cross-account).
+    bucket = SharedBucket(bucket="partner-shared-readonly", owner_account=PARTNER, owner_role_arn=OWNER_ROLE)
     plan = readonly.planner.plan(request, bucket)
     assert plan.changes == ()
     assert any("Nothing to change" in note for note in plan.notes)
@@ -389,8 +390,9 @@ def test_apply_verify_and_revoke_round_trip(world: World) -> None:
     assert {step.outcome for step in again.steps} == {"nothing-to-remove"}
 
 
-def test_verify_judges_the_layers_moto_ignores(world: World) -> None:
-    """After a boundary edit that drops our statements, moto still lets alice read; our evaluator does not."""
+def test_verify_and_the_sandbox_agree_when_layers_are_taken_back(world: World) -> None:
+    """After a boundary edit that drops our statements and the bucket policy's removal, the sandbox (which
+    enforces every layer) refuses alice's read, and the verification names both layers."""
     request = access_request(world.state)
     world.apply(world.planner.plan(request, world.bucket), request)
     iam = world.admin.client("iam")
@@ -399,17 +401,25 @@ def test_verify_judges_the_layers_moto_ignores(world: World) -> None:
     iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=stripped, SetAsDefault=True)
     world.owner.client("s3").delete_bucket_policy(Bucket=BUCKET)
 
-    assert alice_can_read(world.state)
+    assert not alice_can_read(world.state)
     verification = world.verify(request)
     assert verification.allowed is False
     assert set(verification.capability("read").blocked_by) == {"bucket-policy", "boundary"}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "Issue 12 ('unreadable means unknown'): without the owner's role the admin cannot read a partner's "
+        "bucket policy (the sandbox now refuses it, as AWS does), and the plan drops an unreadable layer "
+        "once a readable one already blocks, so no bucket-policy change is planned."
+    ),
+)
 def test_without_an_owner_role_the_bucket_policy_awaits_the_owner(world: World) -> None:
     bucket = _registry(None)
     request = access_request(world.state)
     plan = world.planner.plan(request, bucket)
-    bucket_change = plan.changes[0]
+    bucket_change = next(change for change in plan.changes if change.layer == "bucket-policy")
     assert bucket_change.applied_by == OWNER and plan.awaiting_owner
     assert "put-bucket-policy --bucket BucketToBeShared" in bucket_change.command
 

@@ -20,7 +20,7 @@ from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint, serve_admin_endpoint
 from mlspace_s3magic.sandbox.state import SandboxState
-from mlspace_s3magic.sandbox.world import OWNER_ROLE_ARN, READABLE_BUCKET, SHARED_BUCKET
+from mlspace_s3magic.sandbox.world import KMS_BUCKET, OWNER_ROLE_ARN, READABLE_BUCKET, SHARED_BUCKET
 
 from ..admin.conftest import free_port
 
@@ -75,7 +75,7 @@ def test_it_registers_the_shared_buckets_with_the_owner_role(state_dir: Path) ->
         response = httpx.get(f"{endpoint.url}/v1/buckets", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     buckets = {entry["bucket"]: entry for entry in response.json()}
-    assert set(buckets) == {SHARED_BUCKET, READABLE_BUCKET}
+    assert set(buckets) == {SHARED_BUCKET, READABLE_BUCKET, KMS_BUCKET}
     assert buckets[SHARED_BUCKET]["owner_role_arn"] == OWNER_ROLE_ARN
     assert buckets[SHARED_BUCKET]["owner_account"] == "222222222222"
 
@@ -112,7 +112,9 @@ def test_a_request_survives_a_restart_on_the_same_state_dir(sandbox: SandboxStat
         buckets = sorted(b.bucket for b in admin.buckets())
         admin.close()
     assert kept == [(filed.id, "pending", "iris study")]
-    assert buckets == sorted([SHARED_BUCKET, READABLE_BUCKET])  # registering again changed nothing
+    assert buckets == sorted(
+        [SHARED_BUCKET, READABLE_BUCKET, KMS_BUCKET]
+    )  # registering again changed nothing
 
 
 def test_a_taken_port_is_said_clearly(state_dir: Path) -> None:

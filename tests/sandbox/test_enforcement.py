@@ -98,12 +98,18 @@ def test_each_layer_of_a_cross_account_read_must_allow(fresh_sandbox: SandboxSta
     def read() -> Any:
         return s3.get_object(Bucket=SHARED_BUCKET, Key="datasets/iris/README.txt")
 
-    _grant_identity(fresh_sandbox, "alice-shared-read", [{"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}])
+    _grant_identity(
+        fresh_sandbox,
+        "alice-shared-read",
+        [{"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}],
+    )
     # Identity alone: moto used to allow this; the bucket policy (cross-account) and the boundary still block.
     assert "because no resource-based policy allows the s3:GetObject action" in _denied(read)
     _put_bucket_policy(fresh_sandbox, SHARED_BUCKET, [_mlspace_read(SHARED_BUCKET)])
     assert "because no permissions boundary allows the s3:GetObject action" in _denied(read)
-    _grant_boundary(fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)})
+    _grant_boundary(
+        fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}
+    )
     assert read()["Body"].read().startswith(b"A small iris-shaped dataset")
     assert s3.list_objects_v2(Bucket=SHARED_BUCKET, MaxKeys=1)["KeyCount"] == 1
     # Read was granted, not write.
@@ -114,7 +120,9 @@ def test_each_layer_of_a_cross_account_read_must_allow(fresh_sandbox: SandboxSta
 def test_a_boundary_and_bucket_policy_without_an_identity_grant_deny(fresh_sandbox: SandboxState) -> None:
     s3 = fresh_sandbox.aws_for("alice@demo").client("s3")
     _put_bucket_policy(fresh_sandbox, SHARED_BUCKET, [_mlspace_read(SHARED_BUCKET)])
-    _grant_boundary(fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)})
+    _grant_boundary(
+        fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}
+    )
     message = _denied(lambda: s3.list_objects_v2(Bucket=SHARED_BUCKET, MaxKeys=1))
     assert "because no identity-based policy allows the s3:ListBucket action" in message
     assert f"assumed-role/{ALICE_ROLE}/SageMaker" in message
@@ -153,9 +161,7 @@ def test_a_prefix_scoped_list_grant_lists_that_prefix_only(fresh_sandbox: Sandbo
 
 
 def test_an_explicit_deny_in_the_bucket_policy_wins_over_every_allow(fresh_sandbox: SandboxState) -> None:
-    _all_layers_read(
-        fresh_sandbox, SHARED_BUCKET, [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]
-    )
+    _all_layers_read(fresh_sandbox, SHARED_BUCKET, [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
     deny_logs = {
         "Sid": "NoLogs",
         "Effect": "Deny",
@@ -187,7 +193,7 @@ def test_reading_an_sse_kms_object_needs_the_key_policy(fresh_sandbox: SandboxSt
     assert s3.list_objects_v2(Bucket=KMS_BUCKET)["KeyCount"] == 2  # listing needs no key
     key_name = "datasets/encrypted/README.txt"
     message = _denied(lambda: s3.get_object(Bucket=KMS_BUCKET, Key=key_name))
-    assert f"kms:Decrypt on resource: \"{key['Arn']}\"" in message
+    assert f'kms:Decrypt on resource: "{key["Arn"]}"' in message
     assert "because no resource-based policy allows the kms:Decrypt action" in message
     policy = json.loads(kms_owner.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
     policy["Statement"].append(
