@@ -11,7 +11,6 @@ from .matching import resource_head
 from .principal_element import Grant, grant_for
 from .principals import Principal
 from .request import RequestContext
-from .variables import UnresolvedVariable
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,8 @@ class Scope:
     context: RequestContext
     has_boundary: bool
     head: str | None = None  # the resource's head (see Policy.plan), worked out once per request
+    # For an action that takes no resource (the resource is "*"): the Resource entries that cover it.
+    everything: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,31 @@ class Level:
         if plan is None:
             plan = self._plan(scope.action, head)
         resource = scope.resource
+        everything = scope.everything
+        unresolved: list[str] = []  # entries and condition values whose variables have no value
         for policy, statement, pattern in plan:
-            if pattern is not None and (pattern.fullmatch(resource) is None) != statement.not_resource:
-                continue  # a fixed Resource that does not cover the resource (or a NotResource that does)
-            try:
-                hit = _hit(policy, statement, scope)
-            except UnresolvedVariable as missing:
-                notes.append(
-                    f"{policy.label}, {statement.name}: {missing.source} has no value in this request, "
-                    "so the statement does not apply"
+            if pattern is not None and everything is None:
+                if (pattern.fullmatch(resource) is None) != statement.not_resource:
+                    continue  # a fixed Resource that does not cover the resource (or a NotResource that does)
+                hit = _hit(policy, statement, scope, unresolved)
+            elif everything is not None:
+                hit = (
+                    _hit(policy, statement, scope, unresolved)
+                    if statement.covers_no_resource(everything)
+                    else None
                 )
-                continue
+            elif statement.covers_resource(resource, scope.context.get, unresolved):
+                hit = _hit(policy, statement, scope, unresolved)
+            else:
+                hit = None
+            if unresolved:
+                notes.extend(
+                    f"{policy.label}, {statement.name}: the {item} holds a policy variable with no value in "
+                    "this request (its key is absent or multivalued, and it has no default), so it matches "
+                    "nothing"
+                    for item in unresolved
+                )
+                unresolved.clear()
             if hit is not None:
                 hits.append(hit)
 
@@ -99,11 +114,9 @@ _LevelPlan = tuple[tuple[Policy, Statement, re.Pattern[str] | None], ...]
 _PLANS_REMEMBERED = 4096  # (action, resource head) pairs per level; past that the plans start over
 
 
-def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
-    """The statement (planned: its action matched, and its resource too unless that holds a variable) as a
-    hit when it applies, else None; raises UnresolvedVariable."""
-    if statement.resource_variables and not statement.covers_resource(scope.resource, scope.context.get):
-        return None
+def _hit(policy: Policy, statement: Statement, scope: Scope, unresolved: list[str]) -> Hit | None:
+    """The statement (its action and resource matched) as a hit when its principal and conditions apply too,
+    else None."""
     grant = None
     if statement.principal is not None:
         grant = grant_for(
@@ -114,6 +127,6 @@ def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
         )
         if grant is None:
             return None
-    if statement.conditions and not conditions_hold(statement.conditions, scope.context):
+    if statement.conditions and not conditions_hold(statement.conditions, scope.context, unresolved):
         return None
     return Hit(policy, statement, grant)
