@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from .actions import ALWAYS_ALLOWED, needs_resource, takes_no_resource
+from .actions import ALWAYS_ALLOWED, RESOURCELESS_ACTIONS, needs_resource
 from .document import Layer, Policy
 from .errors import PolicyValidationError
 from .grants import Allows, grant_route
@@ -86,7 +86,7 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     if action == ALWAYS_ALLOWED and caller.type is not PrincipalType.ANONYMOUS:
         return _result(request, Decision.ALLOWED, (), notes, reasons=[_CALLER_IDENTITY])
     resource = request.resource
-    resourceless = takes_no_resource(action)
+    resourceless = action in RESOURCELESS_ACTIONS
     if resourceless:
         kind = ResourceKind.NONE
         if resource != "*":
@@ -212,7 +212,7 @@ def _result(
         statements=statements,
         matched=matched,
         reasons=tuple(reasons),
-        notes=tuple(dict.fromkeys(notes)),
+        notes=tuple(dict.fromkeys(notes)) if len(notes) > 1 else tuple(notes),
     )
 
 
@@ -296,11 +296,7 @@ def _refs(hits: list[Hit]) -> tuple[StatementRef, ...]:
     """Statement references without repeats, in evaluation order."""
     if not hits:
         return ()
-    refs = (
-        StatementRef(hit.policy.layer, hit.policy.label, hit.statement.name, hit.statement.effect)
-        for hit in hits
-    )
-    return tuple(dict.fromkeys(refs))
+    return tuple(dict.fromkeys(hit.ref for hit in hits))
 
 
 def _ordered(layers: Iterable[Layer]) -> tuple[Layer, ...]:

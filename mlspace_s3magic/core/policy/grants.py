@@ -25,7 +25,8 @@ _EXPLICIT = {
 }
 
 
-@dataclass(frozen=True)
+# Made once per request: plain slotted dataclasses, cheaper to create than frozen ones (nothing changes them).
+@dataclass(slots=True)
 class Allows:
     """The Allow statements that applied, per layer; None for a boundary or session policy that is absent."""
 
@@ -35,7 +36,7 @@ class Allows:
     session: list[Hit] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Route:
     """What the grant needs and lacks: the blocking layers, the statements it rests on, and why."""
 
