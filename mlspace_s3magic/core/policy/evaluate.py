@@ -126,6 +126,12 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     # ``hits`` is in AWS's evaluation order already: _applicable lists the layers in _ORDER.
     everything = [hit for levels in hits.values() for level in levels for hit in level]
     matched = _refs(everything)
+    denies = [hit for hit in everything if not hit.allows]
+    if denies:  # what follows asks which layers allow: it must see the Allows only
+        hits = {
+            layer: [[hit for hit in level if hit.allows] for level in levels]
+            for layer, levels in hits.items()
+        }
     blocked: list[Layer] = []
     used: list[Hit] = []
     reasons: list[str] = []
@@ -154,7 +160,6 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     reasons.extend(_blocker_reason(layer, request, layers, kind) for layer in route.blocked_by)
     if kind is ResourceKind.ALIAS:
         reasons.append(_ALIAS.format(resource=resource))
-    denies = [hit for hit in everything if not hit.allows]
     if denies:
         refs = _refs(denies)
         return _result(

@@ -32,7 +32,7 @@ def test_an_identity_allow_decides_a_request_on_an_alias() -> None:
 
 
 def test_a_key_policy_given_for_an_alias_is_ignored_with_a_note() -> None:
-    """https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html: key policies belong to keys."""
+    """Key policies belong to keys: https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html"""
     result = decide(
         action="kms:DescribeKey",
         resource=ALIAS,
