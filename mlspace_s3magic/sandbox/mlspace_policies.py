@@ -2,45 +2,56 @@
 
 Why this exists: an AccessDenied can only be explained (and reproduced locally) if the sandbox holds the same
 roles, boundary and policies as a real MLSpace deployment. Everything here is our own code that *builds* the
-documents MLSpace deploys; nothing is copied. Sources read in the public repository ``awslabs/mlspace``:
+documents MLSpace deploys; nothing is copied. The target is MLSpace v1.6.10 (``main`` at
+``3bad6dac368ca50bb9cc7b874ee9670e98ab44d9``, 2025-09-12). Sources read in the public repository
+``awslabs/mlspace``:
 
-``backend/src/ml_space_lambda/utils/iam_manager.py`` @ ``2a4ee8b0286e3b32af80c83e84c6a944236f2235``
-(the release with group datasets and the ``dynamic-user-role`` tag; cross-checked against @ ``a67fea2b``,
-``c7ec9d19``, ``0a8f35c4`` and ``e15cd04d``, whose project/user statements are identical):
+``lib/constructs/iamConstruct.ts`` @ ``3bad6dac368ca50bb9cc7b874ee9670e98ab44d9`` (v1.6.10):
 
-* the role and policy names live in :mod:`mlspace_s3magic.core.mlspace` (``_generate_iam_role_name``).
-* :func:`project_policy` - ``self.project_policy`` template in ``__init__``.
-* :func:`user_policy` - ``_generate_user_policy`` (group datasets included).
-* :func:`user_role_trust_policy`, :func:`user_role_tags`, :func:`user_role_description` -
-  ``_create_iam_role``.
-* :func:`pass_role_inline_policy` - the ``SMPassRolePolicy`` document put on each role in ``add_iam_role``.
-* :func:`user_role_managed_policy_names` - ``add_iam_role``: every policy attached to the notebook role,
-  then the project policy, then the user policy (plus ``update_dynamic_policy`` for the denied-services one).
+* :func:`notebook_policy` - ``notebookPolicyStatements(scope.partition, Aws.REGION)`` (the
+  ``mlspace-notebook-policy`` managed policy); :func:`shared_role_notebook_policy` - the same with
+  ``MANAGE_IAM_ROLES`` off (the policy of ``mlspace-notebook-role`` when MLSpace makes no per-user roles).
+* :func:`permissions_boundary` - ``mlspace-project-user-permission-boundary``: five statements of its own,
+  then ``notebookPolicyStatements('*', '*', true)``.
+* :func:`kms_instance_constraint_policy`, :func:`endpoint_instance_constraint_policy`,
+  :func:`job_instance_constraint_policy` - the constraint policies added to ``notebookManagedPolicies``.
+* :func:`app_policy` - ``appPolicyAndStatements`` (the app role's own policy; not on user roles).
+
+CDK renders those documents with MLSpace's ``cdk.json`` flag ``@aws-cdk/aws-iam:minimizePolicies: true``:
+statements with the same effect and conditions whose actions *or* resources are equal are merged, and every
+Action and Resource list is de-duplicated and sorted. :func:`minimize_statements` does the same, so the
+documents have the deployed layout and size (checked against ``/work/shared/mlspace-reference/``, synthesized
+from ``develop`` at 8301680 with aws-cdk-lib 2.212.0). In CDK the KMS key ARN is an unresolved token, and
+tokens sort before literal ARNs: that is why the key comes first in the EC2/KMS statement.
+
+Translate is not a deployment setting since v1.6.2: MLSpace derives it from the region, on everywhere but
+``us-isob-east-1`` (:func:`translate_enabled`).
+
+``backend/src/ml_space_lambda/utils/iam_manager.py`` (``IAMManager``): :func:`project_policy`
+(``self.project_policy``), :func:`user_policy` (``_generate_user_policy``, group datasets as
+``group/<dataset>/*``), :func:`user_role_trust_policy`, :func:`user_role_tags`, :func:`user_role_description`
+(``_create_iam_role``), :func:`pass_role_inline_policy` (``SMPassRolePolicy`` in ``add_iam_role``) and
+:func:`user_role_managed_policy_names` (``add_iam_role``). Read @ ``2a4ee8b0286e3b32af80c83e84c6a944236f2235``
+(group datasets, ``dynamic-user-role`` tag) for the code. The v1.6.10 version of this file is not in the
+source store available to us; the Deny of 39 actions with request *and* resource tag conditions (since v1.6.8,
+"enhanced enforcement of proper resource tagging") is taken from MLSpace's own rendering of these two
+documents, ``frontend/docs/admin-guide/security/policies/project-policy-raw.json`` and
+``user-policy-raw.json`` @ ``ef4fcd4667c544a98bd115650bb1795e5632e499`` (its bedrock list is the one
+``iamConstruct.ts`` v1.6.10 uses).
 
 ``backend/src/ml_space_lambda/utils/common_functions.py`` @ ``cef99cec1945a44ef0d0d09fa1f4a0d048bb1aef``:
 ``generate_tags`` (tag order ``user``, ``project``, ``system`` then extras).
 
-``lib/constructs/iamConstruct.ts`` @ ``3b81e5337ffe4107060fb108090f65bf8075bdfd`` (it builds every statement
-inline with CDK ``PolicyStatement``; it imports no other statement files):
-
-* :func:`notebook_policy` - ``notebookPolicyStatements`` (the ``mlspace-notebook-policy`` managed policy).
-* :func:`kms_instance_constraint_policy`, :func:`endpoint_instance_constraint_policy`,
-  :func:`job_instance_constraint_policy` - the three constraint policies added to ``notebookManagedPolicies``.
-* :func:`permissions_boundary` - ``mlspace-project-user-permission-boundary``.
-* :func:`app_policy` - ``appPolicyAndStatements`` (the app role's own policy; not on user roles).
-
-``lib/constants.ts`` supplies the defaults (``SYSTEM_TAG``/``IAM_RESOURCE_PREFIX`` = ``MLSpace``,
-``MANAGE_IAM_ROLES`` and ``ENABLE_TRANSLATE`` true); the CDK app names buckets ``mlspace-<kind>-<account>``.
-
-MLSpace writes no ``Sid`` in any of these documents, so none are invented here. CDK renders a one-element
-action or resource list as a bare string; the CDK-sourced builders do the same, the ``iam_manager`` ones keep
-MLSpace's literal JSON shapes.
+The role and policy name prefix is MLSpace's ``IAM_RESOURCE_PREFIX`` (configurable since v1.6.9, default
+``MLSpace``): every builder that writes a name takes ``prefix``. MLSpace writes no ``Sid`` in any of these
+documents, so none are invented here. CDK renders a one-element action or resource list as a bare string; the
+CDK-sourced builders do the same, the ``iam_manager`` ones keep MLSpace's literal JSON shapes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from mlspace_s3magic.core.mlspace import (
@@ -72,16 +83,28 @@ ENDPOINT_INSTANCE_CONSTRAINT_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-endpoint-inst
 JOB_INSTANCE_CONSTRAINT_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-job-instance-constraint"
 APP_DENIED_SERVICES_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-app-denied-services"
 DYNAMIC_USER_ROLE_TAG: Tag = {"Key": "dynamic-user-role", "Value": "true"}
+# ``mlspace-notebook-role`` in shared-role mode (``MANAGE_IAM_ROLES`` off), commercial and GovCloud
+# partitions: these tags name no person and no project.
+SHARED_ROLE_USER_TAG = "MLSpaceApplication"
+SHARED_ROLE_PROJECT_TAG = "MLSpaceInfrastructure"
 
 # IAM's published quotas, counted without whitespace.
 MANAGED_POLICY_MAX_CHARS = 6144
 INLINE_ROLE_POLICY_MAX_CHARS = 10240
 TRUST_POLICY_MAX_CHARS = 2048
 
-# Stand-ins for resources a real deployment creates (VPC, KMS key); the sandbox has none of them.
-DEFAULT_KMS_KEY_ID = "00000000-0000-0000-0000-000000000000"
-DEFAULT_PRIVATE_SUBNET_IDS: tuple[str, ...] = ("subnet-0000000000000000a", "subnet-0000000000000000b")
-DEFAULT_SECURITY_GROUP_ID = "sg-0000000000000000a"
+# Stand-ins for resources a real deployment creates (VPC, KMS key); the sandbox has none of them. They are the
+# reference synthesis's stand-ins, so the default documents equal /work/shared/mlspace-reference/ exactly.
+DEFAULT_KMS_KEY_ID = "01234567-89ab-cdef-0123-456789abcdef"
+DEFAULT_PRIVATE_SUBNET_IDS: tuple[str, ...] = (
+    "subnet-0123456789abcdef0",
+    "subnet-0123456789abcdef1",
+    "subnet-0123456789abcdef2",
+)
+DEFAULT_SECURITY_GROUP_ID = "sg-0123456789abcdef0"
+
+# The only region where MLSpace turns Translate off (``ENABLE_TRANSLATE`` is derived from it since v1.6.2).
+TRANSLATE_UNAVAILABLE_REGIONS = frozenset({"us-isob-east-1"})
 
 _REQUEST_TAGS_PRESENT = {"aws:RequestTag/project": "false", "aws:RequestTag/user": "false"}
 _RESOURCE_TAGS_PRESENT = {
@@ -89,6 +112,14 @@ _RESOURCE_TAGS_PRESENT = {
     "aws:ResourceTag/system": "false",
     "aws:ResourceTag/user": "false",
 }
+_PARTITION_BY_REGION_PREFIX = (
+    ("us-isob-", "aws-iso-b"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-gov-", "aws-us-gov"),
+    ("cn-", "aws-cn"),
+)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -110,15 +141,68 @@ def _cdk_statement(
     resources: Sequence[str],
     conditions: Mapping[str, Any] | None = None,
 ) -> Statement:
-    """One CDK ``PolicyStatement`` as CloudFormation receives it."""
-    statement: Statement = {
-        "Effect": effect,
-        "Action": _cdk_value(actions),
-        "Resource": _cdk_value(resources),
-    }
+    """One CDK ``PolicyStatement`` as CloudFormation receives it (keys in CDK's order)."""
+    statement: Statement = {"Action": _cdk_value(actions)}
     if conditions:
         statement["Condition"] = dict(conditions)
+    statement["Effect"] = effect
+    statement["Resource"] = _cdk_value(resources)
     return statement
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def minimize_statements(statements: Sequence[Statement], *, tokens: Collection[str] = ()) -> list[Statement]:
+    """CDK's ``minimizePolicies``: merge statements, then de-duplicate and sort every Action/Resource list.
+
+    Two statements merge when they have the same effect and conditions and either the same actions (their
+    resources are joined) or the same resources (their actions are joined); each statement absorbs every later
+    one it can, in order, and passes repeat until nothing merges. ``tokens`` are values that are unresolved
+    tokens in CDK (the KMS key ARN): they sort before every literal, as ``${Token[...]}`` does.
+    """
+
+    def key(value: str) -> tuple[bool, str]:
+        return (value not in tokens, value)
+
+    def normal(values: Iterable[str]) -> tuple[str, ...]:
+        return tuple(sorted(set(values), key=key))
+
+    pending = [
+        (
+            str(s["Effect"]),
+            json.dumps(s.get("Condition", {}), sort_keys=True),
+            s.get("Condition"),
+            normal(_as_list(s["Action"])),
+            normal(_as_list(s["Resource"])),
+        )
+        for s in statements
+    ]
+    merged_any = True
+    while merged_any:
+        merged_any = False
+        result: list[tuple[str, str, Any, tuple[str, ...], tuple[str, ...]]] = []
+        for candidate in pending:
+            for index, current in enumerate(result):
+                same_frame = current[0] == candidate[0] and current[1] == candidate[1]
+                if same_frame and (current[3] == candidate[3] or current[4] == candidate[4]):
+                    result[index] = (
+                        current[0],
+                        current[1],
+                        current[2],
+                        normal((*current[3], *candidate[3])),
+                        normal((*current[4], *candidate[4])),
+                    )
+                    merged_any = True
+                    break
+            else:
+                result.append(candidate)
+        pending = result
+    return [
+        _cdk_statement(effect, actions, resources, conditions)
+        for effect, _, conditions, actions, resources in pending
+    ]
 
 
 def _inverted(conditions: Mapping[str, str]) -> dict[str, str]:
@@ -130,6 +214,19 @@ def _system_tag_equals(key: str, system_tag: str, *, negate: bool = False) -> di
     """MLSpace's ``request/resourceSystemTagEqualsConditions`` (Equals or NotEquals, ignoring case)."""
     operator = "StringNotEqualsIgnoreCase" if negate else "StringEqualsIgnoreCase"
     return {operator: {key: system_tag}}
+
+
+def partition_for_region(region: str) -> str:
+    """The AWS partition of a region (``aws-iso-b`` for ``us-isob-east-1``, ``aws`` for commercial ones)."""
+    for region_prefix, partition in _PARTITION_BY_REGION_PREFIX:
+        if region.startswith(region_prefix):
+            return partition
+    return "aws"
+
+
+def translate_enabled(region: str) -> bool:
+    """Whether MLSpace deploys Translate statements in ``region`` (v1.6.2+: everywhere but us-isob-east-1)."""
+    return region not in TRANSLATE_UNAVAILABLE_REGIONS
 
 
 def default_kms_key_arn(*, partition: str, region: str, account: str) -> str:
@@ -152,6 +249,15 @@ def policy_size(document: Mapping[str, Any]) -> int:
     return sum(not char.isspace() for char in json.dumps(document))
 
 
+def managed_policy_room(document: Mapping[str, Any]) -> int:
+    """Characters still free in a managed policy: IAM's 6,144 minus the document's size (boundary: 140).
+
+    With 140 free a new Sid-carrying statement does not fit; appending a bucket's two ARNs to an existing S3
+    statement costs about 2 x (bucket name length) + 30 characters.
+    """
+    return MANAGED_POLICY_MAX_CHARS - policy_size(document)
+
+
 def condition_keys(document: Mapping[str, Any]) -> set[str]:
     """Every condition key a document tests, so callers know what moto would have to evaluate."""
     keys: set[str] = set()
@@ -163,11 +269,84 @@ def condition_keys(document: Mapping[str, Any]) -> set[str]:
 
 # ------------------------------------------------------------------------------ iam_manager.py (backend)
 
+# The actions MLSpace's project and user policies deny unless the request and the resource carry the
+# project (user) tag: 25 SageMaker actions and 14 bedrock patterns (``bedrock:Retrieve*`` twice, as MLSpace
+# writes it), 39 in all.
+TAG_ENFORCED_ACTIONS: tuple[str, ...] = (
+    "sagemaker:CreateModel",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:CreateTrainingJob",
+    "sagemaker:CreateProcessingJob",
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:CreateTransformJob",
+    "sagemaker:DeleteModel",
+    "sagemaker:DescribeModel",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:DescribeEndpoint",
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:DescribeEndpointConfig",
+    "sagemaker:DescribeLabelingJob",
+    "sagemaker:StopLabelingJob",
+    "sagemaker:DescribeTrainingJob",
+    "sagemaker:StopTrainingJob",
+    "sagemaker:DescribeProcessingJob",
+    "sagemaker:StopProcessingJob",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:StopHyperParameterTuningJob",
+    "sagemaker:DescribeTransformJob",
+    "sagemaker:StopTransformJob",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "bedrock:Associate*",
+    "bedrock:Create*",
+    "bedrock:BatchDelete*",
+    "bedrock:Delete*",
+    "bedrock:Put*",
+    "bedrock:Retrieve*",
+    "bedrock:Start*",
+    "bedrock:Update*",
+    "bedrock:Apply*",
+    "bedrock:Detect*",
+    "bedrock:List*",
+    "bedrock:Get*",
+    "bedrock:Invoke*",
+    "bedrock:Retrieve*",
+)
+
+
+def _tag_enforcing_statements(partition: str, tag: str, value: str) -> list[Statement]:
+    """The endpoint Deny/Allow pair and the 39-action Deny shared by the project and user policies."""
+    return [
+        {
+            "Effect": "Deny",
+            "Action": ["sagemaker:CreateEndpoint"],
+            "Resource": f"arn:{partition}:sagemaker:*:*:endpoint/*",
+            "Condition": {"StringNotEqualsIgnoreCase": {f"aws:RequestTag/{tag}": value}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateEndpoint"],
+            "Resource": f"arn:{partition}:sagemaker:*:*:endpoint-config/*",
+        },
+        {
+            "Effect": "Deny",
+            "Action": list(TAG_ENFORCED_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "StringNotEqualsIgnoreCase": {
+                    f"aws:RequestTag/{tag}": value,
+                    f"aws:ResourceTag/{tag}": value,
+                }
+            },
+        },
+    ]
+
 
 def project_policy(
     *, partition: str, region: str, account: str, data_bucket: str, project: str
 ) -> PolicyDocument:
-    """``MLSpace-project-<project>``: read/write ``project/<project>/*`` and tag-gated SageMaker creation.
+    """``MLSpace-project-<project>``: read/write ``project/<project>/*`` and tag-gated SageMaker/Bedrock use.
 
     ``region`` and ``account`` are accepted for a uniform call shape; MLSpace's template uses ``*`` for both.
     """
@@ -180,30 +359,7 @@ def project_policy(
                 "Action": ["s3:GetObject", "s3:DeleteObject", "s3:PutObject", "s3:PutObjectTagging"],
                 "Resource": f"{bucket_arn}/project/{project}/*",
             },
-            {
-                "Effect": "Deny",
-                "Action": ["sagemaker:CreateEndpoint"],
-                "Resource": f"arn:{partition}:sagemaker:*:*:endpoint/*",
-                "Condition": {"StringNotEqualsIgnoreCase": {"aws:RequestTag/project": project}},
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["sagemaker:CreateEndpoint"],
-                "Resource": f"arn:{partition}:sagemaker:*:*:endpoint-config/*",
-            },
-            {
-                "Effect": "Deny",
-                "Action": [
-                    "sagemaker:CreateModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:CreateHyperParameterTuningJob",
-                    "sagemaker:CreateTransformJob",
-                ],
-                "Resource": "*",
-                "Condition": {"StringNotEqualsIgnoreCase": {"aws:RequestTag/project": project}},
-            },
+            *_tag_enforcing_statements(partition, "project", project),
             {
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
@@ -253,30 +409,7 @@ def user_policy(
                 "Condition": {"StringLike": {"s3:prefix": [f"private/{username}/*", "global/*", "index/*"]}},
             },
             {"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": bucket_arn},
-            {
-                "Effect": "Deny",
-                "Action": ["sagemaker:CreateEndpoint"],
-                "Resource": f"arn:{partition}:sagemaker:*:*:endpoint/*",
-                "Condition": {"StringNotEqualsIgnoreCase": {"aws:RequestTag/user": username}},
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["sagemaker:CreateEndpoint"],
-                "Resource": f"arn:{partition}:sagemaker:*:*:endpoint-config/*",
-            },
-            {
-                "Effect": "Deny",
-                "Action": [
-                    "sagemaker:CreateModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:CreateProcessingJob",
-                    "sagemaker:CreateHyperParameterTuningJob",
-                    "sagemaker:CreateTransformJob",
-                ],
-                "Resource": "*",
-                "Condition": {"StringNotEqualsIgnoreCase": {"aws:RequestTag/user": username}},
-            },
+            *_tag_enforcing_statements(partition, "user", username),
         ]
     )
 
@@ -336,38 +469,67 @@ def pass_role_inline_policy(*, role_arn: str) -> PolicyDocument:
     )
 
 
-def notebook_role_managed_policy_names(*, app_denied_services: bool = False) -> list[str]:
+def notebook_role_managed_policy_names(
+    *, app_denied_services: bool = False, manage_iam_roles: bool = True, prefix: str = IAM_RESOURCE_PREFIX
+) -> list[str]:
     """Managed policies on ``mlspace-notebook-role`` with ``MANAGE_IAM_ROLES`` on, in CDK's order.
 
+    With ``manage_iam_roles`` off (shared-role mode) CDK adds no instance constraint policies.
     ``app_denied_services``: MLSpace attaches ``MLSpace-app-denied-services`` to the notebook role the first
     time an admin saves the service configuration, so roles created after that inherit it too.
     """
-    names = [
-        NOTEBOOK_POLICY_NAME,
-        KMS_INSTANCE_CONSTRAINT_POLICY_NAME,
-        ENDPOINT_INSTANCE_CONSTRAINT_POLICY_NAME,
-        JOB_INSTANCE_CONSTRAINT_POLICY_NAME,
-    ]
+    names = [NOTEBOOK_POLICY_NAME, f"{prefix}-kms-instance-constraint-policy"]
+    if manage_iam_roles:
+        names += [f"{prefix}-endpoint-instance-constraint", f"{prefix}-job-instance-constraint"]
     if app_denied_services:
-        names.append(APP_DENIED_SERVICES_POLICY_NAME)
+        names.append(f"{prefix}-app-denied-services")
     return names
 
 
 def user_role_managed_policy_names(
-    project: str, username: str, *, app_denied_services: bool = False
+    project: str, username: str, *, app_denied_services: bool = False, prefix: str = IAM_RESOURCE_PREFIX
 ) -> list[str]:
     """Managed policies MLSpace attaches to a new user role: the notebook role's, then project, then user.
 
     The role additionally carries the inline ``SMPassRolePolicy`` and has the permissions boundary set.
     """
     return [
-        *notebook_role_managed_policy_names(app_denied_services=app_denied_services),
-        project_policy_name(project),
-        user_policy_name(username),
+        *notebook_role_managed_policy_names(app_denied_services=app_denied_services, prefix=prefix),
+        project_policy_name(project, prefix=prefix),
+        user_policy_name(username, prefix=prefix),
+    ]
+
+
+def shared_role_tags() -> list[Tag]:
+    """The ``user`` and ``project`` tags of ``mlspace-notebook-role`` in shared-role mode.
+
+    That is ``MANAGE_IAM_ROLES`` off, commercial and GovCloud partitions: they name no person and no project.
+    """
+    return [
+        {"Key": "user", "Value": SHARED_ROLE_USER_TAG},
+        {"Key": "project", "Value": SHARED_ROLE_PROJECT_TAG},
     ]
 
 
 # --------------------------------------------------------------------------- iamConstruct.ts (CDK stack)
+
+# ``notebookPolicyStatements``' bedrock actions, as MLSpace lists them (``Retrieve*`` twice; CDK drops one).
+_NOTEBOOK_BEDROCK_ACTIONS = (
+    "bedrock:Associate*",
+    "bedrock:Create*",
+    "bedrock:BatchDelete*",
+    "bedrock:Delete*",
+    "bedrock:Put*",
+    "bedrock:Retrieve*",
+    "bedrock:Start*",
+    "bedrock:Update*",
+    "bedrock:Apply*",
+    "bedrock:Detect*",
+    "bedrock:List*",
+    "bedrock:Get*",
+    "bedrock:Invoke*",
+    "bedrock:Retrieve*",
+)
 
 
 def _notebook_statements(
@@ -386,14 +548,15 @@ def _notebook_statements(
     enable_translate: bool,
     manage_iam_roles: bool,
     allow_all_instances: bool,
+    prefix: str,
 ) -> list[Statement]:
-    """``notebookPolicyStatements(partition, region, allow_all_instances)``.
+    """``notebookPolicyStatements(partition, region, allow_all_instances)``, before CDK merges them.
 
     ``arn_partition``/``arn_region`` are the function's arguments (``*`` when the boundary reuses it); the EC2
-    and KMS ARNs always use the real partition and region, as in MLSpace.
+    ARNs always use the real partition and region, as in MLSpace.
     """
-    sagemaker_any = f"arn:{arn_partition}:sagemaker:{arn_region}:{account}:*"
     sagemaker_arn = f"arn:{arn_partition}:sagemaker:{arn_region}:{account}"
+    sagemaker_any = f"{sagemaker_arn}:*"
     ec2_arn_base = f"arn:{partition}:ec2:{region}:{account}"
     request_system_tag = _system_tag_equals("aws:RequestTag/system", system_tag)
     ml_actions = ["comprehend:Detect*", "comprehend:BatchDetect*"]
@@ -432,7 +595,6 @@ def _notebook_statements(
                 "ec2:DescribeSubnets",
                 "ec2:DescribeSecurityGroups",
                 "ec2:DescribeVpcs",
-                "sagemaker:DescribeWorkforce",
                 "sagemaker:DescribeWorkteam",
                 "sagemaker:ListEndpointConfigs",
                 "sagemaker:ListEndpoints",
@@ -519,7 +681,13 @@ def _notebook_statements(
             [f"arn:{arn_partition}:s3:::{data_bucket}"],
             {"StringLike": {"s3:prefix": "global-read-only/*"}},
         ),
-        _cdk_statement("Allow", ["bedrock:*"], ["*"]),
+        # MLSpace scopes its bedrock grant to SageMaker ARNs (as it is written in v1.6.10).
+        _cdk_statement(
+            "Allow",
+            _NOTEBOOK_BEDROCK_ACTIONS,
+            [sagemaker_any],
+            {"Null": {**_REQUEST_TAGS_PRESENT, **_RESOURCE_TAGS_PRESENT}, **request_system_tag},
+        ),
     ]
     if enable_translate:
         statements.append(
@@ -540,7 +708,7 @@ def _notebook_statements(
             _cdk_statement(
                 "Allow",
                 ["iam:PassRole"],
-                [f"arn:{arn_partition}:iam::{account}:role/{IAM_RESOURCE_PREFIX}*"],
+                [f"arn:{arn_partition}:iam::{account}:role/{prefix}*"],
                 {"StringEquals": {"iam:PassedToService": "translate.amazonaws.com"}},
             )
         )
@@ -612,33 +780,76 @@ def notebook_policy(
     private_subnet_ids: Sequence[str] = DEFAULT_PRIVATE_SUBNET_IDS,
     security_group_id: str = DEFAULT_SECURITY_GROUP_ID,
     system_tag: str = DEFAULT_SYSTEM_TAG,
-    enable_translate: bool = True,
     manage_iam_roles: bool = True,
+    prefix: str = IAM_RESOURCE_PREFIX,
+    enable_translate: bool | None = None,
 ) -> PolicyDocument:
     """``mlspace-notebook-policy``: what every notebook (and so every user role) may do beyond its data.
 
     It holds MLSpace's only ``iam:GetRole`` grant for notebooks (on ``*``), read access to the config bucket,
     ``sagemaker-sample-files`` and ``global-read-only/*``, and, when ``manage_iam_roles`` is off, ``s3:*`` on
-    the whole data bucket. ``config_bucket`` defaults to ``mlspace-config-<account>``.
+    the whole data bucket. ``config_bucket`` defaults to ``mlspace-config-<account>``. Translate follows the
+    region (:func:`translate_enabled`). 14 statements, 5,389 characters in a commercial region.
+
+    ``enable_translate`` is DEPRECATED and IGNORED (MLSpace has not had the setting since v1.6.2); it is
+    accepted only until ``sandbox/world.py`` stops passing it, and will be removed.
     """
+    del enable_translate  # DEPRECATED: ignored, see the docstring.
+    key_arn = kms_key_arn or default_kms_key_arn(partition=partition, region=region, account=account)
     return _document(
-        _notebook_statements(
-            arn_partition=partition,
-            arn_region=region,
-            partition=partition,
-            region=region,
-            account=account,
-            data_bucket=data_bucket,
-            config_bucket=config_bucket or default_config_bucket(account),
-            kms_key_arn=kms_key_arn
-            or default_kms_key_arn(partition=partition, region=region, account=account),
-            private_subnet_ids=private_subnet_ids,
-            security_group_id=security_group_id,
-            system_tag=system_tag,
-            enable_translate=enable_translate,
-            manage_iam_roles=manage_iam_roles,
-            allow_all_instances=False,
+        minimize_statements(
+            _notebook_statements(
+                arn_partition=partition,
+                arn_region=region,
+                partition=partition,
+                region=region,
+                account=account,
+                data_bucket=data_bucket,
+                config_bucket=config_bucket or default_config_bucket(account),
+                kms_key_arn=key_arn,
+                private_subnet_ids=private_subnet_ids,
+                security_group_id=security_group_id,
+                system_tag=system_tag,
+                enable_translate=translate_enabled(region),
+                manage_iam_roles=manage_iam_roles,
+                allow_all_instances=False,
+                prefix=prefix,
+            ),
+            tokens={key_arn},
         )
+    )
+
+
+def shared_role_notebook_policy(
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    data_bucket: str,
+    config_bucket: str | None = None,
+    kms_key_arn: str | None = None,
+    private_subnet_ids: Sequence[str] = DEFAULT_PRIVATE_SUBNET_IDS,
+    security_group_id: str = DEFAULT_SECURITY_GROUP_ID,
+    system_tag: str = DEFAULT_SYSTEM_TAG,
+    prefix: str = IAM_RESOURCE_PREFIX,
+) -> PolicyDocument:
+    """The notebook policy of ``mlspace-notebook-role`` when MLSpace's ``MANAGE_IAM_ROLES`` is off.
+
+    Every notebook then runs as that one role (tagged :func:`shared_role_tags`), with ``s3:*`` on the whole
+    data bucket and the job/endpoint creations allowed instead of denied; 14 statements, 5,247 characters.
+    """
+    return notebook_policy(
+        partition=partition,
+        region=region,
+        account=account,
+        data_bucket=data_bucket,
+        config_bucket=config_bucket,
+        kms_key_arn=kms_key_arn,
+        private_subnet_ids=private_subnet_ids,
+        security_group_id=security_group_id,
+        system_tag=system_tag,
+        manage_iam_roles=False,
+        prefix=prefix,
     )
 
 
@@ -729,19 +940,56 @@ def permissions_boundary(
     private_subnet_ids: Sequence[str] = DEFAULT_PRIVATE_SUBNET_IDS,
     security_group_id: str = DEFAULT_SECURITY_GROUP_ID,
     system_tag: str = DEFAULT_SYSTEM_TAG,
-    enable_translate: bool = True,
+    prefix: str = IAM_RESOURCE_PREFIX,
+    enable_translate: bool | None = None,
 ) -> PolicyDocument:
     """``mlspace-project-user-permission-boundary``: the most any user role can ever do.
 
     S3 is limited to the data bucket's ``project/``, ``group/``, ``global/``, ``private/`` and ``index/``
     prefixes plus what the notebook statements add (config bucket, ``sagemaker-sample-files``,
     ``global-read-only/*``); no other bucket is reachable, whatever a policy grants. MLSpace writes its own
-    S3/PassRole ARNs with partition ``*`` and reuses the notebook statements with partition and region ``*``.
+    S3/PassRole ARNs with partition ``*`` and reuses the notebook statements with partition and region ``*``
+    and every instance allowed. Merged as CDK deploys it: 18 statements, 6,004 characters (140 free, see
+    :func:`boundary_room`) in a commercial region; 17 and 5,616 where Translate is off.
+
+    ``enable_translate`` is DEPRECATED and IGNORED (Translate follows the region, :func:`translate_enabled`);
+    it is accepted only until ``sandbox/world.py`` stops passing it, and will be removed.
     """
-    pass_role_services = ["sagemaker.amazonaws.com", "bedrock.amazonaws.com"]
-    if enable_translate:
+    del enable_translate  # DEPRECATED: ignored, see the docstring.
+    translate = translate_enabled(region)
+    pass_role_services: list[str] = ["sagemaker.amazonaws.com"]
+    if translate:
         pass_role_services.append("translate.amazonaws.com")
     any_bucket = f"arn:*:s3:::{data_bucket}"
+    key_arn = kms_key_arn or default_kms_key_arn(partition=partition, region=region, account=account)
+    own_statements = [
+        _cdk_statement(
+            "Allow",
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
+            [
+                f"{any_bucket}/project/*",
+                f"{any_bucket}/group/*",
+                f"{any_bucket}/global/*",
+                f"{any_bucket}/private/*",
+            ],
+        ),
+        _cdk_statement(
+            "Allow", ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"], [f"{any_bucket}/index/*"]
+        ),
+        _cdk_statement(
+            "Allow",
+            ["s3:ListBucket"],
+            [any_bucket],
+            {"StringLike": {"s3:prefix": ["global/*", "index/*", "private/*", "project/*", "group/*"]}},
+        ),
+        _cdk_statement("Allow", ["s3:GetBucketLocation"], [any_bucket]),
+        _cdk_statement(
+            "Allow",
+            ["iam:PassRole"],
+            [f"arn:*:iam::{account}:role/{prefix}*"],
+            {"StringEquals": {"iam:PassedToService": _cdk_value(pass_role_services)}},
+        ),
+    ]
     notebook_statements = _notebook_statements(
         arn_partition="*",
         arn_region="*",
@@ -750,62 +998,24 @@ def permissions_boundary(
         account=account,
         data_bucket=data_bucket,
         config_bucket=config_bucket or default_config_bucket(account),
-        kms_key_arn=kms_key_arn or default_kms_key_arn(partition=partition, region=region, account=account),
+        kms_key_arn=key_arn,
         private_subnet_ids=private_subnet_ids,
         security_group_id=security_group_id,
         system_tag=system_tag,
-        enable_translate=enable_translate,
+        enable_translate=translate,
         manage_iam_roles=True,
         allow_all_instances=True,
+        prefix=prefix,
     )
+    return _document(minimize_statements([*own_statements, *notebook_statements], tokens={key_arn}))
 
-    def _mentions_bedrock(statement: Statement) -> bool:
-        actions = statement["Action"]
-        return any(
-            action.startswith("bedrock") for action in ([actions] if isinstance(actions, str) else actions)
-        )
 
-    return _document(
-        [
-            _cdk_statement(
-                "Allow",
-                ["s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"],
-                [
-                    f"{any_bucket}/project/*",
-                    f"{any_bucket}/group/*",
-                    f"{any_bucket}/global/*",
-                    f"{any_bucket}/private/*",
-                ],
-            ),
-            _cdk_statement(
-                "Allow", ["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"], [f"{any_bucket}/index/*"]
-            ),
-            _cdk_statement(
-                "Allow",
-                ["s3:ListBucket"],
-                [any_bucket],
-                {"StringLike": {"s3:prefix": ["global/*", "index/*", "private/*", "project/*", "group/*"]}},
-            ),
-            _cdk_statement("Allow", ["s3:GetBucketLocation"], [any_bucket]),
-            _cdk_statement(
-                "Allow",
-                ["iam:PassRole"],
-                [f"arn:*:iam::{account}:role/{IAM_RESOURCE_PREFIX}*"],
-                {"StringEquals": {"iam:PassedToService": pass_role_services}},
-            ),
-            _cdk_statement(
-                "Allow",
-                ["bedrock:*"],
-                ["*"],
-                {
-                    "ForAllValues:StringNotLike": {
-                        "bedrock:Action": ["bedrock:TagResource", "bedrock:UntagResource"]
-                    }
-                },
-            ),
-            *(statement for statement in notebook_statements if not _mentions_bedrock(statement)),
-        ]
-    )
+def boundary_room(**boundary_arguments: Any) -> int:
+    """Characters left free in the boundary :func:`permissions_boundary` builds with these arguments.
+
+    Computed from the document (IAM's 6,144 minus its size): 140 in a commercial region with the defaults.
+    """
+    return managed_policy_room(permissions_boundary(**boundary_arguments))
 
 
 def app_policy(
@@ -818,6 +1028,7 @@ def app_policy(
     enable_translate: bool = True,
     manage_iam_roles: bool = True,
     role_name: str = APP_ROLE_NAME,
+    prefix: str = IAM_RESOURCE_PREFIX,
 ) -> PolicyDocument:
     """``mlspace-app-policy`` (``appPolicyAndStatements``): the web app's Lambda role, never a notebook's.
 
@@ -825,7 +1036,7 @@ def app_policy(
     ``s3:Get*`` on every bucket. With ``role_name="mlspace-system-role"`` it is the system policy.
     """
     arn_iam = f"arn:{partition}:iam::{account}"
-    prefixed_roles = f"{arn_iam}:role/{IAM_RESOURCE_PREFIX}*"
+    prefixed_roles = f"{arn_iam}:role/{prefix}*"
     sagemaker_arn = f"arn:{partition}:sagemaker:{region}:{account}"
     key_arn = kms_key_arn or default_kms_key_arn(partition=partition, region=region, account=account)
     statements = [
@@ -993,7 +1204,7 @@ def app_policy(
                 [f"{arn_iam}:role/{APP_ROLE_NAME}", f"{arn_iam}:role/{NOTEBOOK_ROLE_NAME}", prefixed_roles],
                 {
                     "StringEqualsIgnoreCase": {
-                        "iam:PolicyARN": f"{arn_iam}:policy/{APP_DENIED_SERVICES_POLICY_NAME}",
+                        "iam:PolicyARN": f"{arn_iam}:policy/{prefix}-app-denied-services",
                         **system_resource_tag,
                     }
                 },
@@ -1020,7 +1231,7 @@ def app_policy(
                     "iam:DeletePolicyVersion",
                     "iam:TagPolicy",
                 ],
-                [f"{arn_iam}:policy/{IAM_RESOURCE_PREFIX}*"],
+                [f"{arn_iam}:policy/{prefix}*"],
             ),
             _cdk_statement(
                 "Allow",

@@ -93,6 +93,11 @@ def _all_documents() -> list[tuple[str, dict[str, Any], int]]:
             mp.notebook_policy(**WITH_BUCKET, manage_iam_roles=False),
             mp.MANAGED_POLICY_MAX_CHARS,
         ),
+        (
+            "shared_role_notebook_policy",
+            mp.shared_role_notebook_policy(**WITH_BUCKET),
+            mp.MANAGED_POLICY_MAX_CHARS,
+        ),
         ("kms_constraint", mp.kms_instance_constraint_policy(), mp.MANAGED_POLICY_MAX_CHARS),
         (
             "endpoint_constraint",
@@ -231,11 +236,66 @@ def test_boundary_never_reaches_an_external_bucket(action: str, resource: str) -
     assert not allows(mp.permissions_boundary(**WITH_BUCKET), action, resource)
 
 
-def test_boundary_keeps_only_its_own_bedrock_statement() -> None:
+def test_boundary_has_no_bedrock_wildcard_and_passes_roles_to_sagemaker_and_translate_only() -> None:
     boundary = mp.permissions_boundary(**WITH_BUCKET)
-    bedrock = [s for s in boundary["Statement"] if "bedrock:*" in _as_list(s["Action"])]
-    assert len(bedrock) == 1
-    assert "ForAllValues:StringNotLike" in bedrock[0]["Condition"]
+    assert not any("bedrock:*" in _as_list(s["Action"]) for s in boundary["Statement"])
+    services = {
+        service
+        for s in boundary["Statement"]
+        if "iam:PassRole" in _as_list(s["Action"])
+        for service in _as_list(s["Condition"]["StringEquals"]["iam:PassedToService"])
+    }
+    assert services == {"sagemaker.amazonaws.com", "translate.amazonaws.com"}
+
+
+def test_boundary_room_is_computed_from_the_document() -> None:
+    boundary = mp.permissions_boundary(**WITH_BUCKET)
+    assert mp.boundary_room(**WITH_BUCKET) == mp.MANAGED_POLICY_MAX_CHARS - mp.policy_size(boundary)
+    assert mp.managed_policy_room(boundary) == mp.boundary_room(**WITH_BUCKET) > 0
+
+
+def test_translate_follows_the_region() -> None:
+    assert mp.translate_enabled("us-east-1") and mp.translate_enabled("us-gov-west-1")
+    assert not mp.translate_enabled("us-isob-east-1")
+    assert mp.partition_for_region("us-isob-east-1") == "aws-iso-b"
+    assert mp.partition_for_region("us-gov-west-1") == "aws-us-gov"
+    assert mp.partition_for_region("eu-west-1") == "aws"
+
+
+def test_project_and_user_deny_39_actions_without_their_tags() -> None:
+    for document, tag, value in (
+        (mp.project_policy(**WITH_BUCKET, project="demo"), "project", "demo"),
+        (mp.user_policy(**WITH_BUCKET, username="alice"), "user", "alice"),
+    ):
+        deny = [s for s in document["Statement"] if s["Effect"] == "Deny" and s["Resource"] == "*"]
+        assert len(deny) == 1
+        assert len(deny[0]["Action"]) == 39
+        assert deny[0]["Condition"] == {
+            "StringNotEqualsIgnoreCase": {f"aws:RequestTag/{tag}": value, f"aws:ResourceTag/{tag}": value}
+        }
+
+
+def test_prefix_is_configurable() -> None:
+    assert mp.user_role_name("demo", "alice", prefix="Acme").startswith("Acme-demo-")
+    assert mp.project_policy_name("demo", prefix="Acme") == "Acme-project-demo"
+    assert mp.user_policy_name("alice", prefix="Acme") == "Acme-user-alice"
+    names = mp.user_role_managed_policy_names("demo", "alice", prefix="Acme")
+    assert names[-2:] == ["Acme-project-demo", "Acme-user-alice"]
+    assert "Acme-kms-instance-constraint-policy" in names
+    boundary = mp.permissions_boundary(**WITH_BUCKET, prefix="Acme")
+    assert allows(boundary, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/Acme-demo-x")
+    assert not allows(boundary, "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/MLSpace-demo-x")
+
+
+def test_shared_role_tags_name_no_person_or_project() -> None:
+    assert mp.shared_role_tags() == [
+        {"Key": "user", "Value": "MLSpaceApplication"},
+        {"Key": "project", "Value": "MLSpaceInfrastructure"},
+    ]
+    assert mp.notebook_role_managed_policy_names(manage_iam_roles=False) == [
+        "mlspace-notebook-policy",
+        "MLSpace-kms-instance-constraint-policy",
+    ]
 
 
 def test_boundary_replaces_instance_denies_with_allows() -> None:
@@ -337,6 +397,5 @@ def test_condition_keys_the_sandbox_must_know_about() -> None:
         "sagemaker:InstanceTypes",
         "sagemaker:DirectInternetAccess",
         "sagemaker:RootAccess",
-        "bedrock:Action",
     }
     assert not any(key.startswith("aws:PrincipalTag") for key in used)

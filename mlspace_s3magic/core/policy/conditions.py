@@ -5,14 +5,16 @@ from __future__ import annotations
 from .document import Condition
 from .operators import SetOperator
 from .request import RequestContext
+from .variables import Chunks
 
 
-def condition_holds(condition: Condition, context: RequestContext) -> bool:
+def condition_holds(condition: Condition, context: RequestContext, unresolved: list[str]) -> bool:
     """Whether one operator-and-key clause holds; the values listed for it are ORed.
 
     A missing (or empty) key makes the clause false, except that IfExists and ForAllValues make it true,
     ForAnyValue keeps it false, and a negated operator (StringNotEquals, NotIpAddress...) makes it true.
-    Raises UnresolvedVariable when a policy variable in the values has no value.
+    A value whose policy variable has no value equals and matches nothing (so a negated operator finds the
+    request value "not equal" to it); its text is appended to ``unresolved`` for the notes.
     """
     operator = condition.operator
     values = context.get(condition.key)
@@ -26,7 +28,7 @@ def condition_holds(condition: Condition, context: RequestContext) -> bool:
         return operator.set_operator is None and operator.base.negated
     policy_values = condition.static_values
     if policy_values is None:
-        policy_values = tuple(value.expand(context.get) for value in condition.values)
+        policy_values = _expanded(condition, context, unresolved)
     negated = operator.base.negated
     # Each request value is satisfied when it compares true with a policy value (for a negated operator:
     # with none). ForAllValues and plain negated operators need every request value satisfied, the others
@@ -46,6 +48,20 @@ def condition_holds(condition: Condition, context: RequestContext) -> bool:
     return every
 
 
-def conditions_hold(conditions: tuple[Condition, ...], context: RequestContext) -> bool:
+def _expanded(condition: Condition, context: RequestContext, unresolved: list[str]) -> tuple[Chunks, ...]:
+    """The values with the request's keys substituted, leaving out (and noting) those that have no value."""
+    values: list[Chunks] = []
+    for template in condition.values:
+        chunks = template.expand(context.get)
+        if chunks is None:
+            unresolved.append(f"{condition.operator.name} {condition.key} value {template.text!r}")
+        else:
+            values.append(chunks)
+    return tuple(values)
+
+
+def conditions_hold(
+    conditions: tuple[Condition, ...], context: RequestContext, unresolved: list[str]
+) -> bool:
     """Whether every clause holds: operators and keys are ANDed."""
-    return all(condition_holds(condition, context) for condition in conditions)
+    return all(condition_holds(condition, context, unresolved) for condition in conditions)

@@ -75,17 +75,31 @@ class Statement:
         """Whether the Action element lists the action, or the NotAction element leaves it out."""
         return any(action_matches(pattern, action) for pattern in self.actions) != self.not_action
 
-    def covers_resource(self, resource: str, lookup: Lookup) -> bool:
+    def covers_resource(self, resource: str, lookup: Lookup, unresolved: list[str]) -> bool:
         """Whether the Resource element lists the resource, or the NotResource element leaves it out.
 
-        Every entry is expanded first, so a variable without a value raises UnresolvedVariable (the
-        statement then does not apply) even when another entry would match.
+        An entry whose policy variable has no value matches nothing (so in NotResource it excludes nothing)
+        while the other entries still count; its text is appended to ``unresolved`` for the notes.
         """
         pattern = self._static_resources
         if pattern is not None:
             return (pattern.fullmatch(resource) is not None) != self.not_resource
-        patterns = [template.expand(lookup) for template in self.resources]
-        return any(resource_matches(pattern, resource) for pattern in patterns) != self.not_resource
+        listed = False
+        for template in self.resources:
+            chunks = template.expand(lookup)
+            if chunks is None:
+                unresolved.append(
+                    f"{'NotResource' if self.not_resource else 'Resource'} entry {template.text!r}"
+                )
+            elif not listed and resource_matches(chunks, resource):
+                listed = True
+        return listed != self.not_resource
+
+    def covers_no_resource(self, everything: tuple[str, ...]) -> bool:
+        """Whether the statement covers an action that takes no resource (the request's resource is "*"):
+        only the entries in ``everything`` list it (``"*"``, and for S3 actions ``arn:PARTITION:s3:::*``)."""
+        listed = any(template.text in everything for template in self.resources)
+        return listed != self.not_resource
 
     @property
     def resource_variables(self) -> bool:
@@ -126,12 +140,18 @@ class Statement:
 
 @dataclass(frozen=True)
 class Policy:
-    """A policy document with the label its caller gave it (``MLSpace-project-demo``, ``bucket policy``)."""
+    """A policy document with the label its caller gave it (``MLSpace-project-demo``, ``bucket policy``).
+
+    ``warnings`` name what IAM stores but AWS evaluates in a way its author may not expect (an action entry
+    that names no action, an Allow with NotPrincipal...); results of requests the policy takes part in carry
+    them as notes.
+    """
 
     layer: Layer
     label: str
     version: str | None
     statements: tuple[Statement, ...]
+    warnings: tuple[str, ...] = ()
 
     def plan(self, action: str, head: str) -> Plan:
         """The statements worth matching against requests for the action on resources with this head (the

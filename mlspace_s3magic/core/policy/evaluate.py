@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
+from .actions import ALWAYS_ALLOWED, RESOURCELESS_ACTIONS, needs_resource
 from .document import Layer, Policy
+from .errors import PolicyValidationError
 from .grants import Allows, grant_route
 from .matching import resource_head
 from .principals import PrincipalType
-from .request import Request
+from .request import Request, ResourceKind
 from .result import Decision, EvaluationResult, StatementRef
 from .statements import Hit, Level, Scope
 
@@ -25,7 +27,24 @@ _ORDER = (
 )
 _BOUNDED = {PrincipalType.USER, PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER}
 _SESSIONS = {PrincipalType.ASSUMED_ROLE, PrincipalType.FEDERATED_USER}
-_ORG_NAMES = {Layer.SCP: "service control policy (SCP)", Layer.RCP: "resource control policy (RCP)"}
+_CALLER_IDENTITY = (
+    "sts:GetCallerIdentity needs no permission: AWS allows it whatever the policies say, an explicit Deny "
+    "included (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)."
+)
+_LITERAL_WILDCARDS = (
+    "The resource {resource} holds * or ?, which a request takes literally (an object key named so); "
+    "policies' wildcards still match it as text."
+)
+_NO_RESOURCE_POLICY = {
+    ResourceKind.NONE: "The resource policy was ignored: {action} takes no resource, so no resource policy "
+    "takes part.",
+    ResourceKind.ALIAS: "The resource policy was ignored: a KMS alias has no key policy (only key ARNs do).",
+}
+_ALIAS = (
+    "{resource} is a KMS alias, which has no key policy: the caller's own policies decide this request. "
+    "Using the key behind it (kms:Decrypt, kms:GenerateDataKey...) needs that key's key policy to allow "
+    "the caller too (https://docs.aws.amazon.com/kms/latest/developerguide/cmks-in-iam-policies.html)."
+)
 
 Levels = tuple[tuple[Policy, ...], ...]
 # The layers that apply to a caller, in _ORDER, each as its levels (one but for the organization's).
@@ -53,49 +72,70 @@ class PolicyLayers:
 
 
 def evaluate(request: Request, layers: PolicyLayers | None = None) -> EvaluationResult:
-    """AWS's decision for the request: an explicit Deny anywhere wins; then every RCP and SCP level, and the
-    VPC endpoint policy, must allow; and the resource, identity, boundary and session layers must grant it.
+    """AWS's decision for the request: an explicit Deny anywhere wins; then every SCP level and the VPC
+    endpoint policy must allow (every RCP level holds AWS's RCPFullAWSAccess, so RCPs can only deny); and the
+    resource, identity, boundary and session layers must grant it. ``blocked_by`` names every layer that
+    blocks, the implicit ones too when a Deny decides, so fixing one does not hide the next.
+
+    Raises PolicyValidationError for the resource ``"*"`` with an action that needs a resource.
     """
     layers = layers or PolicyLayers()
     caller = request.principal
+    action = request.action.lower()
     notes: list[str] = []
-    owner = request.owner_account
-    if owner is None and caller.account is not None:
-        owner = caller.account
-        notes.append(
-            "The resource's account was not given (S3 ARNs do not carry it), so it is taken to be the "
-            "caller's own account."
-        )
+    if action == ALWAYS_ALLOWED and caller.type is not PrincipalType.ANONYMOUS:
+        return _result(request, Decision.ALLOWED, (), notes, reasons=[_CALLER_IDENTITY])
+    resource = request.resource
+    resourceless = action in RESOURCELESS_ACTIONS
+    if resourceless:
+        kind = ResourceKind.NONE
+        if resource != "*":
+            notes.append(
+                f'{request.action} takes no resource, so its resource is "*"; {resource} was set aside.'
+            )
+            resource = "*"
+        owner = route_owner = caller.account
+    else:
+        kind = request.resource_kind
+        if kind is ResourceKind.NONE:
+            raise PolicyValidationError("resource", needs_resource(request.action))
+        if "*" in resource or "?" in resource:
+            notes.append(_LITERAL_WILDCARDS.format(resource=resource))
+        owner = request.owner_account
+        if owner is None and caller.account is not None:
+            owner = caller.account
+            notes.append(
+                "The resource's account was not given (S3 ARNs do not carry it), so it is taken to be the "
+                "caller's own account."
+            )
+        route_owner = caller.account if kind is ResourceKind.ALIAS else owner
     applicable = _applicable(request, layers, notes)
+    if Layer.RESOURCE in applicable and kind in (ResourceKind.NONE, ResourceKind.ALIAS):
+        applicable = {layer: levels for layer, levels in applicable.items() if layer is not Layer.RESOURCE}
+        notes.append(_NO_RESOURCE_POLICY[kind].format(action=request.action))
     scope = Scope(
         caller,
         request.action,
-        request.resource,
+        resource,
         request.condition_keys(owner),
         has_boundary=Layer.BOUNDARY in applicable,
-        head=resource_head(request.resource),
+        head="*" if resourceless else resource_head(resource),
+        everything=_everything(action, caller.partition) if resourceless else None,
     )
     hits = _collect(applicable, scope, notes)
     # ``hits`` is in AWS's evaluation order already: _applicable lists the layers in _ORDER.
     everything = [hit for levels in hits.values() for level in levels for hit in level]
     matched = _refs(everything)
     denies = [hit for hit in everything if not hit.allows]
-    if denies:
-        return _result(
-            request,
-            Decision.EXPLICIT_DENY,
-            matched,
-            notes,
-            blocked_by=_ordered(hit.policy.layer for hit in denies),
-            statements=_refs(denies),
-            reasons=[
-                f"Explicit Deny: {ref}; a Deny in any layer overrides every Allow." for ref in _refs(denies)
-            ],
-        )
+    if denies:  # what follows asks which layers allow: it must see the Allows only
+        hits = {
+            layer: [[hit for hit in level if hit.allows] for level in levels]
+            for layer, levels in hits.items()
+        }
     blocked: list[Layer] = []
     used: list[Hit] = []
     reasons: list[str] = []
-    for layer in (Layer.RCP, Layer.SCP, Layer.ENDPOINT):
+    for layer in (Layer.SCP, Layer.ENDPOINT):
         for index, allowing in enumerate(hits.get(layer, [])):
             if allowing:
                 used.extend(allowing)
@@ -104,11 +144,10 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
                 reasons.append(
                     _missing_allow(layer, index, applicable[layer][index].policies, request.action)
                 )
-    kms = request.is_kms_key
     route = grant_route(
         caller,
-        owner,
-        kms,
+        route_owner,
+        kind,
         Allows(
             resource=_flat(hits, Layer.RESOURCE),
             identity=_flat(hits, Layer.IDENTITY),
@@ -118,7 +157,21 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     )
     blocked.extend(route.blocked_by)
     reasons.extend(route.reasons)
-    reasons.extend(_blocker_reason(layer, request, layers, kms) for layer in route.blocked_by)
+    reasons.extend(_blocker_reason(layer, request, layers, kind) for layer in route.blocked_by)
+    if kind is ResourceKind.ALIAS:
+        reasons.append(_ALIAS.format(resource=resource))
+    if denies:
+        refs = _refs(denies)
+        return _result(
+            request,
+            Decision.EXPLICIT_DENY,
+            matched,
+            notes,
+            blocked_by=_ordered([*(hit.policy.layer for hit in denies), *blocked]),
+            statements=refs,
+            reasons=[f"Explicit Deny: {ref}; a Deny in any layer overrides every Allow." for ref in refs]
+            + (reasons if blocked else []),
+        )
     if blocked:
         return _result(
             request, Decision.IMPLICIT_DENY, matched, notes, blocked_by=_ordered(blocked), reasons=reasons
@@ -126,6 +179,11 @@ def evaluate(request: Request, layers: PolicyLayers | None = None) -> Evaluation
     return _result(
         request, Decision.ALLOWED, matched, notes, statements=_refs(used + route.used), reasons=reasons
     )
+
+
+def _everything(action: str, partition: str) -> tuple[str, ...]:
+    """The Resource entries that cover the "*" of an action that takes no resource."""
+    return ("*", f"arn:{partition}:s3:::*") if action.startswith("s3:") else ("*",)
 
 
 def _collect(applicable: Applicable, scope: Scope, notes: list[str]) -> dict[Layer, list[list[Hit]]]:
@@ -159,7 +217,7 @@ def _result(
         statements=statements,
         matched=matched,
         reasons=tuple(reasons),
-        notes=tuple(notes),
+        notes=tuple(dict.fromkeys(notes)) if len(notes) > 1 else tuple(notes),
     )
 
 
@@ -216,6 +274,12 @@ def _applicable_to(kind: PrincipalType, layers: PolicyLayers) -> tuple[Applicabl
             notes.append(f"{ignored}.")
         elif levels:
             applicable[layer] = tuple(Level(policies) for policies in levels)
+            notes.extend(
+                f"{policy.label}, {warning}"
+                for policies in levels
+                for policy in policies
+                for warning in policy.warnings
+            )
     return applicable, tuple(notes)
 
 
@@ -237,11 +301,7 @@ def _refs(hits: list[Hit]) -> tuple[StatementRef, ...]:
     """Statement references without repeats, in evaluation order."""
     if not hits:
         return ()
-    refs = (
-        StatementRef(hit.policy.layer, hit.policy.label, hit.statement.name, hit.statement.effect)
-        for hit in hits
-    )
-    return tuple(dict.fromkeys(refs))
+    return tuple(dict.fromkeys(hit.ref for hit in hits))
 
 
 def _ordered(layers: Iterable[Layer]) -> tuple[Layer, ...]:
@@ -251,16 +311,16 @@ def _ordered(layers: Iterable[Layer]) -> tuple[Layer, ...]:
 
 
 def _missing_allow(layer: Layer, index: int, policies: tuple[Policy, ...], action: str) -> str:
-    """Why an organization level or the endpoint policy blocks: nothing there allows the action."""
+    """Why an SCP level or the endpoint policy blocks: nothing there allows the action."""
     if layer is Layer.ENDPOINT:
         return f"The VPC endpoint policy does not allow {action} on this resource for this caller."
-    name = _ORG_NAMES[layer]
+    name = "service control policy (SCP)"
     if not policies:
         return f"Level {index} of the organization has no {name} attached, so nothing there allows {action}."
     return f"No {name} at level {index} of the organization (0 is the root) allows {action} on this resource."
 
 
-def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers, kms: bool) -> str:
+def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers, kind: ResourceKind) -> str:
     """One sentence on what a blocking layer lacks."""
     action = request.action
     if layer is Layer.IDENTITY:
@@ -271,7 +331,6 @@ def _blocker_reason(layer: Layer, request: Request, layers: PolicyLayers, kms: b
         return "A federated-user session without a session policy has no identity-based permissions."
     if layer is Layer.SESSION:
         return f"The session policy does not allow {action} on this resource."
-    name = "key policy" if kms else "resource policy"
     if layers.resource is None:
-        return f"There is no {name}, and this request needs one that allows the caller."
-    return f"The {name} does not allow this caller."
+        return f"There is no {kind.value}, and this request needs one that allows the caller."
+    return f"The {kind.value} does not allow this caller."

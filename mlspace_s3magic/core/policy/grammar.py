@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from .document import Condition, Effect, Layer, Policy, Statement
 from .errors import PolicyValidationError
 from .operators import Operator, parse_operator
-from .principal_element import PrincipalElement, parse_principal_element
+from .principal_element import EntryKind, PrincipalElement, parse_principal_element
+from .request import MULTIVALUED_KEYS
 from .variables import VARIABLE_VERSION, Template, parse_template
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -28,6 +29,13 @@ _STATEMENT_KEYS = (
 )
 _PRINCIPAL_LAYERS = {Layer.RESOURCE, Layer.RCP, Layer.ENDPOINT}
 _ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
+# IAM and Organizations store an action entry that names no action ("s3:", "s3:GetObject,PutObject") and
+# evaluate it as matching nothing; S3, VPC endpoints and RCPs refuse such a policy.
+_LENIENT_ACTIONS = {Layer.IDENTITY, Layer.BOUNDARY, Layer.SESSION, Layer.SCP}
+_NOT_PRINCIPAL = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html"
+)
+_GATEWAY_PRINCIPALS = "https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html#vpc-endpoint-policies-gateway"
 
 
 def parse_policy(
@@ -36,7 +44,8 @@ def parse_policy(
     """Validate a policy document (a JSON object or its text) for its layer, which decides whether statements
     must name a Principal (resource, RCP, endpoint) or must not (identity, boundary, session, SCP).
 
-    Raises PolicyValidationError naming the element at fault.
+    Raises PolicyValidationError naming the element at fault; what AWS stores but may not evaluate as its
+    author expects becomes one of the Policy's ``warnings``.
     """
     try:
         kind = Layer(layer)
@@ -55,10 +64,14 @@ def parse_policy(
     listed = raw["Statement"]
     items = listed if isinstance(listed, list) else [listed]
     variables = version == VARIABLE_VERSION
+    warnings: list[str] = []
     statements = tuple(
-        _statement(item, index, f"Statement[{index}]", kind, variables) for index, item in enumerate(items)
+        _statement(item, index, f"Statement[{index}]", kind, variables, warnings)
+        for index, item in enumerate(items)
     )
-    return Policy(kind, label or kind.value, version if isinstance(version, str) else None, statements)
+    return Policy(
+        kind, label or kind.value, version if isinstance(version, str) else None, statements, tuple(warnings)
+    )
 
 
 def _load(document: Mapping[str, object] | str) -> dict[str, object]:
@@ -93,7 +106,9 @@ def _check_keys(raw: Mapping[str, object], accepted: tuple[str, ...], path: str)
             raise PolicyValidationError(path, f"unknown element {key!r}; {hint}")
 
 
-def _statement(raw: object, index: int, path: str, layer: Layer, variables: bool) -> Statement:
+def _statement(
+    raw: object, index: int, path: str, layer: Layer, variables: bool, warnings: list[str]
+) -> Statement:
     if not isinstance(raw, dict):
         raise PolicyValidationError(path, "a statement must be a JSON object")
     _check_keys(raw, _STATEMENT_KEYS, path)
@@ -103,19 +118,19 @@ def _statement(raw: object, index: int, path: str, layer: Layer, variables: bool
     effect = raw.get("Effect")
     if effect not in ("Allow", "Deny"):
         raise PolicyValidationError(f"{path}.Effect", f'Effect must be "Allow" or "Deny", got {effect!r}')
-    action_key, actions = _one_of(raw, "Action", "NotAction", path)
-    for position, action in enumerate(actions):
-        if action != "*" and not _ACTION.fullmatch(action):
-            raise PolicyValidationError(
-                _item(path, action_key, raw, position),
-                f'{action!r} is not an action; expected "service:Action" such as "s3:GetObject" '
-                '(wildcards * and ? allowed), or "*"',
-            )
+    action_key, listed = _one_of(raw, "Action", "NotAction", path)
+    actions = _actions(listed, action_key, raw, path, layer, warnings)
     resource_key, resources = _one_of(raw, "Resource", "NotResource", path)
     templates = tuple(
         _resource(value, _item(path, resource_key, raw, position), variables)
         for position, value in enumerate(resources)
     )
+    principal = _principal(raw, path, layer, warnings)
+    if principal is not None and principal.negated and effect == "Allow":
+        warnings.append(
+            f"{path}: an Allow with NotPrincipal, which AWS does not support ({_NOT_PRINCIPAL}); evaluated "
+            "as granting every caller none of whose identities (user or session, role, account) is listed"
+        )
     return Statement(
         index=index,
         sid=sid or None,
@@ -124,11 +139,33 @@ def _statement(raw: object, index: int, path: str, layer: Layer, variables: bool
         not_action=action_key == "NotAction",
         resources=templates,
         not_resource=resource_key == "NotResource",
-        principal=_principal(raw, path, layer),
-        conditions=_conditions(raw["Condition"], f"{path}.Condition", variables)
+        principal=principal,
+        conditions=_conditions(raw["Condition"], f"{path}.Condition", variables, warnings)
         if "Condition" in raw
         else (),
     )
+
+
+def _actions(
+    listed: tuple[str, ...], key: str, raw: Mapping[str, object], path: str, layer: Layer, warnings: list[str]
+) -> tuple[str, ...]:
+    """The entries that name actions; the others are refused, or (where AWS stores them) left out with a
+    warning, so that an Action entry never matches and a NotAction entry excludes nothing."""
+    actions: list[str] = []
+    for position, action in enumerate(listed):
+        if action == "*" or _ACTION.fullmatch(action):
+            actions.append(action)
+            continue
+        where = _item(path, key, raw, position)
+        expected = 'expected "service:Action" such as "s3:GetObject" (wildcards * and ? allowed), or "*"'
+        if layer not in _LENIENT_ACTIONS:
+            raise PolicyValidationError(where, f"{action!r} is not an action; {expected}")
+        effect = "never matches" if key == "Action" else "excludes nothing"
+        warnings.append(
+            f"{where}: {action!r} names no action ({expected}); IAM stores it and evaluates it as matching "
+            f"nothing, so this {key} entry {effect}"
+        )
+    return tuple(actions)
 
 
 def _item(path: str, key: str, raw: Mapping[str, object], position: int) -> str:
@@ -165,7 +202,9 @@ def _template(value: str, path: str, variables: bool) -> Template:
         raise PolicyValidationError(path, str(error)) from None
 
 
-def _principal(raw: Mapping[str, object], path: str, layer: Layer) -> PrincipalElement | None:
+def _principal(
+    raw: Mapping[str, object], path: str, layer: Layer, warnings: list[str]
+) -> PrincipalElement | None:
     """Principal or NotPrincipal, required in resource-side policies and refused in the others."""
     present = [key for key in ("Principal", "NotPrincipal") if key in raw]
     if len(present) == 2:
@@ -179,10 +218,19 @@ def _principal(raw: Mapping[str, object], path: str, layer: Layer) -> PrincipalE
     if not present:
         raise PolicyValidationError(path, f"a {layer} policy statement needs a Principal (or NotPrincipal)")
     key = present[0]
-    return parse_principal_element(raw[key], negated=key == "NotPrincipal", path=f"{path}.{key}")
+    element = parse_principal_element(raw[key], negated=key == "NotPrincipal", path=f"{path}.{key}")
+    accounts = [entry.value for entry in element.entries if entry.kind is EntryKind.ACCOUNT]
+    if layer is Layer.ENDPOINT and accounts:
+        warnings.append(
+            f"{path}.{key}: names the account {', '.join(accounts)}; in an S3 gateway endpoint policy "
+            "that means the account's root user only, not its users and roles "
+            f"({_GATEWAY_PRINCIPALS}); evaluated here as the whole account, as for an interface endpoint. "
+            'Use "*" with a condition on aws:PrincipalArn or aws:PrincipalAccount instead'
+        )
+    return element
 
 
-def _conditions(raw: object, path: str, variables: bool) -> tuple[Condition, ...]:
+def _conditions(raw: object, path: str, variables: bool, warnings: list[str]) -> tuple[Condition, ...]:
     """The Condition block: every operator, every key and every value checked for its operator."""
     if not isinstance(raw, dict):
         raise PolicyValidationError(
@@ -199,6 +247,16 @@ def _conditions(raw: object, path: str, variables: bool) -> tuple[Condition, ...
             raise PolicyValidationError(where, "expected an object of condition keys and their values")
         for key, value in block.items():
             conditions.append(_condition(operator, key, value, f"{where}.{key}", variables))
+            if (
+                operator.set_operator is None
+                and operator.base.compare is not None
+                and key.lower() in MULTIVALUED_KEYS
+            ):
+                warnings.append(
+                    f"{where}.{key}: {name} without ForAnyValue: or ForAllValues: on {key}, a multivalued "
+                    "key; AWS does not document how a plain operator compares several request values. "
+                    "Evaluated here as ForAnyValue: (ForAllValues: for a negated operator)"
+                )
     return tuple(conditions)
 
 

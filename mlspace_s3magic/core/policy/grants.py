@@ -1,7 +1,10 @@
 """Whether the caller's side and the resource's side together grant a request that no Deny stopped.
 
 This is AWS's principal-dependent part of evaluation: same account or cross-account, resource-policy grants to
-the user or session ARN versus the role ARN versus the account, KMS key policies, and anonymous callers.
+the user or session ARN versus the role ARN versus the account, KMS key policies and role trust policies
+(which must allow the caller themselves, see
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html), requests that no
+resource policy takes part in, and anonymous callers.
 """
 
 from __future__ import annotations
@@ -11,10 +14,19 @@ from dataclasses import dataclass
 from .document import Layer
 from .principal_element import Grant
 from .principals import Principal, PrincipalType
+from .request import ResourceKind
 from .statements import Hit
 
+# The resource policies that must allow the caller themselves (or its account, delegating to its identity
+# policies): an identity Allow in the same account is not enough on its own.
+_EXPLICIT = {
+    ResourceKind.KEY: "A KMS key policy",
+    ResourceKind.TRUST: "A role trust policy",
+}
 
-@dataclass(frozen=True)
+
+# Made once per request: plain slotted dataclasses, cheaper to create than frozen ones (nothing changes them).
+@dataclass(slots=True)
 class Allows:
     """The Allow statements that applied, per layer; None for a boundary or session policy that is absent."""
 
@@ -24,7 +36,7 @@ class Allows:
     session: list[Hit] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Route:
     """What the grant needs and lacks: the blocking layers, the statements it rests on, and why."""
 
@@ -33,7 +45,7 @@ class Route:
     reasons: list[str]
 
 
-def grant_route(caller: Principal, owner: str | None, kms: bool, allows: Allows) -> Route:
+def grant_route(caller: Principal, owner: str | None, kind: ResourceKind, allows: Allows) -> Route:
     """Decide the resource, identity, boundary and session layers together, as AWS's flow charts do."""
     best = (
         max((hit.grant for hit in allows.resource if hit.grant is not None), default=None)
@@ -50,7 +62,16 @@ def grant_route(caller: Principal, owner: str | None, kms: bool, allows: Allows)
     identity_route = ([] if identity_ok else [Layer.IDENTITY]) + caps
     cap_hits = (allows.boundary or []) + (allows.session or [])
     identity_hits = allows.identity + cap_hits
-    resource_name = "key policy" if kms else "resource policy"
+    resource_name = kind.value
+    if kind in (ResourceKind.NONE, ResourceKind.ALIAS):
+        return Route(
+            identity_route,
+            identity_hits,
+            [
+                "No resource policy takes part: an Allow in an identity policy decides, within the "
+                "permissions boundary and session policy."
+            ],
+        )
     if caller.type is PrincipalType.ANONYMOUS:
         if best is not None:
             return Route(
@@ -102,14 +123,15 @@ def grant_route(caller: Principal, owner: str | None, kms: bool, allows: Allows)
                 "policies: they must allow, within the permissions boundary and session policy."
             ],
         )
-    if kms:
+    explicit = _EXPLICIT.get(kind)
+    if explicit is not None:
         return Route(
             [Layer.RESOURCE, *identity_route],
             identity_hits,
             [
-                "A KMS key policy must allow the caller itself, or allow the account "
-                f"(arn:aws:iam::{caller.account}:root) so that identity policies count; "
-                "this one does neither."
+                f"{explicit} must allow the caller itself, or allow the account "
+                f"(arn:aws:iam::{caller.account}:root) so that identity policies count; none here does, "
+                "and an identity Allow alone is not enough."
             ],
         )
     return Route(

@@ -165,15 +165,18 @@ def grant_for(
 ) -> Grant | None:
     """How the element reaches the caller, or None when the statement does not apply to the caller.
 
-    NotPrincipal spares the caller only when every identity it is checked as is listed (AWS: list the session,
-    the role and the account), and a Deny with NotPrincipal always applies to a caller with a boundary.
+    A Deny with NotPrincipal spares the caller only when every identity it is checked as is listed (AWS: list
+    the session, the role and the account), and always applies to a caller with a boundary. An Allow with
+    NotPrincipal (which AWS does not support; the parser warns) grants only when none of them is listed.
     """
     keys = _caller_keys(caller)
     listed = element.listed
     everyone = element.everyone
     if element.negated:
+        if not deny:
+            return None if everyone or not keys.isdisjoint(listed) else Grant.DIRECT
         spared = everyone or keys <= listed
-        if deny and has_boundary and caller.type is not PrincipalType.ANONYMOUS:
+        if has_boundary and caller.type is not PrincipalType.ANONYMOUS:
             spared = False
         return None if spared else Grant.DIRECT
     if everyone:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from .arns import is_account_id, parse_arn
 from .errors import PolicyValidationError
@@ -86,3 +87,11 @@ class Principal:
 
     def __str__(self) -> str:
         return self.arn or "anonymous"
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        """Worked out once: a caller keys the evaluator's caches on every statement it meets."""
+        return hash(astuple(self))

@@ -1,5 +1,17 @@
 """Scenarios for ``s3access simulate FILE``: one request and its policies as JSON, validated with messages
-that say which key is wrong, what was wrong with it and what is accepted, so the CLI stays a thin shell."""
+that say which key is wrong, what was wrong with it and what is accepted, so the CLI stays a thin shell.
+
+A scenario is a JSON object with ``principal`` (a caller ARN or "anonymous"), ``action`` and ``resource`` (an
+ARN, or ``"*"`` for an action that takes no resource, such as ``s3:ListAllMyBuckets``), and optionally
+``name``, ``resource_account``, ``context`` (condition keys: a string, or a list for multivalued keys),
+``identity_policies`` (a list), ``permissions_boundary``, ``session_policy``, ``resource_policy`` (the bucket
+policy, key policy or role trust policy), ``scps`` and ``rcps`` (levels of the organization tree, root first,
+each a list of the policies attached there; omitted or ``[]``: no organization) and ``endpoint_policy``.
+
+``rcps`` holds your organization's own RCPs only: AWS attaches ``RCPFullAWSAccess`` (allow everything) to the
+root, every OU and every account, and it cannot be detached, so it is implied at every level and a level's
+own RCPs can only deny. SCPs have no such implied policy: list ``FullAWSAccess`` where it is attached.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from .actions import needs_resource, takes_no_resource
 from .arns import is_account_id, parse_arn
 from .document import Layer, Policy
 from .errors import PolicyValidationError
@@ -51,10 +64,11 @@ class Scenario:
         for key in _REQUIRED:
             if not isinstance(data.get(key), str) or not data[key]:
                 raise PolicyValidationError(_join(path, key), "required, as a non-empty string")
+        action = _action(data["action"], _join(path, "action"))
         request = Request(
             principal=_principal(data["principal"], _join(path, "principal")),
-            action=_action(data["action"], _join(path, "action")),
-            resource=_resource(data["resource"], _join(path, "resource")),
+            action=action,
+            resource=_resource(data["resource"], action, _join(path, "resource")),
             resource_account=_account(data.get("resource_account"), _join(path, "resource_account")),
             context=_context(data.get("context"), _join(path, "context")),
         )
@@ -130,10 +144,15 @@ def _action(value: str, path: str) -> str:
     return value
 
 
-def _resource(value: str, path: str) -> str:
-    if parse_arn(value) is None:
+def _resource(value: str, action: str, path: str) -> str:
+    """An ARN, or "*" for an action that takes no resource."""
+    if value == "*" and not takes_no_resource(action):
+        raise PolicyValidationError(path, needs_resource(action))
+    if value != "*" and parse_arn(value) is None:
         raise PolicyValidationError(
-            path, f"{value!r} is not an ARN; expected e.g. arn:aws:s3:::bucket or arn:aws:s3:::bucket/key"
+            path,
+            f"{value!r} is not an ARN; expected e.g. arn:aws:s3:::bucket or arn:aws:s3:::bucket/key "
+            '(or "*" for an action that takes no resource, such as s3:ListAllMyBuckets)',
         )
     return value
 

@@ -11,10 +11,12 @@ from .matching import resource_head
 from .principal_element import Grant, grant_for
 from .principals import Principal
 from .request import RequestContext
-from .variables import UnresolvedVariable
+from .result import StatementRef
 
 
-@dataclass(frozen=True)
+# Scope and Hit are made per request and per statement that applies: plain slotted dataclasses, since a frozen
+# one costs about four times as much to create. Nothing changes them once made.
+@dataclass(slots=True)
 class Scope:
     """The facts every statement is judged on."""
 
@@ -24,28 +26,23 @@ class Scope:
     context: RequestContext
     has_boundary: bool
     head: str | None = None  # the resource's head (see Policy.plan), worked out once per request
+    # For an action that takes no resource (the resource is "*"): the Resource entries that cover it.
+    everything: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Hit:
     """A statement that applies; ``grant`` says how its Principal element, if any, reached the caller."""
 
     policy: Policy
     statement: Statement
     grant: Grant | None
+    ref: StatementRef
 
     @property
     def allows(self) -> bool:
         """Whether the statement is an Allow (otherwise it is an explicit Deny)."""
         return self.statement.effect is Effect.ALLOW
-
-
-def policy_hits(policy: Policy, scope: Scope) -> tuple[list[Hit], list[str]]:
-    """The statements of ``policy`` that apply, and notes on statements AWS would ignore."""
-    hits: list[Hit] = []
-    notes: list[str] = []
-    Level((policy,)).collect(scope, hits, notes)
-    return hits, notes
 
 
 class Level:
@@ -69,17 +66,31 @@ class Level:
         if plan is None:
             plan = self._plan(scope.action, head)
         resource = scope.resource
-        for policy, statement, pattern in plan:
-            if pattern is not None and (pattern.fullmatch(resource) is None) != statement.not_resource:
-                continue  # a fixed Resource that does not cover the resource (or a NotResource that does)
-            try:
-                hit = _hit(policy, statement, scope)
-            except UnresolvedVariable as missing:
-                notes.append(
-                    f"{policy.label}, {statement.name}: {missing.source} has no value in this request, "
-                    "so the statement does not apply"
+        everything = scope.everything
+        unresolved: list[str] = []  # entries and condition values whose variables have no value
+        for policy, statement, pattern, ref in plan:
+            if pattern is not None and everything is None:
+                if (pattern.fullmatch(resource) is None) != statement.not_resource:
+                    continue  # a fixed Resource that does not cover the resource (or a NotResource that does)
+                hit = _hit(policy, statement, ref, scope, unresolved)
+            elif everything is not None:
+                hit = (
+                    _hit(policy, statement, ref, scope, unresolved)
+                    if statement.covers_no_resource(everything)
+                    else None
                 )
-                continue
+            elif statement.covers_resource(resource, scope.context.get, unresolved):
+                hit = _hit(policy, statement, ref, scope, unresolved)
+            else:
+                hit = None
+            if unresolved:
+                notes.extend(
+                    f"{policy.label}, {statement.name}: the {item} holds a policy variable with no value in "
+                    "this request (its key is absent or multivalued, and it has no default), so it matches "
+                    "nothing"
+                    for item in unresolved
+                )
+                unresolved.clear()
             if hit is not None:
                 hits.append(hit)
 
@@ -87,7 +98,12 @@ class Level:
         if len(self._plans) >= _PLANS_REMEMBERED:
             self._plans.clear()
         plan = tuple(
-            (policy, statement, pattern)
+            (
+                policy,
+                statement,
+                pattern,
+                StatementRef(policy.layer, policy.label, statement.name, statement.effect),
+            )
             for policy in self.policies
             for statement, pattern in policy.plan(action, head)
         )
@@ -95,15 +111,16 @@ class Level:
         return plan
 
 
-_LevelPlan = tuple[tuple[Policy, Statement, re.Pattern[str] | None], ...]
+# Each statement with its fixed Resource pattern (None: worked out per request) and its reference for results.
+_LevelPlan = tuple[tuple[Policy, Statement, re.Pattern[str] | None, StatementRef], ...]
 _PLANS_REMEMBERED = 4096  # (action, resource head) pairs per level; past that the plans start over
 
 
-def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
-    """The statement (planned: its action matched, and its resource too unless that holds a variable) as a
-    hit when it applies, else None; raises UnresolvedVariable."""
-    if statement.resource_variables and not statement.covers_resource(scope.resource, scope.context.get):
-        return None
+def _hit(
+    policy: Policy, statement: Statement, ref: StatementRef, scope: Scope, unresolved: list[str]
+) -> Hit | None:
+    """The statement (its action and resource matched) as a hit when its principal and conditions apply too,
+    else None."""
     grant = None
     if statement.principal is not None:
         grant = grant_for(
@@ -114,6 +131,6 @@ def _hit(policy: Policy, statement: Statement, scope: Scope) -> Hit | None:
         )
         if grant is None:
             return None
-    if statement.conditions and not conditions_hold(statement.conditions, scope.context):
+    if statement.conditions and not conditions_hold(statement.conditions, scope.context, unresolved):
         return None
-    return Hit(policy, statement, grant)
+    return Hit(policy, statement, grant, ref)

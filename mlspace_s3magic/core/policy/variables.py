@@ -20,14 +20,6 @@ _BODY = re.compile(r"\s*(?P<key>[^\s,'{}$]+)\s*(?:,\s*'(?P<default>(?:[^']|'')*)
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
 
-class UnresolvedVariable(LookupError):
-    """A variable has no value and no default; AWS then treats the statement as not matching."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(source)
-        self.source = source
-
-
 @dataclass(frozen=True)
 class Variable:
     """One ``${key}`` or ``${key, 'default'}`` reference; keys are looked up case-insensitively."""
@@ -54,25 +46,30 @@ class Template:
             return None
         return tuple(part for part in self.parts if isinstance(part, tuple))
 
-    def expand(self, lookup: Lookup) -> Chunks:
-        """Substitute the request's values; raise UnresolvedVariable when one is missing."""
+    def expand(self, lookup: Lookup) -> Chunks | None:
+        """Substitute the request's values; None when a variable has no value (its key is absent or
+        multivalued, and it has no default): AWS then lets the entry or condition value match nothing."""
         static = self.static
         if static is not None:
             return static
         chunks: list[tuple[str, bool]] = []
         for part in self.parts:
-            chunks.append(part if isinstance(part, tuple) else (_value(part, lookup), False))
+            if isinstance(part, tuple):
+                chunks.append(part)
+                continue
+            value = _value(part, lookup)
+            if value is None:
+                return None
+            chunks.append((value, False))
         return tuple(chunks)
 
 
-def _value(variable: Variable, lookup: Lookup) -> str:
-    """A single-valued key's value, else the default; AWS cannot substitute a multivalued key."""
+def _value(variable: Variable, lookup: Lookup) -> str | None:
+    """A single-valued key's value, else the default, else None; AWS cannot substitute a multivalued key."""
     values = lookup(variable.key)
     if values is not None and len(values) == 1:
         return values[0]
-    if variable.default is not None:
-        return variable.default
-    raise UnresolvedVariable(variable.source)
+    return variable.default
 
 
 def parse_template(text: str, *, variables: bool) -> Template:

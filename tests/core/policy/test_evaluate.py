@@ -436,9 +436,9 @@ def test_rcp_denies_principals_outside_the_organization() -> None:
     assert result.blocked_by == (Layer.RCP,)
 
 
-def test_every_rcp_level_must_allow() -> None:
-    result = decide(identity_policies=[document(GET)], rcps=[[rcp_allow_all()], []])
-    assert result.blocked_by == (Layer.RCP,)
+def test_an_rcp_level_without_policies_still_holds_rcp_full_aws_access() -> None:
+    """https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps_evaluation.html"""
+    assert decide(identity_policies=[document(GET)], rcps=[[rcp_allow_all()], []]).allowed
 
 
 def test_rcps_apply_to_anonymous_callers_but_scps_do_not() -> None:
@@ -448,7 +448,7 @@ def test_rcps_apply_to_anonymous_callers_but_scps_do_not() -> None:
     )
     assert result.allowed
     assert any("SCPs were ignored" in note for note in result.notes)
-    assert decide(principal="anonymous", resource_policy=public, rcps=[[]]).blocked_by == (Layer.RCP,)
+    assert decide(principal="anonymous", resource_policy=public, rcps=[[]]).allowed
 
 
 # --- VPC endpoint -------------------------------------------------------------------------------------------
@@ -664,7 +664,10 @@ def test_statement_with_an_unresolved_variable_is_ignored_with_a_note() -> None:
     assert any("Home" in note and "${aws:username}" in note for note in result.notes)
 
 
-def test_unresolved_variable_in_a_deny_does_not_deny() -> None:
+def test_an_unresolved_variable_in_a_negated_deny_condition_denies() -> None:
+    """A negated operator finds the request value "not equal" to a value whose variable has no value, so the
+    Deny applies: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-no-value
+    """
     policy = document(
         GET,
         statement(
@@ -672,8 +675,8 @@ def test_unresolved_variable_in_a_deny_does_not_deny() -> None:
         ),
     )
     result = decide(identity_policies=[policy], context={"s3:prefix": "someone-else"})
-    assert result.allowed
-    assert any("NotMine" in note for note in result.notes)
+    assert result.decision is Decision.EXPLICIT_DENY
+    assert any("NotMine" in note and "${aws:username}" in note for note in result.notes)
 
 
 def test_resource_account_defaults_to_the_callers_with_a_note() -> None:

@@ -58,7 +58,8 @@ def test_the_example_scenario_loads_and_explains_every_missing_allow() -> None:
     assert scenario.request.context["aws:SourceVpc"] == "vpc-1"
     result = evaluate_scenario(scenario)
     assert result.decision is Decision.IMPLICIT_DENY
-    assert result.blocked_by == (Layer.RCP, Layer.SCP, Layer.RESOURCE, Layer.IDENTITY)
+    # An RCP level without policies still holds RCPFullAWSAccess, so only the SCP level blocks there.
+    assert result.blocked_by == (Layer.SCP, Layer.RESOURCE, Layer.IDENTITY)
 
 
 def test_the_example_with_its_grants_filled_in_is_allowed() -> None:
@@ -159,8 +160,13 @@ def test_multivalued_context_values_are_lists_of_strings() -> None:
         (minimal(scps={}), "scps", "list of levels"),
         (minimal(scps=[{}]), "scps[0]", "list of policy documents"),
         (
-            minimal(scps=[[document(statement())], [document(statement(action="s3GetObject"))]]),
-            "scps[1][0].Statement[0].Action",
+            minimal(
+                rcps=[
+                    [document(statement(Principal="*"))],
+                    [document(statement(action="s3GetObject", Principal="*"))],
+                ]
+            ),
+            "rcps[1][0].Statement[0].Action",
             "not an action",
         ),
         (
