@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlspace_s3magic.core.aws import DEFAULT_REGION
-from mlspace_s3magic.core.mlspace import NOTEBOOK_SESSION_NAME, user_role_name
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, NOTEBOOK_SESSION_NAME, user_role_name
 from mlspace_s3magic.core.policy import (
     Decision,
     Layer,
@@ -39,9 +38,10 @@ from mlspace_s3magic.sandbox.world import (
     PARTNER_ACCOUNT,
     PROJECT,
     READABLE_BUCKET,
-    READABLE_GRANTEES,
     SHARED_BUCKET,
     USERS,
+    mlspace_documents,
+    role_policy_names,
 )
 
 SEED = 20240611
@@ -51,10 +51,6 @@ BASELINE_REQUESTS = 1_000  # re-parsing is slow; its rate is measured on the fir
 BUCKET_POLICY_STATEMENTS = 50
 OTHER_BUCKETS = 50
 TARGET = 50_000
-REGION = DEFAULT_REGION  # as the sandbox world builds its documents
-# The admin-enabled instance types: with none, the constraint policies hold an empty condition list, which
-# the parser refuses (the sandbox's own tests fill them in the same way).
-INSTANCE_TYPES = ("ml.t3.medium", "ml.m5.large")
 
 ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject")
 PREFIXES = (
@@ -107,39 +103,18 @@ def _session_arn(user: str) -> str:
     return f"arn:{PARTITION}:sts::{MLSPACE_ACCOUNT}:assumed-role/{role}/{NOTEBOOK_SESSION_NAME}"
 
 
-def _readable_grant() -> Document:
-    """The grant the sandbox adds to the boundary and to alice's user policy (see ``sandbox/world.py``)."""
-    bucket = f"arn:{PARTITION}:s3:::{READABLE_BUCKET}"
-    return {
-        "Effect": "Allow",
-        "Action": ["s3:GetObject", "s3:ListBucket"],
-        "Resource": [bucket, f"{bucket}/*"],
-    }
-
-
-def _with_statement(document: Document, statement: Document) -> Document:
-    return {**document, "Statement": [*document["Statement"], statement]}
-
-
 def mlspace_callers() -> list[Caller]:
     """alice's and bob's notebook sessions with the policies the sandbox attaches, and a partner user."""
-    common: dict[str, Any] = {"partition": PARTITION, "region": REGION, "account": MLSPACE_ACCOUNT}
-    boundary = _with_statement(
-        mlspace_policies.permissions_boundary(**common, data_bucket=DATA_BUCKET), _readable_grant()
-    )
-    shared = (
-        mlspace_policies.notebook_policy(**common, data_bucket=DATA_BUCKET),
-        mlspace_policies.kms_instance_constraint_policy(),
-        mlspace_policies.endpoint_instance_constraint_policy(**common, instance_types=INSTANCE_TYPES),
-        mlspace_policies.job_instance_constraint_policy(**common, instance_types=INSTANCE_TYPES),
-        mlspace_policies.project_policy(**common, data_bucket=DATA_BUCKET, project=PROJECT),
-    )
-    callers = []
-    for user in USERS:
-        user_doc = mlspace_policies.user_policy(**common, data_bucket=DATA_BUCKET, username=user)
-        if user in READABLE_GRANTEES:
-            user_doc = _with_statement(user_doc, _readable_grant())
-        callers.append(Caller(Principal.from_arn(_session_arn(user)), (*shared, user_doc), boundary))
+    documents, grant_name = mlspace_documents()
+    boundary = documents[BOUNDARY_POLICY_NAME]
+    callers = [
+        Caller(
+            Principal.from_arn(_session_arn(user)),
+            tuple(documents[name] for name in role_policy_names(user, grant_name)),
+            boundary,
+        )
+        for user in USERS
+    ]
     partner_doc = {
         "Version": "2012-10-17",
         "Statement": [

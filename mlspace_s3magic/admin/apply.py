@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from mlspace_s3magic.admin.plan import (
     Accounts,
     CapabilityCheck,
     LayerChange,
+    Owners,
     OwnerSessions,
     Plan,
     UnknownRequesterRole,
@@ -33,13 +35,16 @@ from mlspace_s3magic.admin.plan import (
     evaluate_live,
     grant_policy_arn,
     kms_key_arn,
+    live_grants,
     pretty,
     read_live,
     request_ref,
     requester_identity,
+    unregistered,
 )
 from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
+from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, GrantedBucket, with_ceiling
 from mlspace_s3magic.core.check import UNKNOWN_OWNER
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
@@ -288,13 +293,20 @@ def _verify(request: AccessRequest, accounts: Accounts) -> VerifyResult:
 
 
 def revoke(
-    request: AccessRequest, bucket: SharedBucket | None, *, aws: Aws, owner_sessions: OwnerSessions
+    request: AccessRequest,
+    bucket: SharedBucket | None,
+    *,
+    aws: Aws,
+    owner_sessions: OwnerSessions,
+    owners: Owners | None = None,
 ) -> RevokeResult:
     """Remove this request's statements from every layer, leaving every other statement as it was.
 
     The layers are the ones its stored plan changed, and wherever its statements may be now: both grant
     policies of ours, the requester's boundary, the bucket policy and the bucket's KMS key policy. A grant
-    policy of ours left empty is detached and deleted; MLSpace's own policies are never touched.
+    policy of ours left empty is detached and deleted; MLSpace's own policies are never touched. When the
+    plan raised the boundary, the boundary is recomputed for the grants still live (``owners``: the
+    registry), so a bucket another grant needs stays allowed.
     """
     accounts = accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions)
     documents = _Documents(accounts)
@@ -304,7 +316,13 @@ def revoke(
     for layer, target, account in sorted(targets, key=lambda item: REVOKE_ORDER.index(item[0])):
         change = plan.change(layer, target) if plan else None
         single = change is not None and isinstance((change.current or {}).get("Statement"), dict)
-        steps += _revoke_one(documents, layer, target, account, request.sid_stem, as_object=single)
+        if layer == "boundary" and change is not None:
+            lowered = _Lowered(request, accounts.mlspace, owners or unregistered, accounts.mlspace_account)
+            steps += _revoke_one(
+                documents, layer, target, account, request.sid_stem, as_object=single, then=lowered
+            )
+        else:
+            steps += _revoke_one(documents, layer, target, account, request.sid_stem, as_object=single)
     try:
         verification: VerifyResult | None = _verify(request, accounts)
     except UnknownRequesterRole:
@@ -340,8 +358,35 @@ def _revoke_targets(
     return list(dict.fromkeys(targets))
 
 
+@dataclass(frozen=True)
+class _Lowered:
+    """The boundary after a revoke: recomputed for the grants still live (ours are revoked before it)."""
+
+    request: AccessRequest
+    aws: Aws
+    owners: Owners
+    home_account: str
+
+    def __call__(self, boundary: Document) -> Document:
+        remaining = live_grants(self.aws, self.owners, without_stem=self.request.sid_stem)
+        revoked = GrantedBucket(self.request.bucket, None)
+        try:
+            return with_ceiling(
+                boundary, remaining, previous=[revoked, *remaining], home_account=self.home_account
+            )
+        except CeilingDoesNotFit:
+            return boundary  # what remains fitted before; never write a boundary IAM would refuse
+
+
 def _revoke_one(
-    documents: _Documents, layer: str, target: str, account: str, stem: str, *, as_object: bool
+    documents: _Documents,
+    layer: str,
+    target: str,
+    account: str,
+    stem: str,
+    *,
+    as_object: bool,
+    then: Callable[[Document], Document] | None = None,
 ) -> list[Step]:
     writer = documents.writer(layer, account)
     live = (
@@ -354,6 +399,8 @@ def _revoke_one(
     if live is None:
         return [Step(layer, target, NOTHING_TO_REMOVE)]
     new = remove_statements(live, stem, as_object=as_object)
+    if then is not None:
+        new = then(new)
     if new == live:
         return [Step(layer, target, NOTHING_TO_REMOVE)]
     if writer is None:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.access import AccessRequest, Requester, SharedBucket
 from mlspace_s3magic.core.aws import Aws, StaticCredentials, aws_call, error_code, is_access_denied
+from mlspace_s3magic.core.ceiling import GrantedBucket
 from mlspace_s3magic.core.check import (
     EXAMPLE_KEY,
     KMS_ACTIONS,
@@ -37,6 +38,7 @@ from mlspace_s3magic.core.layers import (
     LayerFetcher,
     PolicyOrGap,
     Unreadable,
+    as_document,
 )
 from mlspace_s3magic.core.mlspace import project_from_role_name
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
@@ -44,17 +46,21 @@ from mlspace_s3magic.core.policy import Principal, Request
 from mlspace_s3magic.core.remedy import (
     GRANT_POLICY_PREFIX,
     UNREADABLE,
+    WRITE_ACTIONS,
     AccessLevel,
     Current,
     Fix,
     Scope,
     default_scope,
+    is_ours,
     plan_fixes,
     size_problem,
 )
 
 Document = dict[str, Any]
 OwnerSessions = Callable[[str], Aws | None]
+# The registry's answer to "which account owns this bucket" (None: not registered, or no account given).
+Owners = Callable[[str], str | None]
 ENDPOINT = "endpoint"
 OWNER = "owner"
 OWNER_SESSION_NAME = "mlspace-s3access-admin"
@@ -406,9 +412,10 @@ def _capability_check(capability: str, s3: Evaluation, kms: Evaluation | None) -
 class Planner:
     """Plans requests with the MLSpace admin's clients, acting in an owner's account through its role."""
 
-    def __init__(self, aws: Aws, *, owner_sessions: OwnerSessions):
+    def __init__(self, aws: Aws, *, owner_sessions: OwnerSessions, owners: Owners | None = None):
         self.aws = aws
         self.owner_sessions = owner_sessions
+        self.owners = owners or unregistered
 
     def plan(
         self, request: AccessRequest, bucket: SharedBucket | None, *, scope: Scope | None = None
@@ -429,6 +436,7 @@ class Planner:
         with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-plan") as pool:
             grant = pool.submit(LayerFetcher(self.aws, pool).managed_policy, "identity", grant_arn)
             roles = pool.submit(_grantee_roles, self.aws, identity, chosen)
+            granted = pool.submit(live_grants, self.aws, self.owners)
             live = read_live(identity, ref, accounts, pool)
             currents = {
                 "bucket-policy": live.bucket.bucket_policy,
@@ -452,6 +460,7 @@ class Planner:
             current_key_policy=_current(currents["kms"]),
             scope=chosen,
             sid=request.sid_stem,
+            granted=granted.result(),
         )
         changes = [
             _change(fix, currents[fix.layer], accounts, grantees if fix.layer == "identity" else ())
@@ -465,6 +474,55 @@ class Planner:
             tuple(_problems(changes, currents)),
             (*accounts.notes, *notes, *_notes(checks, live, fixes)),
         )
+
+
+def unregistered(_bucket: str) -> str | None:
+    """The owners of a planner without a registry: unknown."""
+    return None
+
+
+def live_grants(aws: Aws, owners: Owners, *, without_stem: str | None = None) -> list[GrantedBucket]:
+    """Every bucket the statements of our grant policies reach now (but ``without_stem``'s), with its owner
+    from the registry: what MLSpace's boundary must keep allowing (see :mod:`core.ceiling`)."""
+    iam = aws.client("iam")
+    with aws_call(iam, "iam:ListPolicies"):
+        ours = [
+            policy
+            for page in iam.get_paginator("list_policies").paginate(Scope="Local")
+            for policy in page["Policies"]
+            if policy["PolicyName"].startswith(f"{GRANT_POLICY_PREFIX}-")
+        ]
+    granted: list[GrantedBucket] = []
+    for policy in ours:
+        with aws_call(iam, "iam:GetPolicyVersion"):
+            version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+        for statement in _statement_list(as_document(version["PolicyVersion"]["Document"])):
+            if without_stem is not None and is_ours(statement, without_stem):
+                continue
+            granted += _granted_by(statement, owners)
+    return granted
+
+
+def _granted_by(statement: Any, owners: Owners) -> list[GrantedBucket]:
+    """The buckets one Allow statement of ours names, writing when it allows a write action."""
+    if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+        return []
+    actions = statement.get("Action", [])
+    actions = actions if isinstance(actions, list) else [actions]
+    resources = statement.get("Resource", [])
+    resources = resources if isinstance(resources, list) else [resources]
+    write = any(action in WRITE_ACTIONS for action in actions)
+    buckets = {
+        resource.split(":::", 1)[1].split("/", 1)[0]
+        for resource in resources
+        if isinstance(resource, str) and resource.startswith("arn:") and ":s3:::" in resource
+    }
+    return [GrantedBucket(bucket, owners(bucket), write) for bucket in sorted(buckets)]
+
+
+def _statement_list(document: Document) -> list[Any]:
+    statements = document.get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
 
 
 def _current(fetched: PolicyOrGap) -> Current:

@@ -65,7 +65,7 @@ class AdminService:
         self.authenticator = authenticator
         self.aws = aws
         self.owner_sessions = owner_sessions
-        self.planner = Planner(aws, owner_sessions=owner_sessions)
+        self.planner = Planner(aws, owner_sessions=owner_sessions, owners=self._owner)
         self.webhook = webhook
         self.clock = clock
         # Applies and revokes edit shared documents (the boundary); one at a time, or one could undo another.
@@ -128,6 +128,11 @@ class AdminService:
 
     def _bucket(self, name: str) -> SharedBucket | None:
         return next((entry for entry in self.store.list_buckets() if entry.bucket == name), None)
+
+    def _owner(self, bucket: str) -> str | None:
+        """The registry's owner account of a bucket, for the boundary's per-account form."""
+        entry = self._bucket(bucket)
+        return entry.owner_account if entry else None
 
     def approve(self, caller: Caller, request_id: str) -> RequestView:
         """Approve, fixing the plan the admin saw; apply then writes exactly that plan."""
@@ -216,7 +221,11 @@ class AdminService:
             )
         with self._writing:
             result = revoke(
-                request, self._bucket(request.bucket), aws=self.aws, owner_sessions=self.owner_sessions
+                request,
+                self._bucket(request.bucket),
+                aws=self.aws,
+                owner_sessions=self.owner_sessions,
+                owners=self._owner,
             )
         revoked = self.store.transition(
             request_id, status, actor=actor, action=status.value, now=self.clock(), result=result.to_dict()

@@ -22,7 +22,24 @@ from enum import Enum, StrEnum
 from html import escape
 from typing import Any, Final
 
+from mlspace_s3magic.core.ceiling import (
+    CEILING_ACTIONS,
+    READ_HOST_ACTIONS,
+    WRITE_HOST_ACTIONS,
+    CeilingDoesNotFit,
+    GrantedBucket,
+    accounts_in,
+    bucket_arns,
+    with_ceiling,
+)
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.limits import (
+    BUCKET_POLICY_MAX_BYTES,
+    KEY_POLICY_MAX_BYTES,
+    MANAGED_POLICY_MAX_CHARS,
+    iam_size,
+    json_bytes,
+)
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     IAM_RESOURCE_PREFIX,
@@ -39,9 +56,6 @@ POLICY_VERSION = "2012-10-17"
 # CDK gives the shared notebook policy a generated name; MLSpace's construct id stands in for it.
 SHARED_NOTEBOOK_POLICY_NAME = "mlspace-notebook-policy"
 GRANT_POLICY_PREFIX = f"{IAM_RESOURCE_PREFIX}-s3access"
-BUCKET_POLICY_MAX_BYTES = 20 * 1024
-MANAGED_POLICY_MAX_CHARS = 6144
-KEY_POLICY_MAX_BYTES = 32 * 1024
 SID_MAX_LENGTH = 100
 SID_SUFFIXES = ("Objects", "List", "Kms")
 SID_STEM_MAX_LENGTH = SID_MAX_LENGTH - max(len(suffix) for suffix in SID_SUFFIXES)
@@ -57,6 +71,17 @@ _DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 _JQ_MERGE = (
     "($add[0] | map(.Sid)) as $ours"
     " | .Statement = ([.Statement] | flatten | map(select((.Sid | IN($ours[])) | not))) + $add[0]"
+)
+# Adds a bucket's ARNs to MLSpace's S3 statements of the boundary (see core/ceiling.py), or, without them,
+# appends $own; run on a boundary that could not be read when the fix was planned.
+_JQ_CEILING = (
+    'def host($a): .Effect == "Allow" and (has("Condition") | not) and .Action == $a'
+    ' and (.Resource | type) == "array";'
+    " .Statement |= ([.] | flatten)"
+    " | if any(.Statement[]; host($readhost)) and ($write == [] or any(.Statement[]; host($writehost)))"
+    " then .Statement |= map(if host($readhost) then .Resource = (.Resource - $read) + $read"
+    " elif host($writehost) and $write != [] then .Resource = (.Resource - $write) + $write else . end)"
+    " else .Statement += [$own] end"
 )
 
 
@@ -251,11 +276,11 @@ def remove_statements(document: Document, sid_stem: str, *, as_object: bool = Fa
 def size_problem(layer: str, document: Document) -> str | None:
     """Why AWS would refuse ``document`` as too large for ``layer``, or None: checked before any write."""
     if layer in ("boundary", "identity"):
-        size, limit, unit, rule = _iam_size(document), MANAGED_POLICY_MAX_CHARS, "characters", "IAM's"
+        size, limit, unit, rule = iam_size(document), MANAGED_POLICY_MAX_CHARS, "characters", "IAM's"
     elif layer == "bucket-policy":
-        size, limit, unit, rule = _json_bytes(document), BUCKET_POLICY_MAX_BYTES, "bytes", "S3's"
+        size, limit, unit, rule = json_bytes(document), BUCKET_POLICY_MAX_BYTES, "bytes", "S3's"
     elif layer == "kms":
-        size, limit, unit, rule = _json_bytes(document), KEY_POLICY_MAX_BYTES, "bytes", "KMS's"
+        size, limit, unit, rule = json_bytes(document), KEY_POLICY_MAX_BYTES, "bytes", "KMS's"
     else:
         return None
     if size <= limit:
@@ -277,6 +302,7 @@ def plan_fixes(
     current_key_policy: Current = None,
     scope: Scope | None = None,
     sid: str | None = None,
+    granted: Sequence[GrantedBucket] | None = None,
 ) -> list[Fix]:
     """The changes that lift every blocking layer, in the order to apply them: bucket policy, boundary,
     identity grant, KMS key policy, then advisories for the layers only others can change.
@@ -286,10 +312,14 @@ def plan_fixes(
     blocked ``kms`` layer with a known key also puts the key grant into the boundary and identity fixes
     (adding those fixes if their layers did not block), because MLSpace's boundary and policies allow only
     MLSpace's own key.
+
+    ``granted`` is every bucket live grants reach (the admin endpoint reads them from the grant policies);
+    the boundary fix recomputes MLSpace's boundary for them and this bucket (see :mod:`core.ceiling`).
+    None (a notebook's check) counts only this bucket and the accounts the boundary already opens.
     """
     access = AccessLevel(access)
     chosen = Scope(scope) if scope is not None else default_scope(identity)
-    plan = _Plan(identity, ref, access, chosen, sid)
+    plan = _Plan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
     layers = list(dict.fromkeys(str(layer) for layer in blocked_by))
     key = _Key.parse(kms_key_arn) if "kms" in layers and kms_key_arn else None
 
@@ -319,6 +349,8 @@ class _Plan:
     access: AccessLevel
     scope: Scope
     sid: str | None
+    owner: str | None = None
+    granted: Sequence[GrantedBucket] | None = None
 
     def __post_init__(self) -> None:
         if self.scope is Scope.PROJECT and not self.identity.project:
@@ -439,15 +471,6 @@ def _key_grant(plan: _Plan, key: _Key) -> Statement:
     return _statement(plan.stem + "Kms", _kms_actions(plan), [key.arn], condition=key.via_s3)
 
 
-def _json_bytes(document: Document) -> int:
-    return len(json.dumps(document, separators=(",", ":")).encode("utf-8"))
-
-
-def _iam_size(document: Document) -> int:
-    """IAM counts a policy's characters without whitespace."""
-    return sum(not char.isspace() for char in json.dumps(document, separators=(",", ":")))
-
-
 def _existing(current: Current) -> Document | Unreadable:
     """For documents that always exist (a boundary, a key policy): ``None`` can only mean it was not read,
     and a fresh document would replace everything in it.
@@ -563,7 +586,7 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
             f"policy statement with the condition s3:DataAccessPointAccount = {owner}); if it does not, the "
             "bucket owner must add one."
         )
-    if document is not None and (size := _json_bytes(document)) > BUCKET_POLICY_MAX_BYTES:
+    if document is not None and (size := json_bytes(document)) > BUCKET_POLICY_MAX_BYTES:
         warnings.append(
             f"The new {what} is {size:,} bytes, over S3's 20 KB limit ({BUCKET_POLICY_MAX_BYTES:,}), so S3 "
             "will refuse it: fold grants into fewer statements (one statement can list several resources)."
@@ -629,10 +652,10 @@ class _IamGrant:
 
 
 def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
-    plan, statements = grant.plan, grant.statements
+    plan = grant.plan
     target = plan.identity.boundary or plan.iam_arn(f"policy/{BOUNDARY_POLICY_NAME}")
     current = _existing(current)
-    document = _new_document(current, statements)
+    key_statements = [_key_grant(plan, grant.key)] if grant.key else []
     warnings = [
         "Every MLSpace user role carries this boundary: raising it grants nothing by itself, but lets any "
         "role whose identity policies grant this access use it."
@@ -643,14 +666,24 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
             f"{BOUNDARY_POLICY_NAME}."
         )
     warnings += _unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
-    if document is not None and (size := _iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
+    this = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
+    document: Document | None = None
+    if isinstance(current, Unreadable):
+        statements = [_own_ceiling(this), *key_statements] if grant.s3 else key_statements
+        lines = _unread_boundary_lines(target, this if grant.s3 else None, key_statements)
+    else:
+        document = merge_statements(current, key_statements) if key_statements else copy.deepcopy(current)
+        if grant.s3:
+            document, problem = _with_this_bucket(plan, document, this)
+            warnings += [problem] if problem else []
+        before = _listed(current)
+        statements = [statement for statement in _listed(document) if statement not in before]
+        lines = [_heredoc("boundary.json", document)]
+    if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
         warnings.append(
             f"The new boundary is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
-            "policy, so IAM will refuse it. A role has only one boundary, so this grant needs another "
-            "approach: add the bucket to an existing S3 statement's Resource list, or allow a bucket-name "
-            "pattern (such as arn:aws:s3:::partner-*) instead of one statement per bucket."
+            "policy, so IAM will refuse it."
         )
-    lines = _document_lines(document, statements, "boundary", _iam_fetch(target))
     return Fix(
         layer="boundary",
         target=target,
@@ -663,6 +696,67 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         operation=Operation.CREATE_POLICY_VERSION,
         sid_stem=plan.stem,
     )
+
+
+def _with_this_bucket(plan: _Plan, document: Document, this: GrantedBucket) -> tuple[Document, str | None]:
+    """The boundary recomputed for every granted bucket and this one; over IAM's limit, the smallest form
+    with the reason and the admin's options."""
+    if plan.granted is not None:
+        granted = [*plan.granted, this]
+    else:
+        granted = [*(GrantedBucket(None, account) for account in accounts_in(document)), this]
+    try:
+        return with_ceiling(document, granted, previous=granted, home_account=plan.identity.account), None
+    except CeilingDoesNotFit as refused:
+        return refused.smallest, str(refused)
+
+
+def _own_ceiling(this: GrantedBucket) -> Statement:
+    """The statement of ours a boundary without MLSpace's S3 statements gets for one bucket."""
+    return {
+        "Effect": "Allow",
+        "Action": list(CEILING_ACTIONS),
+        "Resource": list(bucket_arns(str(this.bucket))),
+    }
+
+
+def _unread_boundary_lines(
+    target: str, this: GrantedBucket | None, key_statements: list[Statement]
+) -> list[str]:
+    """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements (core/ceiling.py) and our
+    key grant, with jq, into ``boundary.json``."""
+    lines = [
+        "# The current boundary could not be read here: fetch it, then add this grant to it (needs jq).",
+        f"{_iam_fetch(target)} > boundary.current.json",
+    ]
+    step = "boundary.current.json"
+    if this is not None:
+        read, objects = bucket_arns(str(this.bucket))
+        arguments = " ".join(
+            f"--argjson {name} {shlex.quote(json.dumps(value))}"
+            for name, value in (
+                ("readhost", list(READ_HOST_ACTIONS)),
+                ("writehost", list(WRITE_HOST_ACTIONS)),
+                ("read", [read, objects]),
+                ("write", [objects] if this.write else []),
+                ("own", _own_ceiling(this)),
+            )
+        )
+        lines.append(f"jq {arguments} {shlex.quote(_JQ_CEILING)} {step} > boundary.ceiling.json")
+        step = "boundary.ceiling.json"
+    if key_statements:
+        lines += [
+            _heredoc("boundary.add.json", key_statements),
+            f"jq --slurpfile add boundary.add.json '{_JQ_MERGE}' {step} > boundary.keyed.json",
+        ]
+        step = "boundary.keyed.json"
+    lines.append(f"mv {step} boundary.json")
+    return lines
+
+
+def _listed(document: Document | Unreadable | None) -> list[Any]:
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    return statements if isinstance(statements, list) else [statements]
 
 
 def _grant_policy_name(plan: _Plan) -> str:
@@ -724,7 +818,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             "grant too if jobs read this data."
         )
     warnings += _unreadable_warning(current, name, Operation.CREATE_POLICY_VERSION.value)
-    if document is not None and (size := _iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
+    if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
         warnings.append(
             f"The new {name} is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
             f"policy: put this grant in another policy of our own ({name}-2) attached the same way."
@@ -768,7 +862,7 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
     ]
     warnings += _unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
     warnings += _deny_warning(current, "key policy")
-    if document is not None and (size := _json_bytes(document)) > KEY_POLICY_MAX_BYTES:
+    if document is not None and (size := json_bytes(document)) > KEY_POLICY_MAX_BYTES:
         warnings.append(
             f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
             "KMS will refuse it: fold grants into fewer statements."

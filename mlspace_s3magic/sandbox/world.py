@@ -1,10 +1,12 @@
 """The sandbox's world, built with real IAM, STS and S3 calls so that it is exactly what boto3 sees.
 
-Account 111111111111 is an MLSpace deployment: its data bucket, the permissions boundary, project ``demo``
-with users ``alice`` and ``bob`` (one role each, as MLSpace names, tags and bounds them) and an IAM admin.
-Account 222222222222 is a partner: ``BucketToBeShared`` (the runbook's example, a legacy-style name) with no
-grant to MLSpace, ``partner-shared-readonly``, which MLSpace can already read (bucket policy, alice's
-user policy and the boundary all grant it), and ``partner-kms-encrypted``, whose objects are encrypted with a
+Account 111111111111 is an MLSpace deployment as v1.6.10 deploys it in a commercial region (the documents of
+:mod:`.mlspace_policies`): its data bucket, the permissions boundary, project ``demo`` with users ``alice``
+and ``bob`` (one role each, as MLSpace names, tags and bounds them) and an IAM admin. Account 222222222222 is
+a partner: ``BucketToBeShared`` (the runbook's example, a legacy-style name) with no grant to MLSpace,
+``partner-shared-readonly``, which alice can already read (its bucket policy lets the MLSpace account in,
+and an earlier grant of our admin endpoint put the bucket in the boundary and in our grant policy
+``MLSpace-s3access-user-alice``), and ``partner-kms-encrypted``, whose objects are encrypted with a
 customer managed KMS key: its bucket policy lets the MLSpace account read, its key policy does not yet.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 
 from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     NOTEBOOK_SESSION_NAME,
@@ -26,7 +29,9 @@ from mlspace_s3magic.core.mlspace import (
     user_policy_name,
     user_role_name,
 )
+from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.registry import RegistryEntry
+from mlspace_s3magic.core.remedy import AccessLevel, Scope, plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
 from mlspace_s3magic.sandbox.state import Principal, SandboxState
 
@@ -43,8 +48,7 @@ KMS_BUCKET = "partner-kms-encrypted"
 # only).
 KMS_KEY_ALIAS = "alias/partner-datasets"
 # The grant an admin made before the sandbox starts: alice may read partner-shared-readonly.
-READABLE_GRANT_SID = "PartnerSharedReadonlyRead"
-READABLE_GRANTEES = ("alice",)
+READABLE_GRANTEE = "alice"
 LOG_OBJECT_COUNT = 300
 # A role the partner lets the MLSpace admin assume to edit its bucket policies, so the admin endpoint can
 # apply that layer itself instead of waiting for the owner.
@@ -125,38 +129,52 @@ def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> Pri
     )
 
 
-def _readable_grant() -> dict[str, Any]:
-    """The identity-side grant for partner-shared-readonly, as the runbook's steps 2 and 3 would add it."""
-    return {
-        "Sid": READABLE_GRANT_SID,
-        "Effect": "Allow",
-        "Action": ["s3:GetObject", "s3:ListBucket"],
-        "Resource": [f"arn:{PARTITION}:s3:::{READABLE_BUCKET}", f"arn:{PARTITION}:s3:::{READABLE_BUCKET}/*"],
-    }
-
-
-def _with_statement(document: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
-    statements = document["Statement"]
-    return {
-        **document,
-        "Statement": [*(statements if isinstance(statements, list) else [statements]), statement],
-    }
-
-
 def _create_policy(iam: Any, name: str, document: dict[str, Any]) -> str:
     return str(iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"]["Arn"])
 
 
-def _mlspace_managed_policies(iam: Any) -> dict[str, str]:
-    """Create every managed policy an MLSpace user role gets, keyed by name; the boundary under its own."""
+def _readable_grant(boundary: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """alice's read grant on partner-shared-readonly, written as this project's admin endpoint writes one
+    (the same :func:`plan_fixes`): the boundary with the bucket in MLSpace's S3 statement, and our user grant
+    policy. Returns the new boundary, the grant policy's name and its document."""
+    role = user_role_name(PROJECT, READABLE_GRANTEE)
+    identity = Identity(
+        arn=f"arn:{PARTITION}:sts::{MLSPACE_ACCOUNT}:assumed-role/{role}/{NOTEBOOK_SESSION_NAME}",
+        account=MLSPACE_ACCOUNT,
+        principal_type="assumed-role",
+        role=role,
+        role_arn=f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{role}",
+        session=NOTEBOOK_SESSION_NAME,
+        user=READABLE_GRANTEE,
+        project=PROJECT,
+        boundary=f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:policy/{BOUNDARY_POLICY_NAME}",
+        user_scoped=True,
+    )
+    fixes = plan_fixes(
+        identity=identity,
+        ref=parse_bucket_reference(READABLE_BUCKET),
+        access=AccessLevel.READ,
+        blocked_by=("boundary", "identity"),
+        bucket_owner_account=PARTNER_ACCOUNT,
+        current_bucket_policy=None,
+        current_boundary=boundary,
+        scope=Scope.USER,
+    )
+    by_layer = {fix.layer: fix for fix in fixes}
+    raised, grant = by_layer["boundary"].document, by_layer["identity"]
+    assert raised is not None and grant.document is not None  # both current documents were given
+    return raised, grant.target.rsplit("/", 1)[-1], grant.document
+
+
+def mlspace_documents() -> tuple[dict[str, dict[str, Any]], str]:
+    """Every managed policy of the sandbox's MLSpace account by name (the boundary under its own name), as
+    MLSpace v1.6.10 deploys them in a commercial region, with alice's grant on partner-shared-readonly; and
+    the name of that grant's policy."""
     common: dict[str, Any] = {"partition": PARTITION, "region": DEFAULT_REGION, "account": MLSPACE_ACCOUNT}
-    # This deployment runs with MLSpace's ENABLE_TRANSLATE off: with it on, the boundary is 5,938 of IAM's
-    # 6,144 characters and holds just one external bucket's grant, the one below.
-    deployment = {**common, "data_bucket": DATA_BUCKET, "enable_translate": False}
+    deployment = {**common, "data_bucket": DATA_BUCKET}
+    boundary, grant_name, grant = _readable_grant(mlspace_policies.permissions_boundary(**deployment))
     documents: dict[str, dict[str, Any]] = {
-        BOUNDARY_POLICY_NAME: _with_statement(
-            mlspace_policies.permissions_boundary(**deployment), _readable_grant()
-        ),
+        BOUNDARY_POLICY_NAME: boundary,
         mlspace_policies.NOTEBOOK_POLICY_NAME: mlspace_policies.notebook_policy(**deployment),
         mlspace_policies.KMS_INSTANCE_CONSTRAINT_POLICY_NAME: (
             mlspace_policies.kms_instance_constraint_policy()
@@ -170,20 +188,27 @@ def _mlspace_managed_policies(iam: Any) -> dict[str, str]:
         project_policy_name(PROJECT): mlspace_policies.project_policy(
             **common, data_bucket=DATA_BUCKET, project=PROJECT
         ),
+        grant_name: grant,
     }
     for user in USERS:
-        document = mlspace_policies.user_policy(**common, data_bucket=DATA_BUCKET, username=user)
-        documents[user_policy_name(user)] = (
-            _with_statement(document, _readable_grant()) if user in READABLE_GRANTEES else document
+        documents[user_policy_name(user)] = mlspace_policies.user_policy(
+            **common, data_bucket=DATA_BUCKET, username=user
         )
-    return {name: _create_policy(iam, name, document) for name, document in documents.items()}
+    return documents, grant_name
+
+
+def role_policy_names(user: str, grant_name: str) -> list[str]:
+    """The managed policies on a user's role: MLSpace's, and our grant policy on the grantee's."""
+    names = mlspace_policies.user_role_managed_policy_names(PROJECT, user)
+    return [*names, grant_name] if user == READABLE_GRANTEE else names
 
 
 def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
     """Create the policies and, as MLSpace's ``add_iam_role`` does, one bounded, tagged role per user."""
     iam = aws.client("iam")
     sts = aws.client("sts")
-    policy_arns = _mlspace_managed_policies(iam)
+    documents, grant_name = mlspace_documents()
+    policy_arns = {name: _create_policy(iam, name, document) for name, document in documents.items()}
     trust = mlspace_policies.user_role_trust_policy(partition=PARTITION, account=MLSPACE_ACCOUNT)
     principals = []
     for user in USERS:
@@ -196,7 +221,7 @@ def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
             PermissionsBoundary=policy_arns[BOUNDARY_POLICY_NAME],
             Tags=mlspace_policies.user_role_tags(PROJECT, user),
         )
-        for name in mlspace_policies.user_role_managed_policy_names(PROJECT, user):
+        for name in role_policy_names(user, grant_name):
             iam.attach_role_policy(RoleName=role_name, PolicyArn=policy_arns[name])
         iam.put_role_policy(
             RoleName=role_name,

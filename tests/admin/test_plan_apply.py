@@ -37,7 +37,9 @@ from mlspace_s3magic.admin.plan import (
 )
 from mlspace_s3magic.core.access import AccessRequest, Requester, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.ceiling import GrantedBucket, bucket_arns, with_ceiling
 from mlspace_s3magic.core.layers import as_document
+from mlspace_s3magic.core.limits import iam_size
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     project_policy_name,
@@ -55,7 +57,7 @@ from mlspace_s3magic.core.remedy import (
 )
 from mlspace_s3magic.sandbox.mlspace_policies import policy_size
 from mlspace_s3magic.sandbox.state import SandboxState
-from mlspace_s3magic.sandbox.world import READABLE_GRANT_SID
+from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKETS
 
 MLSPACE = "111111111111"
 PARTNER = "222222222222"
@@ -103,6 +105,11 @@ def access_request(
     )
 
 
+def registered_owner(bucket: str) -> str | None:
+    """The sandbox admin's registry, as the endpoint's service reads it."""
+    return next((entry.owner_account for entry in SHARED_BUCKETS if entry.bucket == bucket), None)
+
+
 @dataclass
 class World:
     """The sandbox seen by the admin endpoint: its clients, how it acts as the owner, the registry entry."""
@@ -115,7 +122,7 @@ class World:
 
     @property
     def planner(self) -> Planner:
-        return Planner(self.admin, owner_sessions=self.sessions)
+        return Planner(self.admin, owner_sessions=self.sessions, owners=registered_owner)
 
     def apply(self, plan: Plan, request: AccessRequest, bucket: SharedBucket | None = None) -> Any:
         return apply(plan, request, bucket or self.bucket, aws=self.admin, owner_sessions=self.sessions)
@@ -124,7 +131,13 @@ class World:
         return verify(request, bucket or self.bucket, aws=self.admin, owner_sessions=self.sessions)
 
     def revoke(self, request: AccessRequest, bucket: SharedBucket | None = None) -> Any:
-        return revoke(request, bucket or self.bucket, aws=self.admin, owner_sessions=self.sessions)
+        return revoke(
+            request,
+            bucket or self.bucket,
+            aws=self.admin,
+            owner_sessions=self.sessions,
+            owners=registered_owner,
+        )
 
 
 def _registry(role: str | None) -> SharedBucket:
@@ -213,20 +226,19 @@ def snapshot(world: World, key: str | None = None) -> dict[str, Any]:
     }
 
 
-def make_room_in_the_boundary(world: World) -> None:
-    """Drop the seeded grant for partner-shared-readonly from the boundary.
+def without_bucket(boundary: dict[str, Any]) -> dict[str, Any]:
+    """The boundary without BucketToBeShared's place in it (what a revoke takes out)."""
+    return with_ceiling(boundary, [], previous=[GrantedBucket(BUCKET, None)], home_account=MLSPACE)
 
-    MLSpace's boundary is close to IAM's 6,144 characters: this world's has room for one read grant's
-    statements only, so tests that need more (a key grant, a second request) free some first.
-    """
+
+def a_boundary_with_room(world: World) -> None:
+    """A boundary of the admin's own (MLSpace's PERMISSIONS_BOUNDARY_POLICY_NAME): MLSpace's without its
+    Bedrock statement, 554 characters, which leaves room for a key grant; MLSpace's own has 140 free."""
     boundary = the_boundary(world)
-    trimmed = {
-        **boundary,
-        "Statement": [s for s in boundary["Statement"] if s.get("Sid") != READABLE_GRANT_SID],
-    }
-    assert trimmed != boundary
+    roomy = {**boundary, "Statement": [s for s in boundary["Statement"] if "bedrock:Get*" not in s["Action"]]}
+    assert len(roomy["Statement"]) == len(boundary["Statement"]) - 1
     world.admin.client("iam").create_policy_version(
-        PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(trimmed), SetAsDefault=True
+        PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(roomy), SetAsDefault=True
     )
 
 
@@ -269,7 +281,21 @@ def test_plan_for_alice_reading_the_shared_bucket(readonly: World) -> None:
     assert identity.attach_to_roles == tuple(sorted(ROLES.values()))
     assert bucket_change.current is None and identity.current is None
     assert boundary.current == managed(readonly.admin, BOUNDARY_ARN)
-    for change in plan.changes:
+    # The boundary has no room for statements of ours: the bucket joins MLSpace's S3 read statement, after
+    # partner-shared-readonly (seeded), which stays where it is.
+    assert boundary.new is not None and iam_size(boundary.new) <= MANAGED_POLICY_MAX_CHARS
+    (host,) = boundary.statements
+    assert host["Action"] == ["s3:GetObject", "s3:ListBucket"]
+    assert host["Resource"][-4:] == [
+        *bucket_arns(READABLE_BUCKET),
+        *bucket_arns(BUCKET),
+    ]
+    without = with_ceiling(boundary.new, [], previous=[GrantedBucket(BUCKET, None)], home_account=MLSPACE)
+    assert without == boundary.current
+    added = [line[1:].rstrip(",") for line in boundary.diff.splitlines()[2:] if line.startswith("+")]
+    removed = [line[1:].rstrip(",") for line in boundary.diff.splitlines()[2:] if line.startswith("-")]
+    assert set(removed) <= set(added) and f'"{bucket_arns(BUCKET)[1]}"' in "".join(added)
+    for change in (bucket_change, identity):
         assert sids(change.new)[-2:] == [f"{stem}Objects", f"{stem}List"]
         assert [s["Sid"] for s in change.statements] == [f"{stem}Objects", f"{stem}List"]
         assert change.new is not None
@@ -291,7 +317,22 @@ def _assert_only_additions(change: LayerChange) -> None:
 def test_read_write_grants_put_delete_and_abort(readonly: World) -> None:
     request = access_request(readonly.state, access=AccessLevel.READ_WRITE)
     plan = readonly.planner.plan(request, readonly.bucket)
+    # Reads and writes on two partner buckets do not fit as ARNs in the boundary's 140 free characters:
+    # one statement opens the partner account's buckets (the grant policy and bucket policy still decide).
+    boundary = plan.change("boundary", BOUNDARY_ARN)
+    assert boundary is not None and boundary.new is not None and not plan.problems
+    host, ours = boundary.statements  # MLSpace's S3 read statement gives partner-shared-readonly's place up
+    assert ours == {
+        "Effect": "Allow",
+        "Action": ["s3:*Object", "s3:List*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceAccount": PARTNER}},
+    }
+    assert not [arn for arn in host["Resource"] if "partner" in arn or BUCKET in arn]
+    assert iam_size(boundary.new) <= MANAGED_POLICY_MAX_CHARS
     for change in plan.changes:
+        if change.layer == "boundary":
+            continue
         objects = next(s for s in change.statements if s["Sid"].endswith("Objects"))
         assert objects["Action"] == [
             "s3:GetObject",
@@ -366,7 +407,7 @@ def test_apply_verify_and_revoke_round_trip(world: World) -> None:
     }
     after = snapshot(world)
     assert remove_statements(after["bucket-policy"], stem) == {"Version": "2012-10-17", "Statement": []}
-    assert remove_statements(after[BOUNDARY_ARN], stem) == before[BOUNDARY_ARN]
+    assert without_bucket(after[BOUNDARY_ARN]) == before[BOUNDARY_ARN]
     assert all(is_ours(s, stem) for s in after[PROJECT_GRANT]["Statement"])
     for arn in MLSPACE_POLICIES:
         assert after[arn] == before[arn]
@@ -396,8 +437,7 @@ def test_verify_and_the_sandbox_agree_when_layers_are_taken_back(world: World) -
     request = access_request(world.state)
     world.apply(world.planner.plan(request, world.bucket), request)
     iam = world.admin.client("iam")
-    boundary = the_boundary(world)
-    stripped = json.dumps(remove_statements(boundary, request.sid_stem))
+    stripped = json.dumps(without_bucket(the_boundary(world)))
     iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=stripped, SetAsDefault=True)
     world.owner.client("s3").delete_bucket_policy(Bucket=BUCKET)
 
@@ -466,7 +506,8 @@ def test_a_document_over_its_size_limit_is_refused_before_any_write(world: World
     boundary = the_boundary(world)
     pad = {"Sid": "Padding", "Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::unused-"}
     padded = {**boundary, "Statement": [*boundary["Statement"], pad]}
-    pad["Resource"] += "x" * (MANAGED_POLICY_MAX_CHARS - 100 - policy_size(padded))  # 100 under the limit
+    # 40 under the limit: BucketToBeShared's ARNs need 62, the per-account statement 139 (less the 76 freed).
+    pad["Resource"] += "x" * (MANAGED_POLICY_MAX_CHARS - 40 - policy_size(padded))
     iam = world.admin.client("iam")
     iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(padded), SetAsDefault=True)
     request = access_request(world.state)
@@ -531,7 +572,7 @@ def test_an_sse_kms_bucket_gets_a_key_policy_change(world: World) -> None:
     world.owner.client("s3").put_bucket_encryption(
         Bucket=BUCKET, ServerSideEncryptionConfiguration=encryption
     )
-    make_room_in_the_boundary(world)
+    a_boundary_with_room(world)
     request = access_request(world.state, access=AccessLevel.READ_WRITE)
     stem = request.sid_stem
     before = snapshot(world, key)
@@ -558,7 +599,6 @@ def test_an_sse_kms_bucket_gets_a_key_policy_change(world: World) -> None:
 
 
 def test_revoking_one_request_keeps_another_requests_grant(world: World) -> None:
-    make_room_in_the_boundary(world)
     first = access_request(world.state)
     second = access_request(world.state, "bob", prefix="logs/", request_id="req-0002")
     world.apply(world.planner.plan(first, world.bucket), first)
@@ -568,9 +608,11 @@ def test_revoking_one_request_keeps_another_requests_grant(world: World) -> None
     revoked = world.revoke(first)
     assert ("identity", "removed") in outcomes(revoked)
     after = snapshot(world)
-    for layer in ("bucket-policy", BOUNDARY_ARN, PROJECT_GRANT):
+    for layer in ("bucket-policy", PROJECT_GRANT):
         assert after[layer] == remove_statements(both[layer], first.sid_stem)
         assert f"{second.sid_stem}Objects" in sids(after[layer])
+    # The second grant still needs the bucket in the boundary: it stays.
+    assert after[BOUNDARY_ARN] == both[BOUNDARY_ARN] != without_bucket(both[BOUNDARY_ARN])
     assert after["attached"] == both["attached"]
     assert world.verify(second).allowed is True
     assert world.verify(first).allowed is False

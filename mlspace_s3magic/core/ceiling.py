@@ -1,0 +1,236 @@
+"""What MLSpace's permissions boundary must allow for every live grant, written in as few characters as IAM
+counts, and recomputed from every live grant on each apply and revoke.
+
+Why: MLSpace's boundary is 6,004 of IAM's 6,144 characters in every commercial region (140 free), so a
+statement per request does not fit even once. The boundary's room is used in the smallest form that fits:
+
+1. the granted buckets' ARNs appended to MLSpace's own S3 statements (the read statement allowing exactly
+   ``s3:GetObject`` and ``s3:ListBucket``; for writes, the data bucket's object statement), about
+   2 x (name length) + 30 characters a bucket;
+2. else one statement of ours listing the buckets' ARNs;
+3. else one statement of ours for every bucket of the granted buckets' accounts (``aws:ResourceAccount``),
+   never for MLSpace's own account, whose data bucket the boundary scopes by prefix.
+
+The boundary stays a ceiling either way: our grant policies and the bucket policies decide per bucket and
+prefix. A statement of ours carries no Sid (it would not fit); it is recognised by its shape, which no MLSpace
+statement has. ARNs appended to MLSpace's statements are removed only for buckets a revoked grant added and
+no live grant still needs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
+
+Document = dict[str, Any]
+Statement = dict[str, Any]
+
+# A statement of ours: the object actions (get, put, delete...) and the list actions.
+CEILING_ACTIONS = ("s3:*Object", "s3:List*")
+ACCOUNT_KEY = "aws:ResourceAccount"
+# MLSpace's boundary statements that ARNs are appended to (CDK sorts their Action lists).
+READ_HOST_ACTIONS = ("s3:GetObject", "s3:ListBucket")
+WRITE_HOST_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging")
+_OURS_KEYS = {"Effect", "Action", "Resource", "Condition"}
+
+
+class CeilingDoesNotFit(S3MagicError):
+    """No form fits in the boundary; the message gives the figures and the admin's options, and
+    ``smallest`` is the smallest document tried (over IAM's limit), for a plan to show and refuse."""
+
+    def __init__(self, message: str, smallest: Document):
+        super().__init__(message)
+        self.smallest = smallest
+
+
+@dataclass(frozen=True)
+class GrantedBucket:
+    """What a live grant reaches: a bucket (None: every bucket of the account, from a per-account statement
+    already in place), the account that owns it (None: unknown), and whether the grant writes."""
+
+    bucket: str | None
+    account: str | None
+    write: bool = False
+
+
+def bucket_arns(bucket: str) -> tuple[str, str]:
+    """The bucket's ARN and its objects', as the boundary writes them (any partition, like MLSpace's)."""
+    return f"arn:*:s3:::{bucket}", f"arn:*:s3:::{bucket}/*"
+
+
+def is_ceiling_statement(statement: object) -> bool:
+    """Whether a boundary statement is the one of ours: no Sid, Allow, exactly :data:`CEILING_ACTIONS`."""
+    return (
+        isinstance(statement, Mapping)
+        and set(statement) <= _OURS_KEYS
+        and statement.get("Effect") == "Allow"
+        and statement.get("Action") == list(CEILING_ACTIONS)
+    )
+
+
+def accounts_in(document: Mapping[str, Any] | None) -> set[str]:
+    """The accounts a per-account statement of ours already opens."""
+    accounts: set[str] = set()
+    for statement in _statements(document):
+        condition = statement.get("Condition") if is_ceiling_statement(statement) else None
+        if isinstance(condition, Mapping):
+            value = condition.get("StringEquals", {}).get(ACCOUNT_KEY, [])
+            accounts.update(value if isinstance(value, list) else [value])
+    return accounts
+
+
+def with_ceiling(
+    document: Mapping[str, Any],
+    granted: Iterable[GrantedBucket],
+    *,
+    previous: Iterable[GrantedBucket] = (),
+    home_account: str,
+) -> Document:
+    """The boundary allowing every bucket in ``granted`` and nothing more of ours: the ARNs of ``previous``
+    (buckets our grants added before) and our own statement are taken out first, then ``granted`` is
+    written in the smallest form that fits. Every other statement and key is kept as it was.
+
+    Raises CeilingDoesNotFit, before anything is written, when no form fits.
+    """
+    wanted = _ordered(granted)
+    names: set[str] = {g.bucket for g in wanted if g.bucket is not None}
+    before = [statement for statement in _statements(document) if not is_ceiling_statement(statement)]
+    gone: set[str] = {g.bucket for g in previous if g.bucket is not None} - names
+    # Buckets that stay keep their place in MLSpace's statements; the other forms take them out.
+    kept = [_without(statement, gone) for statement in before]
+    write = _host(kept, WRITE_HOST_ACTIONS)
+    if write is not None:  # a bucket granted only for reading now keeps no place among the writes
+        reading: set[str] = {g.bucket for g in wanted if g.bucket is not None and not g.write}
+        kept[write] = _without(kept[write], reading)
+    cleared = [_without(statement, gone | names) for statement in before]
+    base = {**copy.deepcopy(dict(document)), "Statement": cleared}
+    if not wanted:
+        return base
+    tried: list[tuple[str, int, Document]] = []
+    for name, statements in _forms(kept, cleared, wanted, home_account):
+        candidate = {**base, "Statement": statements}
+        size = iam_size(candidate)
+        if size <= MANAGED_POLICY_MAX_CHARS:
+            return candidate
+        tried.append((name, size, candidate))
+    smallest = min(tried, key=lambda attempt: attempt[1])[2]
+    sizes = [(name, size) for name, size, _ in tried]
+    raise CeilingDoesNotFit(_too_large(wanted, iam_size(base), sizes, home_account), smallest)
+
+
+def _forms(
+    kept: list[Any], stripped: list[Any], wanted: list[GrantedBucket], home_account: str
+) -> Iterable[tuple[str, list[Any]]]:
+    """Each form that can be written for ``wanted``, smallest first: ``kept`` still holds the ARNs of the
+    buckets that stay, ``stripped`` holds none of ours."""
+    named = [g for g in wanted if g.bucket is not None]
+    if len(named) == len(wanted):
+        hosted = _hosted(kept, named)
+        if hosted is not None:
+            yield "the buckets' ARNs in MLSpace's S3 statements", hosted
+        resources = [arn for g in named for arn in bucket_arns(str(g.bucket))]
+        own = {"Effect": "Allow", "Action": list(CEILING_ACTIONS), "Resource": resources}
+        yield "one statement listing the buckets", [*stripped, own]
+    accounts = {g.account for g in wanted}
+    if None not in accounts and home_account not in accounts:
+        listed = sorted(str(account) for account in accounts)
+        value: str | list[str] = listed[0] if len(listed) == 1 else listed
+        per_account = {
+            "Effect": "Allow",
+            "Action": list(CEILING_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {ACCOUNT_KEY: value}},
+        }
+        yield f"one statement for every bucket of {', '.join(listed)}", [*stripped, per_account]
+
+
+def _hosted(statements: list[Any], wanted: list[GrantedBucket]) -> list[Any] | None:
+    """MLSpace's statements with the buckets' ARNs appended, or None when a needed host is missing."""
+    read = _host(statements, READ_HOST_ACTIONS)
+    write = _host(statements, WRITE_HOST_ACTIONS)
+    writes = [g for g in wanted if g.write]
+    if read is None or (writes and write is None):
+        return None
+    hosted = copy.deepcopy(statements)
+    _append(hosted[read], [arn for g in wanted for arn in bucket_arns(str(g.bucket))])
+    if writes and write is not None:
+        _append(hosted[write], [bucket_arns(str(g.bucket))[1] for g in writes])
+    return hosted
+
+
+def _append(statement: Statement, arns: list[str]) -> None:
+    """Add the ARNs the statement lacks at its end, leaving those it has where they are."""
+    present = set(statement["Resource"])
+    statement["Resource"] = [*statement["Resource"], *(arn for arn in arns if arn not in present)]
+
+
+def _host(statements: list[Any], actions: tuple[str, ...]) -> int | None:
+    """The index of MLSpace's unconditional Allow of exactly these actions over a list of resources."""
+    for index, statement in enumerate(statements):
+        if (
+            isinstance(statement, Mapping)
+            and statement.get("Effect") == "Allow"
+            and "Condition" not in statement
+            and statement.get("Action") == list(actions)
+            and isinstance(statement.get("Resource"), list)
+        ):
+            return index
+    return None
+
+
+def _without(statement: Any, buckets: set[str]) -> Any:
+    """A statement without the ARNs of these buckets, when it is one the ARNs are appended to."""
+    if not isinstance(statement, Mapping) or not isinstance(statement.get("Resource"), list) or not buckets:
+        return statement
+    arns = {arn for bucket in buckets for arn in bucket_arns(bucket)}
+    kept = [arn for arn in statement["Resource"] if arn not in arns]
+    if len(kept) == len(statement["Resource"]):
+        return statement
+    return {**statement, "Resource": kept}
+
+
+def _ordered(granted: Iterable[GrantedBucket]) -> list[GrantedBucket]:
+    """One entry per bucket (its owner when any grant knows it, writing if any grant writes), and one per
+    account of a per-account statement, in a stable order so documents compare equal."""
+    merged: dict[str, GrantedBucket] = {}
+    for g in granted:
+        key = f"bucket:{g.bucket}" if g.bucket is not None else f"account:{g.account}"
+        known = merged.get(key)
+        if known is not None:
+            g = GrantedBucket(g.bucket, known.account or g.account, known.write or g.write)
+        merged[key] = g
+    return [merged[key] for key in sorted(merged)]
+
+
+def _too_large(
+    wanted: list[GrantedBucket], without: int, tried: list[tuple[str, int]], home_account: str
+) -> str:
+    room = MANAGED_POLICY_MAX_CHARS - without
+    attempts = "; ".join(f"{name}: {size:,}" for name, size in tried)
+    parts = [
+        f"The permissions boundary has no room for the granted buckets: without them it is {without:,} of "
+        f"IAM's {MANAGED_POLICY_MAX_CHARS:,} characters ({room:,} free), and with them it would be "
+        f"{attempts}."
+    ]
+    if any(g.account is None for g in wanted):
+        parts.append("The per-account form needs every bucket's owner account: register it with the bucket.")
+    elif any(g.account == home_account for g in wanted):
+        parts.append(
+            f"The per-account form is not used for MLSpace's own account {home_account}: it would lift the "
+            "boundary's limits on the data bucket."
+        )
+    parts.append(
+        "Options: revoke a grant that is no longer needed, or give MLSpace a boundary of your own with room "
+        "(MLSpace's PERMISSIONS_BOUNDARY_POLICY_NAME setting)."
+    )
+    return " ".join(parts)
+
+
+def _statements(document: Mapping[str, Any] | None) -> list[Any]:
+    statements = (document or {}).get("Statement", [])
+    return list(statements) if isinstance(statements, list) else [statements]
