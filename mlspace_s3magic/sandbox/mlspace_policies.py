@@ -782,7 +782,6 @@ def notebook_policy(
     system_tag: str = DEFAULT_SYSTEM_TAG,
     manage_iam_roles: bool = True,
     prefix: str = IAM_RESOURCE_PREFIX,
-    enable_translate: bool | None = None,
 ) -> PolicyDocument:
     """``mlspace-notebook-policy``: what every notebook (and so every user role) may do beyond its data.
 
@@ -790,11 +789,7 @@ def notebook_policy(
     ``sagemaker-sample-files`` and ``global-read-only/*``, and, when ``manage_iam_roles`` is off, ``s3:*`` on
     the whole data bucket. ``config_bucket`` defaults to ``mlspace-config-<account>``. Translate follows the
     region (:func:`translate_enabled`). 14 statements, 5,389 characters in a commercial region.
-
-    ``enable_translate`` is DEPRECATED and IGNORED (MLSpace has not had the setting since v1.6.2); it is
-    accepted only until ``sandbox/world.py`` stops passing it, and will be removed.
     """
-    del enable_translate  # DEPRECATED: ignored, see the docstring.
     key_arn = kms_key_arn or default_kms_key_arn(partition=partition, region=region, account=account)
     return _document(
         minimize_statements(
@@ -941,7 +936,6 @@ def permissions_boundary(
     security_group_id: str = DEFAULT_SECURITY_GROUP_ID,
     system_tag: str = DEFAULT_SYSTEM_TAG,
     prefix: str = IAM_RESOURCE_PREFIX,
-    enable_translate: bool | None = None,
 ) -> PolicyDocument:
     """``mlspace-project-user-permission-boundary``: the most any user role can ever do.
 
@@ -951,11 +945,7 @@ def permissions_boundary(
     S3/PassRole ARNs with partition ``*`` and reuses the notebook statements with partition and region ``*``
     and every instance allowed. Merged as CDK deploys it: 18 statements, 6,004 characters (140 free, see
     :func:`boundary_room`) in a commercial region; 17 and 5,616 where Translate is off.
-
-    ``enable_translate`` is DEPRECATED and IGNORED (Translate follows the region, :func:`translate_enabled`);
-    it is accepted only until ``sandbox/world.py`` stops passing it, and will be removed.
     """
-    del enable_translate  # DEPRECATED: ignored, see the docstring.
     translate = translate_enabled(region)
     pass_role_services: list[str] = ["sagemaker.amazonaws.com"]
     if translate:

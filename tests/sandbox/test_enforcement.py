@@ -27,13 +27,17 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from mlspace_s3magic.core.ceiling import GrantedBucket, with_ceiling
+from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import (
     KMS_BUCKET,
     KMS_KEY_ALIAS,
     MLSPACE_ACCOUNT,
+    PARTNER_ACCOUNT,
     PROJECT,
+    READABLE_BUCKET,
     SHARED_BUCKET,
 )
 
@@ -65,15 +69,28 @@ def _grant_identity(state: SandboxState, name: str, statements: list[dict[str, A
     iam.attach_role_policy(RoleName=ALICE_ROLE, PolicyArn=arn)
 
 
-def _grant_boundary(state: SandboxState, statement: dict[str, Any]) -> None:
-    """As the MLSpace admin: a new default version of the boundary with one more statement."""
+def _boundary(state: SandboxState) -> dict[str, Any]:
     iam = state.aws_for("admin").client("iam")
     version = iam.get_policy(PolicyArn=BOUNDARY_ARN)["Policy"]["DefaultVersionId"]
     document = iam.get_policy_version(PolicyArn=BOUNDARY_ARN, VersionId=version)["PolicyVersion"]["Document"]
-    document = json.loads(document) if isinstance(document, str) else document
-    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
-    document["Statement"] = [*statements, statement]
+    return dict(json.loads(document) if isinstance(document, str) else document)
+
+
+def _put_boundary(state: SandboxState, document: dict[str, Any]) -> None:
+    """As the MLSpace admin: a new default version of the boundary, within IAM's size limit."""
+    assert iam_size(document) <= MANAGED_POLICY_MAX_CHARS
+    iam = state.aws_for("admin").client("iam")
     iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(document), SetAsDefault=True)
+
+
+def _grant_boundary(state: SandboxState, bucket: str) -> None:
+    """As the MLSpace admin: the bucket in MLSpace's S3 read statement (the boundary has 140 characters
+    free, and partner-shared-readonly's grant uses 76 of them)."""
+    seeded = GrantedBucket(READABLE_BUCKET, PARTNER_ACCOUNT)
+    granted = [seeded, GrantedBucket(bucket, PARTNER_ACCOUNT)]
+    _put_boundary(
+        state, with_ceiling(_boundary(state), granted, previous=[seeded], home_account=MLSPACE_ACCOUNT)
+    )
 
 
 def _put_bucket_policy(state: SandboxState, bucket: str, statements: list[dict[str, Any]]) -> None:
@@ -107,9 +124,7 @@ def test_each_layer_of_a_cross_account_read_must_allow(fresh_sandbox: SandboxSta
     assert "because no resource-based policy allows the s3:GetObject action" in _denied(read)
     _put_bucket_policy(fresh_sandbox, SHARED_BUCKET, [_mlspace_read(SHARED_BUCKET)])
     assert "because no permissions boundary allows the s3:GetObject action" in _denied(read)
-    _grant_boundary(
-        fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}
-    )
+    _grant_boundary(fresh_sandbox, SHARED_BUCKET)
     assert read()["Body"].read().startswith(b"A small iris-shaped dataset")
     assert s3.list_objects_v2(Bucket=SHARED_BUCKET, MaxKeys=1)["KeyCount"] == 1
     # Read was granted, not write.
@@ -120,9 +135,7 @@ def test_each_layer_of_a_cross_account_read_must_allow(fresh_sandbox: SandboxSta
 def test_a_boundary_and_bucket_policy_without_an_identity_grant_deny(fresh_sandbox: SandboxState) -> None:
     s3 = fresh_sandbox.aws_for("alice@demo").client("s3")
     _put_bucket_policy(fresh_sandbox, SHARED_BUCKET, [_mlspace_read(SHARED_BUCKET)])
-    _grant_boundary(
-        fresh_sandbox, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(SHARED_BUCKET)}
-    )
+    _grant_boundary(fresh_sandbox, SHARED_BUCKET)
     message = _denied(lambda: s3.list_objects_v2(Bucket=SHARED_BUCKET, MaxKeys=1))
     assert "because no identity-based policy allows the s3:ListBucket action" in message
     assert f"assumed-role/{ALICE_ROLE}/SageMaker" in message
@@ -130,7 +143,7 @@ def test_a_boundary_and_bucket_policy_without_an_identity_grant_deny(fresh_sandb
 
 def _all_layers_read(state: SandboxState, bucket: str, identity: list[dict[str, Any]]) -> None:
     _put_bucket_policy(state, bucket, [_mlspace_read(bucket)])
-    _grant_boundary(state, {"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(bucket)})
+    _grant_boundary(state, bucket)
     _grant_identity(state, "alice-grant", identity)
 
 
@@ -188,7 +201,20 @@ def test_reading_an_sse_kms_object_needs_the_key_policy(fresh_sandbox: SandboxSt
         KMS_BUCKET,
         [{"Effect": "Allow", "Action": READ, "Resource": _bucket_arns(KMS_BUCKET)}, decrypt],
     )
-    _grant_boundary(fresh_sandbox, decrypt)
+    # MLSpace's boundary allows kms:Decrypt on MLSpace's own key only, and its 140 free characters hold the
+    # bucket or the key ARN, not both: this admin runs a boundary of their own (MLSpace's
+    # PERMISSIONS_BOUNDARY_POLICY_NAME), MLSpace's without its Bedrock statement, and the key joins the
+    # statement that allows MLSpace's key.
+    own = _boundary(fresh_sandbox)
+    own["Statement"] = [s for s in own["Statement"] if not str(s["Action"]).count("bedrock:")]
+    boundary = with_ceiling(
+        own,
+        [GrantedBucket(READABLE_BUCKET, PARTNER_ACCOUNT), GrantedBucket(KMS_BUCKET, PARTNER_ACCOUNT)],
+        home_account=MLSPACE_ACCOUNT,
+    )
+    mlspace_kms = next(s for s in boundary["Statement"] if "kms:Decrypt" in s["Action"])
+    mlspace_kms["Resource"] = [*mlspace_kms["Resource"], key["Arn"]]
+    _put_boundary(fresh_sandbox, boundary)
     s3 = fresh_sandbox.aws_for("alice@demo").client("s3")
     assert s3.list_objects_v2(Bucket=KMS_BUCKET)["KeyCount"] == 2  # listing needs no key
     key_name = "datasets/encrypted/README.txt"

@@ -13,9 +13,14 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.core.ceiling import GrantedBucket, bucket_arns, with_ceiling
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.sandbox import mlspace_policies as mp
+from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import PARTNER_ACCOUNT, READABLE_BUCKET
 
-REFERENCE = Path("/work/shared/mlspace-reference")
+# A copy of the team's reference (shared/mlspace-reference), kept with the tests so that they always run.
+REFERENCE = Path(__file__).with_name("mlspace-reference")
 ACCOUNT = "111111111111"
 COMMERCIAL: dict[str, Any] = {
     "partition": "aws",
@@ -40,8 +45,6 @@ CASES: list[tuple[str, Builder, dict[str, Any], int, int]] = [
     ("notebook-policy-us-isob-east-1.json", mp.notebook_policy, ISOB, 13, 5162),
     ("notebook-policy-shared-role.json", mp.shared_role_notebook_policy, COMMERCIAL, 14, 5247),
 ]
-
-pytestmark = pytest.mark.skipif(not REFERENCE.is_dir(), reason="the MLSpace reference documents are absent")
 
 
 def _reference(name: str) -> dict[str, Any]:
@@ -82,8 +85,28 @@ def test_boundary_room_matches_the_deployed_boundary() -> None:
     assert mp.managed_policy_room(_reference("boundary-commercial.json")) == 140
 
 
-def test_deprecated_enable_translate_is_ignored() -> None:
-    # Kept accepted only until sandbox/world.py stops passing it; MLSpace derives Translate from the region.
-    assert mp.permissions_boundary(**COMMERCIAL, enable_translate=False) == _reference(
-        "boundary-commercial.json"
-    )
+def _deployed(sandbox: SandboxState, name: str) -> dict[str, Any]:
+    iam = sandbox.aws_for("admin").client("iam")
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    return dict(json.loads(document) if isinstance(document, str) else document)
+
+
+def test_the_sandbox_deploys_mlspaces_documents(sandbox: SandboxState) -> None:
+    """What the running sandbox holds in IAM: MLSpace's notebook policy as is, and MLSpace's boundary with
+    one change, the seeded grant's bucket in MLSpace's S3 read statement (76 of the 140 free characters)."""
+    assert _deployed(sandbox, mp.NOTEBOOK_POLICY_NAME) == _reference("notebook-policy-commercial.json")
+    boundary = _deployed(sandbox, BOUNDARY_POLICY_NAME)
+    reference = _reference("boundary-commercial.json")
+    assert (len(boundary["Statement"]), mp.policy_size(boundary)) == (18, 6004 + 76)
+    seeded = GrantedBucket(READABLE_BUCKET, PARTNER_ACCOUNT)
+    assert with_ceiling(boundary, [], previous=[seeded], home_account=ACCOUNT) == reference
+    changed = [
+        index
+        for index, statement in enumerate(boundary["Statement"])
+        if statement not in reference["Statement"]
+    ]
+    assert [boundary["Statement"][index]["Resource"][-2:] for index in changed] == [
+        list(bucket_arns(READABLE_BUCKET))
+    ]

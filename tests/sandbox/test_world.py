@@ -111,21 +111,39 @@ def _default_document(iam: Any, name: str) -> Any:
     return json.loads(document) if isinstance(document, str) else document
 
 
-def test_the_readonly_grant_is_in_the_boundary_and_alices_policy_only(sandbox: SandboxState) -> None:
+def test_the_readonly_grant_is_in_the_boundary_and_our_grant_policy_for_alice_only(
+    sandbox: SandboxState,
+) -> None:
+    """Written as the admin endpoint writes a grant: never into MLSpace's own user or project policies
+    (MLSpace rewrites them), but into our grant policy, attached to alice's role alone."""
     iam = sandbox.aws_for("admin").client("iam")
-    readable = f"arn:aws:s3:::{READABLE_BUCKET}"
 
-    def names_readable(name: str) -> bool:
-        return readable in json.dumps(_default_document(iam, name))
+    def names_bucket(name: str, bucket: str) -> bool:
+        return f"s3:::{bucket}" in json.dumps(_default_document(iam, name))
 
-    assert names_readable(BOUNDARY_POLICY_NAME)
-    assert names_readable("MLSpace-user-alice")
-    assert not names_readable("MLSpace-user-bob")
-    assert not names_readable("MLSpace-project-demo")
-    assert not any(
-        f"arn:aws:s3:::{SHARED_BUCKET}" in json.dumps(_default_document(iam, n))
-        for n in (BOUNDARY_POLICY_NAME, "MLSpace-user-alice", "MLSpace-user-bob", "MLSpace-project-demo")
-    )
+    grant = "MLSpace-s3access-user-alice"
+    assert names_bucket(BOUNDARY_POLICY_NAME, READABLE_BUCKET)
+    assert names_bucket(grant, READABLE_BUCKET)
+    for mlspace in ("MLSpace-user-alice", "MLSpace-user-bob", "MLSpace-project-demo"):
+        assert not names_bucket(mlspace, READABLE_BUCKET)
+    for name in (
+        BOUNDARY_POLICY_NAME,
+        grant,
+        "MLSpace-user-alice",
+        "MLSpace-user-bob",
+        "MLSpace-project-demo",
+    ):
+        assert not names_bucket(name, SHARED_BUCKET)
+    attached = {
+        user: [
+            p["PolicyName"]
+            for p in iam.list_attached_role_policies(RoleName=user_role_name("demo", user))[
+                "AttachedPolicies"
+            ]
+        ]
+        for user in ("alice", "bob")
+    }
+    assert grant in attached["alice"] and grant not in attached["bob"]
 
 
 def test_partner_buckets_hold_the_dataset_and_logs(sandbox: SandboxState) -> None:
