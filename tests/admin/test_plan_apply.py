@@ -598,6 +598,27 @@ def test_an_sse_kms_bucket_gets_a_key_policy_change(world: World) -> None:
     assert snapshot(world, key) == before
 
 
+def test_in_mlspaces_own_boundary_a_key_grant_is_refused_before_any_write(world: World) -> None:
+    """MLSpace's boundary allows kms:Decrypt on MLSpace's key only, and its 140 free characters do not hold
+    a key grant beside the bucket: the plan says so with the figures, and apply writes nothing."""
+    key = world.owner.client("kms").create_key(Description="partner data")["KeyMetadata"]["Arn"]
+    encryption = {
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+    }
+    world.owner.client("s3").put_bucket_encryption(
+        Bucket=BUCKET, ServerSideEncryptionConfiguration=encryption
+    )
+    request = access_request(world.state)
+    plan = world.planner.plan(request, world.bucket)
+    boundary = plan.change("boundary", BOUNDARY_ARN)
+    assert boundary is not None and boundary.new is not None
+    assert [problem for problem in plan.problems if "boundary" in problem and "6,144" in problem]
+    before = snapshot(world, key)
+    with pytest.raises(SizeLimitExceeded, match="Nothing was written"):
+        world.apply(plan, request)
+    assert snapshot(world, key) == before
+
+
 def test_revoking_one_request_keeps_another_requests_grant(world: World) -> None:
     first = access_request(world.state)
     second = access_request(world.state, "bob", prefix="logs/", request_id="req-0002")

@@ -745,6 +745,28 @@ def test_an_unreadable_policy_is_merged_into_the_live_one_by_the_command(shell: 
     }
 
 
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize("access", [AccessLevel.READ, AccessLevel.READ_WRITE])
+def test_an_unreadable_boundary_gets_the_bucket_in_mlspaces_statements_by_the_command(
+    shell: Any, access: AccessLevel
+) -> None:
+    """Run as printed (bash, jq) on MLSpace's live boundary: the same document as a fix planned with the
+    boundary readable, and running it twice changes nothing more."""
+    fix = fix_for("boundary", current_boundary=UNREADABLE, access=access)
+    sent, _ = shell(fix, current=MLSPACE_BOUNDARY)
+    readable = fix_for("boundary", current_boundary=MLSPACE_BOUNDARY, access=access)
+    assert sent["create-policy-version"] == readable.document
+    again, _ = shell(fix, current=sent["create-policy-version"])
+    assert again["create-policy-version"] == readable.document
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_an_unreadable_boundary_without_mlspaces_statements_gets_a_statement_of_ours(shell: Any) -> None:
+    fix = fix_for("boundary", current_boundary=UNREADABLE)
+    sent, _ = shell(fix, current=DATA_BOUNDARY)
+    assert sent["create-policy-version"] == fix_for("boundary", current_boundary=DATA_BOUNDARY).document
+
+
 # The fixes really grant what they say, and no more (checked with our evaluator).
 
 
