@@ -38,6 +38,7 @@ from moto.s3.models import FakeBucket, s3_backends
 from moto.sts.models import sts_backends
 
 from mlspace_s3magic.core.policy import (
+    Decision,
     EvaluationResult,
     Layer,
     Policy,
@@ -107,7 +108,7 @@ def denial_message(result: EvaluationResult) -> str:
     """AWS's AccessDenied wording: ``User: ARN is not authorized to perform: ACTION on resource: "R" because
     no identity-based policy allows the ACTION action`` (or ``with an explicit deny in a ...``)."""
     layer = result.blocked_by[0] if result.blocked_by else Layer.IDENTITY
-    if result.decision.value == "explicit_deny":
+    if result.decision is Decision.EXPLICIT_DENY:
         denied = [ref.layer for ref in result.statements] or [layer]
         why = f"with an explicit deny in a {_LAYER_WORDS[denied[0]]}"
     else:

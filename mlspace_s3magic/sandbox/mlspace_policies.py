@@ -112,6 +112,25 @@ _RESOURCE_TAGS_PRESENT = {
     "aws:ResourceTag/system": "false",
     "aws:ResourceTag/user": "false",
 }
+
+# ``notebookPolicyStatements``' bedrock actions, as MLSpace lists them (``Retrieve*`` twice; CDK drops one).
+_NOTEBOOK_BEDROCK_ACTIONS = (
+    "bedrock:Associate*",
+    "bedrock:Create*",
+    "bedrock:BatchDelete*",
+    "bedrock:Delete*",
+    "bedrock:Put*",
+    "bedrock:Retrieve*",
+    "bedrock:Start*",
+    "bedrock:Update*",
+    "bedrock:Apply*",
+    "bedrock:Detect*",
+    "bedrock:List*",
+    "bedrock:Get*",
+    "bedrock:Invoke*",
+    "bedrock:Retrieve*",
+)
+
 _PARTITION_BY_REGION_PREFIX = (
     ("us-isob-", "aws-iso-b"),
     ("us-iso-", "aws-iso"),
@@ -298,20 +317,7 @@ TAG_ENFORCED_ACTIONS: tuple[str, ...] = (
     "sagemaker:StopTransformJob",
     "sagemaker:UpdateEndpoint",
     "sagemaker:UpdateEndpointWeightsAndCapacities",
-    "bedrock:Associate*",
-    "bedrock:Create*",
-    "bedrock:BatchDelete*",
-    "bedrock:Delete*",
-    "bedrock:Put*",
-    "bedrock:Retrieve*",
-    "bedrock:Start*",
-    "bedrock:Update*",
-    "bedrock:Apply*",
-    "bedrock:Detect*",
-    "bedrock:List*",
-    "bedrock:Get*",
-    "bedrock:Invoke*",
-    "bedrock:Retrieve*",
+    *_NOTEBOOK_BEDROCK_ACTIONS,  # the same list, in the same order, as the notebook policy's
 )
 
 
@@ -512,24 +518,6 @@ def shared_role_tags() -> list[Tag]:
 
 
 # --------------------------------------------------------------------------- iamConstruct.ts (CDK stack)
-
-# ``notebookPolicyStatements``' bedrock actions, as MLSpace lists them (``Retrieve*`` twice; CDK drops one).
-_NOTEBOOK_BEDROCK_ACTIONS = (
-    "bedrock:Associate*",
-    "bedrock:Create*",
-    "bedrock:BatchDelete*",
-    "bedrock:Delete*",
-    "bedrock:Put*",
-    "bedrock:Retrieve*",
-    "bedrock:Start*",
-    "bedrock:Update*",
-    "bedrock:Apply*",
-    "bedrock:Detect*",
-    "bedrock:List*",
-    "bedrock:Get*",
-    "bedrock:Invoke*",
-    "bedrock:Retrieve*",
-)
 
 
 def _notebook_statements(
