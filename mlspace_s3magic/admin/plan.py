@@ -41,7 +41,7 @@ from mlspace_s3magic.core.layers import (
     as_document,
 )
 from mlspace_s3magic.core.mlspace import project_from_role_name
-from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference, s3_via_service
 from mlspace_s3magic.core.policy import Principal, Request
 from mlspace_s3magic.core.remedy import (
     GRANT_POLICY_PREFIX,
@@ -65,7 +65,6 @@ ENDPOINT = "endpoint"
 OWNER = "owner"
 OWNER_SESSION_NAME = "mlspace-s3access-admin"
 POOL_SIZE = 16  # more than the reads that wait on others (the bucket's layers), so none can starve
-_DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 
 
 class UnknownRequesterRole(S3MagicError):
@@ -378,17 +377,12 @@ def evaluate_live(request: AccessRequest, live: Live) -> tuple[tuple[CapabilityC
         )
         kms = None
         if key and key_known and capability in KMS_ACTIONS:
-            via = {"kms:ViaService": _via_s3(key)}
+            via = {"kms:ViaService": s3_via_service(key)}
             kms = evaluate_with_gaps(
                 Request(principal, KMS_ACTIONS[capability], key, context=via), key_known, "kms"
             )
         checks.append(_capability_check(capability, s3, kms))
     return tuple(checks), tuple(dict.fromkeys(notes))
-
-
-def _via_s3(key_arn: str) -> str:
-    _, partition, _, region, *_ = key_arn.split(":")
-    return f"s3.{region}.{_DNS_SUFFIXES.get(partition, 'amazonaws.com')}"
 
 
 def _capability_check(capability: str, s3: Evaluation, kms: Evaluation | None) -> CapabilityCheck:

@@ -30,7 +30,7 @@ from mlspace_s3magic.core.layers import (
     Unreadable,
 )
 from mlspace_s3magic.core.mlspace import data_bucket_name
-from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.names import BucketRef, s3_via_service
 from mlspace_s3magic.core.policy import (
     Decision,
     EvaluationResult,
@@ -139,9 +139,13 @@ class AccessReport(Rendered):
     def _rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
         for name, report in self.capabilities.items():
-            blocked = ", ".join(report.blocked_by) or "-"
-            if report.blocked_by and set(report.blocked_by) <= set(report.evaluation.suspects):
-                blocked += " (unverified: could not read them)"
+            unverified = [layer for layer in report.blocked_by if layer in report.evaluation.suspects]
+            proven = [layer for layer in report.blocked_by if layer not in unverified]
+            blocked = ", ".join(proven) or "-"
+            if unverified and not proven:
+                blocked = f"{', '.join(unverified)} (unverified: could not read them)"
+            elif unverified:
+                blocked += f"; unverified: {', '.join(unverified)} (could not read)"
             rows.append((name, report.verdict.value, blocked, report.probe.detail))
         return rows
 
@@ -259,33 +263,47 @@ def evaluate_with_gaps(request: Request, known: KnownLayers, resource_layer_name
             return parse_policy(_GRANTS_NOTHING, layer, f"(unread {name}: assumed to deny)")
         return None
 
-    def layers(denying: Iterable[str]) -> PolicyLayers:
-        deny = set(denying)
-        if known.identity is not None:
+    def layers(denying: Iterable[str], lifted: Iterable[str] = ()) -> PolicyLayers:
+        """Unread layers assumed to allow but ``denying``; ``lifted`` readable layers as if fixed."""
+        deny, lift = set(denying), set(lifted)
+        if "identity" in lift:
+            identity: tuple[Policy, ...] = (
+                parse_policy(_ALLOW_ALL, Layer.IDENTITY, "(identity, as if fixed)"),
+            )
+        elif known.identity is not None:
             identity = known.identity
         else:
             stand_in = assumed("identity", Layer.IDENTITY, _ALLOW_ALL, deny)
             identity = (stand_in,) if stand_in else ()
-        return PolicyLayers(
-            identity=identity,
-            boundary=known.boundary
-            if known.boundary_readable
-            else assumed("boundary", Layer.BOUNDARY, _ALLOW_ALL, deny),
-            resource=(
-                known.resource
-                if known.resource_readable
-                else assumed(resource_layer_name, Layer.RESOURCE, open_resource, deny)
-            ),
-        )
+        if "boundary" in lift:
+            boundary = None
+        elif known.boundary_readable:
+            boundary = known.boundary
+        else:
+            boundary = assumed("boundary", Layer.BOUNDARY, _ALLOW_ALL, deny)
+        if resource_layer_name in lift:
+            resource: Policy | None = parse_policy(open_resource, Layer.RESOURCE, "(as if fixed)")
+        elif known.resource_readable:
+            resource = known.resource
+        else:
+            resource = assumed(resource_layer_name, Layer.RESOURCE, open_resource, deny)
+        return PolicyLayers(identity=identity, boundary=boundary, resource=resource)
 
     optimistic = evaluate(request, layers(()))
     pessimistic = evaluate(request, layers(unknown)) if unknown else optimistic
     proven = _layer_names(optimistic, resource_layer_name)
     if optimistic.allowed == pessimistic.allowed:
+        # Already denied by layers that were read: an unread layer stays in the diagnosis when it would
+        # still block once those are fixed (unknown is never absent).
+        suspects = tuple(
+            name
+            for name in unknown
+            if not optimistic.allowed and not evaluate(request, layers((name,), lifted=proven)).allowed
+        )
         return Evaluation(
             pessimistic.decision.value,
             proven,
-            (),
+            suspects,
             _refs(optimistic if not optimistic.allowed else pessimistic),
             optimistic.reasons,
         )
@@ -327,7 +345,7 @@ def _combine(
             )
     elif probe.allowed is False:
         verdict = Verdict.DENIED
-        blocked = proven or suspects or ("unknown",)
+        blocked = tuple(dict.fromkeys((*proven, *suspects))) or ("unknown",)
         if decided and evaluation_allows:
             disagreement = (
                 f"{capability}: the probe was denied, but every layer we could read allows it; the denial "
@@ -337,7 +355,7 @@ def _combine(
         verdict, blocked = Verdict.UNKNOWN, ()
     elif decided:
         verdict = Verdict.ALLOWED if evaluation_allows else Verdict.DENIED
-        blocked = () if evaluation_allows else proven
+        blocked = () if evaluation_allows else tuple(dict.fromkeys((*proven, *suspects)))
     else:
         verdict, blocked = Verdict.UNKNOWN, tuple(dict.fromkeys((*proven, *suspects)))
     return CapabilityReport(capability, verdict, blocked, probe, evaluation, disagreement)
@@ -384,7 +402,6 @@ class Checker:
             key=key,
             need=need,
             owner_account=owner_account,
-            region=self.aws.region,
         )
 
     def close(self) -> None:
@@ -401,7 +418,6 @@ def assemble_report(
     key: str | None,
     need: str,
     owner_account: str | None,
-    region: str,
 ) -> AccessReport:
     """The report from what was fetched and probed; pure, so tests can craft every layer moto ignores."""
     owner = owner_account or (identity.account if ref.bucket == data_bucket_name(identity.account) else None)
@@ -451,7 +467,7 @@ def assemble_report(
                 principal,
                 KMS_ACTIONS[capability],
                 kms_key,
-                context={"kms:ViaService": f"s3.{region}.{_dns_suffix(region)}"},
+                context={"kms:ViaService": s3_via_service(kms_key)},
             )
             kms = evaluate_with_gaps(kms_request, key_known, "kms")
         reports[capability] = _combine(probe, evaluation, kms, capability, tuple(gap.layer for gap in gaps))
@@ -475,10 +491,6 @@ def assemble_report(
         else []
     )
     return AccessReport(ref, identity.arn, reports, gaps, tuple(fixes), tuple(notes))
-
-
-def _dns_suffix(region: str) -> str:
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
 def _current(fetched: PolicyOrGap) -> Any:

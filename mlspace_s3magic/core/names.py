@@ -161,3 +161,13 @@ def _looks_like_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
+
+
+def s3_via_service(key_arn: str) -> str:
+    """The ``kms:ViaService`` value when S3 uses this key for a caller: S3 in the key's region (a bucket's
+    SSE-KMS key is in the bucket's region), never the region the caller's client happens to use."""
+    _, partition, _, region, *_ = key_arn.split(":")
+    return f"s3.{region}.{_DNS_SUFFIXES.get(partition, 'amazonaws.com')}"

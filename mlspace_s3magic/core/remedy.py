@@ -46,7 +46,7 @@ from mlspace_s3magic.core.mlspace import (
     project_policy_name,
     user_policy_name,
 )
-from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.names import BucketRef, s3_via_service
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
 Document = dict[str, Any]
@@ -66,7 +66,6 @@ FIXABLE_LAYERS = ("bucket-policy", "boundary", "identity", "kms")
 ADVISORY_LAYERS = ("scp", "rcp", "endpoint", "session", "requester-pays", "unknown")
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
-_DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 # Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
 _JQ_MERGE = (
     "($add[0] | map(.Sid)) as $ours"
@@ -426,8 +425,7 @@ class _Key:
     @property
     def via_s3(self) -> dict[str, Any]:
         """Limits key use to requests S3 makes on the caller's behalf."""
-        service = f"s3.{self.region}.{_DNS_SUFFIXES.get(self.partition, 'amazonaws.com')}"
-        return {"StringEquals": {"kms:ViaService": [service]}}
+        return {"StringEquals": {"kms:ViaService": [s3_via_service(self.arn)]}}
 
 
 def _statement(

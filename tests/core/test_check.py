@@ -4,6 +4,7 @@ does not enforce (boundaries, bucket policies, KMS key policies), and the sandbo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from mlspace_s3magic.core.check import Checker, Verdict, assemble_report
@@ -102,7 +103,6 @@ def _report(caller: CallerLayers, bucket: BucketLayers, probes: dict[str, Probe]
         key=None,
         need=need,
         owner_account="222222222222",
-        region="us-east-1",
     )
 
 
@@ -202,6 +202,50 @@ def test_kms_key_policy_that_allows_lets_the_read_through() -> None:
     assert report.fixes == ()
 
 
+def test_the_key_policy_is_judged_in_the_keys_region_not_the_clients() -> None:
+    """Regression: a key in us-west-2 whose key policy allows Decrypt via S3 in us-west-2 lets the read
+    through, whatever region the notebook's client uses (kms:ViaService is S3's in the key's region;
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service)."""
+    west = KEY_ARN.replace("us-east-1", "us-west-2")
+    via_west = {"StringEquals": {"kms:ViaService": "s3.us-west-2.amazonaws.com"}}
+    key_policy = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": via_west,
+        }
+    )
+    use = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": west, "Condition": via_west}
+    bucket = replace(
+        _bucket(_doc(GRANTS_ALICE_ACCOUNT), key_policy=key_policy),
+        encryption=Encryption("aws:kms", west),
+        key_policy=FetchedPolicy("key policy", key_policy, west),
+    )
+    report = _report(
+        _caller([_doc(S3_READ, use)], _doc(S3_READ, use)), bucket, _probes(Outcome.ALLOWED, Outcome.ALLOWED)
+    )
+    read = report.capabilities["read"]
+    assert (read.verdict, read.blocked_by, read.disagreement) == (Verdict.ALLOWED, (), None)
+    assert not [fix for fix in report.fixes if fix.layer == "kms"]
+
+
+def test_an_unreadable_bucket_policy_stays_in_the_diagnosis_when_a_read_layer_blocks() -> None:
+    """Unknown is never absent: the boundary (read) blocks, and the partner's bucket policy, which could
+    not be read, would still block once the boundary is fixed, so it is named (unverified) and fixed."""
+    report = _report(
+        _caller([_doc(S3_READ)], _doc()),
+        _bucket(Unreadable("bucket-policy", "s3:GetBucketPolicy was denied")),
+        _probes(Outcome.DENIED, Outcome.DENIED),
+    )
+    read = report.capabilities["read"]
+    assert read.blocked_by == ("boundary", "bucket-policy")
+    assert read.evaluation.suspects == ("bucket-policy",)
+    assert "boundary; unverified: bucket-policy (could not read)" in str(report)
+    assert {fix.layer for fix in report.fixes} >= {"boundary", "bucket-policy"}
+
+
 def test_probe_denied_but_every_readable_layer_allows() -> None:
     report = _report(
         _caller([_doc(S3_READ)], _doc(S3_READ)),
@@ -245,7 +289,9 @@ def test_a_readable_layer_still_proves_a_block_beside_unreadable_ones() -> None:
         _probes(Outcome.DENIED, Outcome.DENIED),
     )
     assert report.capabilities["read"].evaluation.blocked_by == ("boundary",)
-    assert report.capabilities["read"].blocked_by == ("boundary",)
+    # The unread layers that would still block once the boundary is fixed stay named, as unverified.
+    assert report.capabilities["read"].blocked_by == ("boundary", "identity", "bucket-policy")
+    assert report.capabilities["read"].evaluation.suspects == ("identity", "bucket-policy")
 
 
 def test_json_has_the_documented_shape() -> None:
