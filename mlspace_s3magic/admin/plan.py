@@ -346,7 +346,10 @@ class CapabilityCheck:
 
 
 def capabilities(access: AccessLevel) -> tuple[str, ...]:
-    return ("list", "read", "write") if access is AccessLevel.READ_WRITE else ("list", "read")
+    """What a grant of this level must make possible, for its verification."""
+    return {AccessLevel.LIST: ("list",), AccessLevel.READ: ("list", "read")}.get(
+        access, ("list", "read", "write")
+    )
 
 
 def evaluate_live(request: AccessRequest, live: Live) -> tuple[tuple[CapabilityCheck, ...], tuple[str, ...]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlspace_s3magic.core.names import InvalidBucketReference, validate_bucket_name
+from mlspace_s3magic.core.names import InvalidBucketReference, folder_prefix, validate_bucket_name
 from mlspace_s3magic.core.remedy import AccessLevel
 
 MAX_DAYS = 365
@@ -59,9 +59,11 @@ class NewAccessRequest(BaseModel):
 
     bucket: str = Field(min_length=1, max_length=255, description="The bucket, as S3 names it.")
     prefix: str = Field(
-        default="", max_length=1024, description="Only this prefix; empty for the whole bucket."
+        default="",
+        max_length=1024,
+        description="Only this folder (datasets and datasets/ both mean datasets/); empty: the whole bucket.",
     )
-    access: AccessLevel = Field(description="read, or read-write.")
+    access: AccessLevel = Field(description="list, read, or read-write.")
     reason: str = Field(min_length=3, max_length=2000, description="Why you need it, for the admin.")
     days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description="Expire after this many days.")
     idempotency_key: str = Field(
@@ -84,7 +86,7 @@ class NewAccessRequest(BaseModel):
             raise ValueError("a prefix does not start with '/': write data/2026/, not /data/2026/")
         if any(mark in value for mark in ("*", "?")):
             raise ValueError("a prefix is literal text: wildcards (* ?) are not accepted")
-        return value
+        return folder_prefix(value)  # "datasets" is the folder "datasets/", never "datasets-private/" too
 
     @field_validator("idempotency_key")
     @classmethod

@@ -389,6 +389,7 @@ class Checker:
         need: str = "read",
         owner_account: str | None = None,
     ) -> AccessReport:
+        ref = ref.as_folder()
         probes = self._pool.submit(run_probes, self.aws, ref, key=key, write=write_probe, pool=self._pool)
         bucket = self._pool.submit(LayerFetcher(self.aws, self._pool).bucket_layers, ref)
         identity = self.identity()
@@ -473,7 +474,7 @@ def assemble_report(
         reports[capability] = _combine(probe, evaluation, kms, capability, tuple(gap.layer for gap in gaps))
     needed = CAPABILITIES[: CAPABILITIES.index(need) + 1] if need != "list" else ("list",)
     blocking = [layer for name in needed for layer in reports[name].blocked_by]
-    access = AccessLevel.READ_WRITE if need == "write" else AccessLevel.READ
+    access = {"list": AccessLevel.LIST, "read": AccessLevel.READ}.get(need, AccessLevel.READ_WRITE)
     fixes = (
         plan_fixes(
             identity=identity,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlspace_s3magic.core.errors import S3MagicError
 
@@ -43,6 +43,8 @@ class BucketRef:
     access_point_arn: str | None = None
     access_point_account: str | None = None
     legacy_name: bool = False
+    # The prefix as typed, when it lacked its closing "/" and was taken as that folder (see as_folder).
+    typed_prefix: str | None = None
 
     @property
     def bucket_arn(self) -> str:
@@ -58,16 +60,35 @@ class BucketRef:
         """Every object under the prefix, as a policy names them (``arn:aws:s3:::bucket/prefix*``)."""
         return self.object_arn(f"{self.prefix}*")
 
+    def as_folder(self) -> BucketRef:
+        """The same target with its prefix taken as a folder, as grants and checks scope it: a grant on
+        ``datasets`` would also open ``datasets-private/``, so ``datasets`` means ``datasets/``."""
+        if not self.prefix or self.prefix.endswith("/"):
+            return self
+        return replace(self, prefix=folder_prefix(self.prefix), typed_prefix=self.prefix)
+
     @property
     def notes(self) -> tuple[str, ...]:
-        if not self.legacy_name:
-            return ()
-        return (LEGACY_NOTE.format(bucket=self.bucket, problem=modern_rule_broken(self.bucket)),)
+        notes = []
+        if self.legacy_name:
+            notes.append(LEGACY_NOTE.format(bucket=self.bucket, problem=modern_rule_broken(self.bucket)))
+        if self.typed_prefix is not None:
+            notes.append(
+                f"The prefix {self.typed_prefix!r} is taken as the folder {self.prefix!r}: access to "
+                f"{self.typed_prefix!r} alone would also reach {self.typed_prefix + '-private/'!r} and "
+                "any other name that starts the same way."
+            )
+        return tuple(notes)
 
     def __str__(self) -> str:
         if self.access_point_arn:
             return self.object_arn(self.prefix) if self.prefix else self.access_point_arn
         return f"s3://{self.bucket}/{self.prefix}"
+
+
+def folder_prefix(prefix: str) -> str:
+    """A prefix as the folder it names: ``datasets`` and ``datasets/`` both mean ``datasets/``."""
+    return prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
 
 
 def parse_bucket_reference(text: str) -> BucketRef:

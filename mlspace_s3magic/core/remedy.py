@@ -85,8 +85,9 @@ _JQ_CEILING = (
 
 
 class AccessLevel(StrEnum):
-    """What the grant allows: reading (and listing), or reading and writing."""
+    """What the grant allows: listing only, reading (and listing), or reading and writing."""
 
+    LIST = "list"
     READ = "read"
     READ_WRITE = "read-write"
 
@@ -205,7 +206,7 @@ def sid_stem(ref: BucketRef, access: AccessLevel, grantee: str = "") -> str:
     The grantee (``project demo``, ``user alice``) keeps two projects' statements in one bucket policy apart:
     with the same Sid, the second grant would replace the first.
     """
-    level = "ReadWrite" if access is AccessLevel.READ_WRITE else "Read"
+    level = {AccessLevel.LIST: "List", AccessLevel.READ: "Read"}.get(access, "ReadWrite")
     named = f"{grantee} {ref.bucket}/{ref.prefix}"
     stem = "S3Access" + level + "".join(word[0].upper() + word[1:] for word in _ALPHANUMERIC.findall(named))
     if len(stem) <= SID_STEM_MAX_LENGTH:
@@ -403,7 +404,7 @@ class _Plan:
 
     @property
     def verb(self) -> str:
-        return "read and write" if self.access is AccessLevel.READ_WRITE else "read"
+        return {AccessLevel.LIST: "list", AccessLevel.READ: "read"}.get(self.access, "read and write")
 
 
 @dataclass(frozen=True)
@@ -448,16 +449,25 @@ def _statement(
 def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statement]:
     """Objects under the prefix, and listing limited to it; resource policies add the principal."""
     ref = plan.ref
-    actions = READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ())
+    actions = _object_actions(plan)
     principal = plan.principal if resource_policy else None
     narrowing = plan.principal_condition if resource_policy else {}
     listing = dict(narrowing)
     if ref.prefix:
         listing["StringLike"] = {"s3:prefix": [f"{ref.prefix}*"]}
-    return [
-        _statement(plan.stem + "Objects", actions, [ref.objects_arn], principal, narrowing),
-        _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing),
-    ]
+    objects = (
+        [_statement(plan.stem + "Objects", actions, [ref.objects_arn], principal, narrowing)]
+        if actions
+        else []
+    )
+    return [*objects, _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing)]
+
+
+def _object_actions(plan: _Plan) -> tuple[str, ...]:
+    """What a grant allows on the objects: nothing for listing only, then reads, then writes."""
+    if plan.access is AccessLevel.LIST:
+        return ()
+    return READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ())
 
 
 def _kms_actions(plan: _Plan) -> list[str]:
@@ -904,7 +914,7 @@ def _unknown_key_advice(plan: _Plan) -> Fix:
 def _advice(plan: _Plan, layer: str, owner: str | None) -> Fix:
     """A layer only others can change: who must act, and what they must allow."""
     account = plan.identity.account
-    actions = READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ()) + (LIST_ACTION,)
+    actions = (*_object_actions(plan), LIST_ACTION)
     wanted = f"{', '.join(actions)} on {plan.ref.bucket_arn} and {plan.ref.objects_arn}"
     advice: dict[str, tuple[str, str, str]] = {
         "scp": (

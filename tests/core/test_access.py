@@ -57,3 +57,11 @@ def test_registry_entries_are_checked() -> None:
     assert SharedBucket(bucket="partner-data", owner_account="222222222222").region is None
     with pytest.raises(ValidationError, match="owner_role_arn"):
         SharedBucket(bucket="partner-data", owner_role_arn="not-an-arn")
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"), [("datasets", "datasets/"), ("datasets/", "datasets/"), ("", "")]
+)
+def test_a_requested_prefix_is_a_folder(typed: str, stored: str) -> None:
+    """The same rule as ``check``: ``datasets`` is the folder ``datasets/``, never ``datasets-private/``."""
+    assert NewAccessRequest.model_validate({**GOOD, "prefix": typed}).prefix == stored

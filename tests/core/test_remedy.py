@@ -832,3 +832,27 @@ def test_html_escapes_everything_and_folds_the_document() -> None:
     unread = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)._repr_html_()
     assert "<details><summary>Statements to add</summary>" in unread
     assert fixes_html(plan()).count("<details>") == 3
+
+
+# Scope exactly what was asked.
+
+
+def test_a_list_need_grants_listing_the_folder_and_no_object() -> None:
+    fixes = plan(access=AccessLevel.LIST)
+    listing = {"s3:prefix": "datasets/iris/"}
+    assert _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **listing)
+    assert not _allowed(fixes, ALICE, "s3:GetObject", IRIS)
+    identity = next(fix for fix in fixes if fix.layer == "identity")
+    assert [s["Action"] for s in identity.statements] == [["s3:ListBucket"]]
+
+
+def test_a_prefix_without_its_slash_is_the_folder_and_not_its_namesakes() -> None:
+    """``datasets`` means ``datasets/``: a grant on ``datasets*`` would also open ``datasets-private/``."""
+    typed = parse_bucket_reference("BucketToBeShared/datasets").as_folder()
+    assert typed.prefix == "datasets/" and "datasets-private/" in typed.notes[-1]
+    fixes = plan(ref=typed)
+    assert _allowed(fixes, ALICE, "s3:GetObject", "arn:aws:s3:::BucketToBeShared/datasets/iris/iris.csv")
+    assert not _allowed(fixes, ALICE, "s3:GetObject", "arn:aws:s3:::BucketToBeShared/datasets-private/x.csv")
+    private = {"s3:prefix": "datasets-private/"}
+    assert not _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **private)
+    assert parse_bucket_reference("BucketToBeShared/datasets/").as_folder().notes == typed.notes[:-1]
