@@ -110,13 +110,13 @@ def with_ceiling(
     cleared = [_without(statement, gone | names) for statement in before]
     base = {**copy.deepcopy(dict(document)), "Statement": cleared}
     if not wanted:
-        return base
+        return copy.deepcopy(base)
     tried: list[tuple[str, int, Document]] = []
     for name, statements in _forms(kept, cleared, wanted, home_account):
         candidate = {**base, "Statement": statements}
         size = iam_size(candidate)
         if size <= MANAGED_POLICY_MAX_CHARS:
-            return candidate
+            return copy.deepcopy(candidate)  # the caller's document shares no statement with the result
         tried.append((name, size, candidate))
     smallest = min(tried, key=lambda attempt: attempt[1])[2]
     sizes = [(name, size) for name, size, _ in tried]
