@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
-from mlspace_s3magic.core.mlspace import project_from_role_name, role_belongs_to
+from mlspace_s3magic.core.mlspace import is_shared_role, project_from_role_name, role_belongs_to
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
 
@@ -73,9 +73,10 @@ class Identity(Rendered):
         rows: list[Row] = [("Caller", self.arn), ("Account", self.account)]
         if self.principal_type == "assumed-role":
             rows += [("Role", shown(self.role)), ("Session", shown(self.session))]
+        shared = "(shared notebook role)" if self.user_scoped is False and self.role else None
         rows += [
-            ("MLSpace user", shown(self.user)),
-            ("Project", shown(self.project)),
+            ("MLSpace user", shared or shown(self.user)),
+            ("Project", shared or shown(self.project)),
             ("Boundary", self.boundary or "(none found)"),
             ("User-scoped roles", scoped[self.user_scoped]),
         ]
@@ -145,6 +146,12 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
         if boundary is None:
             notes.append(f"The role {role_name} has no permissions boundary.")
 
+    if is_shared_role(tags):
+        notes.append(
+            f"{role_name} is MLSpace's shared notebook role (MLSpace runs without per-user roles): every "
+            "notebook of every project uses it, and its tags name no user or project."
+        )
+        return _identity(caller, role_name, role_arn, boundary, None, None, False, notes)
     user = tags.get("user")
     project = tags.get("project")
     if project is None and (named := project_from_role_name(role_name)):
@@ -167,6 +174,19 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
             )
     else:
         user_scoped = True if project else None
+    return _identity(caller, role_name, role_arn, boundary, user, project, user_scoped, notes)
+
+
+def _identity(
+    caller: CallerArn,
+    role_name: str,
+    role_arn: str,
+    boundary: str | None,
+    user: str | None,
+    project: str | None,
+    user_scoped: bool | None,
+    notes: list[str],
+) -> Identity:
     return Identity(
         arn=caller.arn,
         account=caller.account,

@@ -13,6 +13,10 @@ IAM_RESOURCE_PREFIX = "MLSpace"
 BOUNDARY_POLICY_NAME = "mlspace-project-user-permission-boundary"
 IAM_ROLE_NAME_MAX_LENGTH = 64
 NOTEBOOK_SESSION_NAME = "SageMaker"
+# With MANAGE_IAM_ROLES off every notebook runs as one shared role, which MLSpace tags with these values in
+# the commercial and GovCloud partitions: they name no person and no project.
+SHARED_ROLE_USER_TAG = "MLSpaceApplication"
+SHARED_ROLE_PROJECT_TAG = "MLSpaceInfrastructure"
 
 
 def _user_role_pattern(prefix: str) -> re.Pattern[str]:
@@ -61,3 +65,8 @@ def project_policy_name(project: str, *, prefix: str = IAM_RESOURCE_PREFIX) -> s
 
 def user_policy_name(username: str, *, prefix: str = IAM_RESOURCE_PREFIX) -> str:
     return f"{prefix}-user-{username}"
+
+
+def is_shared_role(tags: dict[str, str]) -> bool:
+    """Whether a role's ``user`` and ``project`` tags are the shared notebook role's (no person, project)."""
+    return tags.get("user") == SHARED_ROLE_USER_TAG and tags.get("project") == SHARED_ROLE_PROJECT_TAG

@@ -54,9 +54,13 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS
+from mlspace_s3magic.core.limits import iam_size as policy_size
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     IAM_RESOURCE_PREFIX,
+    SHARED_ROLE_PROJECT_TAG,
+    SHARED_ROLE_USER_TAG,
     project_policy_name,
     user_policy_name,
     user_role_name,
@@ -83,13 +87,8 @@ ENDPOINT_INSTANCE_CONSTRAINT_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-endpoint-inst
 JOB_INSTANCE_CONSTRAINT_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-job-instance-constraint"
 APP_DENIED_SERVICES_POLICY_NAME = f"{IAM_RESOURCE_PREFIX}-app-denied-services"
 DYNAMIC_USER_ROLE_TAG: Tag = {"Key": "dynamic-user-role", "Value": "true"}
-# ``mlspace-notebook-role`` in shared-role mode (``MANAGE_IAM_ROLES`` off), commercial and GovCloud
-# partitions: these tags name no person and no project.
-SHARED_ROLE_USER_TAG = "MLSpaceApplication"
-SHARED_ROLE_PROJECT_TAG = "MLSpaceInfrastructure"
 
-# IAM's published quotas, counted without whitespace.
-MANAGED_POLICY_MAX_CHARS = 6144
+# IAM's published quotas, counted without whitespace (the managed-policy one in core/limits.py).
 INLINE_ROLE_POLICY_MAX_CHARS = 10240
 TRUST_POLICY_MAX_CHARS = 2048
 
@@ -261,11 +260,6 @@ def default_config_bucket(account: str) -> str:
 def permissions_boundary_arn(*, partition: str, account: str) -> str:
     """Where the boundary lives, as ``PERMISSIONS_BOUNDARY_ARN`` points to it."""
     return f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY_NAME}"
-
-
-def policy_size(document: Mapping[str, Any]) -> int:
-    """Characters IAM counts against its size quotas: the JSON without any whitespace."""
-    return sum(not char.isspace() for char in json.dumps(document))
 
 
 def managed_policy_room(document: Mapping[str, Any]) -> int:

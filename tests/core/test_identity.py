@@ -142,3 +142,22 @@ def test_caller_arns_are_split_as_sts_writes_them(
 def test_not_an_arn_is_rejected() -> None:
     with pytest.raises(ValueError, match="not an ARN"):
         CallerArn.parse("arn:aws:sts")
+
+
+def test_mlspaces_shared_notebook_role_names_no_user_and_no_project(fresh_sandbox: SandboxState) -> None:
+    """With MANAGE_IAM_ROLES off every notebook runs as mlspace-notebook-role, tagged user=MLSpaceApplication
+    and project=MLSpaceInfrastructure: whoami says "shared notebook role", never user MLSpaceApplication."""
+    get_role = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}],
+    }
+    tags = [
+        {"Key": "user", "Value": "MLSpaceApplication"},
+        {"Key": "project", "Value": "MLSpaceInfrastructure"},
+    ]
+    me = whoami(_assume(fresh_sandbox, "mlspace-notebook-role", get_role, tags))
+    assert (me.user, me.project, me.user_scoped) == (None, None, False)
+    assert any("shared notebook role" in note for note in me.notes)
+    text = str(me)
+    assert "MLSpaceApplication" not in text and "MLSpaceInfrastructure" not in text
+    assert "(shared notebook role)" in text and "(shared notebook role)" in me._repr_html_()
