@@ -454,13 +454,21 @@ def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statem
     narrowing = plan.principal_condition if resource_policy else {}
     listing = dict(narrowing)
     if ref.prefix:
-        listing["StringLike"] = {"s3:prefix": [f"{ref.prefix}*"]}
+        listing["StringLike"] = {"s3:prefix": [f"{policy_literal(ref.prefix)}*"]}
+    objects_arn = ref.object_arn(f"{policy_literal(ref.prefix)}*")
     objects = (
-        [_statement(plan.stem + "Objects", actions, [ref.objects_arn], principal, narrowing)]
+        [_statement(plan.stem + "Objects", actions, [objects_arn], principal, narrowing)]
         if actions
         else []
     )
     return [*objects, _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing)]
+
+
+def policy_literal(text: str) -> str:
+    """Text as a policy matches it literally: ``$`` written ``${$}``, so a prefix such as
+    ``${aws:username}/`` never becomes a live policy variable (IAM's escape; the Resource element and
+    StringLike values expand variables)."""
+    return text.replace("$", "${$}")
 
 
 def _object_actions(plan: _Plan) -> tuple[str, ...]:

@@ -856,3 +856,18 @@ def test_a_prefix_without_its_slash_is_the_folder_and_not_its_namesakes() -> Non
     private = {"s3:prefix": "datasets-private/"}
     assert not _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **private)
     assert parse_bucket_reference("BucketToBeShared/datasets/").as_folder().notes == typed.notes[:-1]
+
+
+def test_a_dollar_brace_in_a_prefix_never_becomes_a_policy_variable() -> None:
+    """``${aws:username}/`` typed as a prefix is that literal folder: IAM reads ``${$}`` as a literal ``$``
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-specialchars)."""
+    ref = parse_bucket_reference("BucketToBeShared/${aws:username}/")
+    fixes = plan(ref=ref)
+    for fix in fixes:
+        assert "${aws:username}" not in json.dumps(fix.statements).replace("${$}{aws:username}", "")
+    # Unescaped, the variable would have no value for a role session and the grant would match nothing.
+    literal = "arn:aws:s3:::BucketToBeShared/${aws:username}/notes.txt"
+    assert _allowed(fixes, ALICE, "s3:GetObject", literal)
+    assert not _allowed(fixes, ALICE, "s3:GetObject", "arn:aws:s3:::BucketToBeShared/alice/notes.txt")
+    listing = {"s3:prefix": "${aws:username}/"}
+    assert _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **listing)
