@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest
-from mlspace_s3magic.core.render import Rendered, html_table, text_table
+from mlspace_s3magic.core.render import Rendered, html_table, terminal_safe, text_table
 
 
 @dataclass(frozen=True, repr=False)
@@ -76,6 +76,7 @@ class RequestTable(Rendered):
         if not rows:
             return "(no access requests)"
         header = ("id", "status", "access", "where", "reason")
+        rows = [(a, b, c, terminal_safe(where), terminal_safe(reason)) for a, b, c, where, reason in rows]
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
         return "\n".join(
             "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]

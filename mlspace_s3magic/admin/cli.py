@@ -13,6 +13,7 @@ from mlspace_s3magic.admin.auth import create_admin_token
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.render import terminal_safe
 
 ACTIONS = ("approve", "deny", "apply", "revoke")
 GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
@@ -135,10 +136,11 @@ def _client(args: argparse.Namespace) -> AdminClient:
 
 
 def _request_line(request: AccessRequest) -> str:
-    who = request.requester.user or request.requester.arn
-    target = f"s3://{request.bucket}/{request.prefix}"
+    """One request on one line; every value from a requester or AWS is made inert for the terminal."""
+    who = terminal_safe(request.requester.user or request.requester.arn)
+    target = terminal_safe(f"s3://{request.bucket}/{request.prefix}")
     status, access = request.status.value, request.access.value
-    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {request.reason}"
+    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {terminal_safe(request.reason)}"
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
@@ -153,24 +155,28 @@ def cmd_requests(args: argparse.Namespace) -> int:
 def render_view(view: RequestView, *, colour: bool) -> str:
     """A request, its plan layer by layer (diffs coloured in a terminal), and its history."""
     request = view.request
-    lines = [_request_line(request), f"requester: {request.requester.arn}"]
+    lines = [_request_line(request), f"requester: {terminal_safe(request.requester.arn)}"]
     if request.expires_at:
         lines.append(f"expires: {request.expires_at.isoformat()}")
     plan = request.plan or {}
     for problem in plan.get("problems", []):
-        lines.append(f"PROBLEM: {problem}")
+        lines.append(f"PROBLEM: {terminal_safe(str(problem))}")
     for change in plan.get("changes", []):
         lines.append(
-            f"\n== {change['layer']}: {change['target']} (account {change['account']}, "
-            f"applied by {change['applied_by']})"
+            terminal_safe(
+                f"\n== {change['layer']}: {change['target']} (account {change['account']}, "
+                f"applied by {change['applied_by']})",
+                lines=True,
+            )
         )
-        for line in str(change.get("diff", "")).splitlines():
+        for line in map(terminal_safe, str(change.get("diff", "")).splitlines()):
             painted = GREEN if line.startswith("+") else RED if line.startswith("-") else ""
             lines.append(f"{painted}{line}{RESET}" if colour and painted else line)
     if view.history:
         lines.append("\nhistory:")
         lines += [
-            f"  {e.at.isoformat()}  {e.actor}  {e.action}  {(e.from_status or '-')}->{(e.to_status or '-')}"
+            f"  {e.at.isoformat()}  {terminal_safe(e.actor)}  {e.action}  "
+            f"{(e.from_status or '-')}->{(e.to_status or '-')}"
             for e in view.history
         ]
     return "\n".join(lines)
@@ -195,7 +201,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         for e in entries:
             print(
-                f"{e.seq:>5}  {e.at.isoformat()}  {e.actor:<40} {e.action:<10} {e.request_id or '-':<14} "
+                f"{e.seq:>5}  {e.at.isoformat()}  {terminal_safe(e.actor):<40} {e.action:<10} "
+                f"{e.request_id or '-':<14} "
                 f"{e.from_status or '-'}->{e.to_status or '-'}"
             )
     return 0
@@ -221,7 +228,7 @@ def cmd_buckets(args: argparse.Namespace) -> int:
     else:
         for b in buckets:
             print(
-                f"{b.bucket:<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
-                f"{b.owner_role_arn or '(owner applies by hand)'}  {b.description}"
+                f"{terminal_safe(b.bucket):<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
+                f"{b.owner_role_arn or '(owner applies by hand)'}  {terminal_safe(b.description)}"
             )
     return 0

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlspace_s3magic.core.names import InvalidBucketReference, folder_prefix, validate_bucket_name
 from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.render import without_controls
 
 MAX_DAYS = 365
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -86,7 +87,15 @@ class NewAccessRequest(BaseModel):
             raise ValueError("a prefix does not start with '/': write data/2026/, not /data/2026/")
         if any(mark in value for mark in ("*", "?")):
             raise ValueError("a prefix is literal text: wildcards (* ?) are not accepted")
+        if without_controls(value) != value:
+            raise ValueError("a prefix may not hold control characters (such as escape sequences)")
         return folder_prefix(value)  # "datasets" is the folder "datasets/", never "datasets-private/" too
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _reason(cls, value: object) -> object:
+        """Control characters (escape sequences) removed: the reason is shown in the admin's terminal."""
+        return without_controls(value, lines=True) if isinstance(value, str) else value
 
     @field_validator("idempotency_key")
     @classmethod
@@ -159,6 +168,12 @@ class SharedBucket(BaseModel):
     owner_account: str | None = Field(default=None, pattern=r"^\d{12}$")
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     description: str = Field(default="", max_length=500)
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: object) -> object:
+        return without_controls(value) if isinstance(value, str) else value
+
     owner_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 
     @field_validator("bucket")

@@ -457,9 +457,7 @@ def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statem
         listing["StringLike"] = {"s3:prefix": [f"{policy_literal(ref.prefix)}*"]}
     objects_arn = ref.object_arn(f"{policy_literal(ref.prefix)}*")
     objects = (
-        [_statement(plan.stem + "Objects", actions, [objects_arn], principal, narrowing)]
-        if actions
-        else []
+        [_statement(plan.stem + "Objects", actions, [objects_arn], principal, narrowing)] if actions else []
     )
     return [*objects, _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing)]
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
 Row = tuple[str, str]
+# C0 and C1 control characters (escape sequences start with one) and the bidirectional overrides, which can
+# make a terminal show text other than what it holds; newlines are kept only where a text may span lines.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str, *, lines: bool = False) -> str:
+    """Text for a terminal, every control character shown as its escape (``\x1b``) instead of acting, so
+    a request's reason cannot rewrite what an admin sees; ``lines`` keeps newlines."""
+    pattern = _UNSAFE if lines else _UNSAFE_ONE_LINE
+    return pattern.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def without_controls(text: str, *, lines: bool = False) -> str:
+    """Text with its control characters removed, for input that is kept (a request's reason)."""
+    return (_UNSAFE if lines else _UNSAFE_ONE_LINE).sub("", text)
 
 
 class Rendered:
@@ -25,10 +42,10 @@ class Rendered:
 def text_table(rows: Sequence[Row], notes: Sequence[str] = ()) -> str:
     """Two aligned columns, then the notes as a bulleted list."""
     width = max((len(label) for label, _ in rows), default=0)
-    lines = [f"{label.ljust(width)}  {value}" for label, value in rows]
+    lines = [f"{label.ljust(width)}  {terminal_safe(value)}" for label, value in rows]
     if notes:
         lines.append("Notes:")
-        lines.extend(f"  - {note}" for note in notes)
+        lines.extend(f"  - {terminal_safe(note)}" for note in notes)
     return "\n".join(lines)
 
 
