@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from mlspace_s3magic.core.access import NewAccessRequest
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.files import write_private
 
 
 def default_outbox_dir() -> Path:
@@ -31,19 +32,9 @@ class Outbox:
     def put(self, request: NewAccessRequest) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.folder / f"{request.idempotency_key}.json"
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(request.model_dump_json())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-        directory = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself must survive a crash too
-        finally:
-            os.close(directory)
-        return path
+        return write_private(
+            path, request.model_dump_json(), durable=True
+        )  # a queued request survives a crash
 
     def pending(self) -> list[NewAccessRequest]:
         """Queued requests, oldest first; a file that cannot be read is reported, never silently dropped."""

@@ -43,6 +43,7 @@ from mlspace_s3magic.core.access import Requester
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
+from mlspace_s3magic.core.files import PRIVATE, write_private
 from mlspace_s3magic.core.identity import CallerArn
 
 logger = logging.getLogger(__name__)
@@ -368,18 +369,18 @@ def create_admin_token(path: Path, *, overwrite: bool = False) -> str:
     """
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp") if overwrite else path
-    try:
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if overwrite:
+        write_private(path, token + "\n")
+        return token
+    try:  # exclusively: two admins creating it at once must not both believe they hold it
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE)
     except FileExistsError:
         raise S3MagicError(
             f"{path} already exists; keep using its token, or replace it on purpose (overwrite)."
         ) from None
     with os.fdopen(descriptor, "w") as stream:
-        os.fchmod(stream.fileno(), 0o600)  # exactly 0600, whatever the umask
+        os.fchmod(stream.fileno(), PRIVATE)  # exactly 0600, whatever the umask
         stream.write(token + "\n")
-    if overwrite:
-        os.replace(target, path)
     return token
 
 

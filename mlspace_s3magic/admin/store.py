@@ -36,6 +36,7 @@ from mlspace_s3magic.core.access import (
 )
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.files import create_private
 
 ACCEPTED_URLS = "sqlite:///ABSOLUTE/PATH.db, sqlite:///:memory: (tests only), or dynamodb://TABLE"
 SUBMIT = "submit"
@@ -463,8 +464,9 @@ class SqliteStore(_Changing):
         if path != ":memory:":
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                create_private(Path(path))  # requests and the audit log: the owner's only
             except OSError as error:
-                raise StoreError(f"Cannot create the folder of {self._where}: {error}") from error
+                raise StoreError(f"Cannot create {self._where}: {error}") from error
         with self._failures():
             # ``timeout`` is SQLite's busy_timeout: wait that long for another writer instead of failing.
             self._db = sqlite3.connect(

@@ -13,6 +13,7 @@ from typing import Any
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.files import write_private
 from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
 
 STATE_FILE_NAME = "sandbox.json"
@@ -144,13 +145,7 @@ class SandboxState:
 
     def _write(self, state_dir: Path) -> Path:
         """Replace ``sandbox.json`` at once, so a reader never sees half of it."""
-        path = state_dir / STATE_FILE_NAME
-        temporary = path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as stream:
-            json.dump(self.to_dict(), stream, indent=2)
-        os.replace(temporary, path)
-        return path
+        return write_private(state_dir / STATE_FILE_NAME, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def load(cls, state_dir: Path) -> SandboxState:
