@@ -127,6 +127,8 @@ class AccessReport(Rendered):
             "bucket": self.ref.bucket,
             "prefix": self.ref.prefix,
             "principal": self.principal,
+            # Who read the layers: this notebook (the admin endpoint's diagnosis is not asked yet).
+            "diagnosed_by": "notebook",
             "capabilities": {name: report.to_dict() for name, report in self.capabilities.items()},
             "unreadable_layers": [
                 {"layer": gap.layer, "reason": gap.reason} for gap in self.unreadable_layers

@@ -139,6 +139,10 @@ class Fix(Rendered):
     summary: str = ""
     operation: Operation = Operation.ADVICE
     sid_stem: str | None = None
+    # Whose credentials run the command: "bucket-owner", "mlspace-admin", "key-owner", or "nobody" (advice),
+    # and the 12-digit account they belong to (None: unknown).
+    run_as: str = "nobody"
+    account: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fix as JSON values; copies, so a caller editing them cannot change this fix."""
@@ -146,6 +150,8 @@ class Fix(Rendered):
             "layer": self.layer,
             "target": self.target,
             "applied_by": self.applied_by,
+            "run_as": self.run_as,
+            "account": self.account,
             "summary": self.summary,
             "change": {
                 "operation": self.operation.value,
@@ -608,6 +614,8 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
     return Fix(
         layer="bucket-policy",
         target=target,
+        run_as="bucket-owner",
+        account=owner,
         applied_by=f"the bucket owner (account {owner or 'unknown'}), with that account's credentials",
         statements=tuple(statements),
         document=document,
@@ -701,6 +709,8 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     return Fix(
         layer="boundary",
         target=target,
+        run_as="mlspace-admin",
+        account=plan.identity.account,
         applied_by=_admin(plan),
         statements=tuple(statements),
         document=document,
@@ -849,6 +859,8 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     return Fix(
         layer="identity",
         target=target,
+        run_as="mlspace-admin",
+        account=plan.identity.account,
         applied_by=_admin(plan),
         statements=tuple(statements),
         document=document,
@@ -886,6 +898,8 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
     return Fix(
         layer="kms",
         target=key.arn,
+        run_as="key-owner",
+        account=key.account,
         applied_by=f"the key owner (account {key.account}), with that account's credentials",
         statements=(statement,),
         document=document,

@@ -299,11 +299,12 @@ def test_json_has_the_documented_shape() -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert {"bucket", "prefix", "principal", "capabilities", "unreadable_layers", "fixes"} <= set(data)
     assert (data["bucket"], data["prefix"]) == (BUCKET, "datasets/")
+    assert data["diagnosed_by"] == "notebook"
     assert set(data["capabilities"]) == {"list", "read", "write"}
     for capability in data["capabilities"].values():
         assert {"verdict", "blocked_by", "probe", "evaluation"} <= set(capability)
     for fix in data["fixes"]:
-        assert {"layer", "target", "change", "command"} <= set(fix)
+        assert {"layer", "target", "change", "command", "run_as", "account"} <= set(fix)
 
 
 def test_html_escapes_and_folds_the_fixes() -> None:

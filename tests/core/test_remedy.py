@@ -871,3 +871,17 @@ def test_a_dollar_brace_in_a_prefix_never_becomes_a_policy_variable() -> None:
     assert not _allowed(fixes, ALICE, "s3:GetObject", "arn:aws:s3:::BucketToBeShared/alice/notes.txt")
     listing = {"s3:prefix": "${aws:username}/"}
     assert _allowed(fixes, ALICE, "s3:ListBucket", "arn:aws:s3:::BucketToBeShared", **listing)
+
+
+def test_each_fix_says_whose_credentials_run_it() -> None:
+    fixes = plan(
+        blocked_by=(*S3_LAYERS, "kms", "scp"), kms_key_arn=KEY_ARN, current_key_policy={"Statement": []}
+    )
+    assert {fix.layer: (fix.to_dict()["run_as"], fix.to_dict()["account"]) for fix in fixes} == {
+        "bucket-policy": ("bucket-owner", PARTNER),
+        "boundary": ("mlspace-admin", MLSPACE),
+        "identity": ("mlspace-admin", MLSPACE),
+        "kms": ("key-owner", PARTNER),
+        "scp": ("nobody", None),
+    }
+    assert fix_for("bucket-policy", bucket_owner_account=None).account is None
