@@ -71,6 +71,9 @@ _JQ_MERGE = (
     "($add[0] | map(.Sid)) as $ours"
     " | .Statement = ([.Statement] | flatten | map(select((.Sid | IN($ours[])) | not))) + $add[0]"
 )
+# A new document of our statements, and the document standing in for one that does not exist.
+_JQ_NEW = '{"Version": "2012-10-17", "Statement": $add[0]}'
+_JQ_EMPTY = '{"Version": "2012-10-17", "Statement": []}'
 # Adds a bucket's ARNs to MLSpace's S3 statements of the boundary (see core/ceiling.py), or, without them,
 # appends $own; run on a boundary that could not be read when the fix was planned.
 _JQ_CEILING = (
@@ -544,9 +547,18 @@ def _document_lines(
         return [_heredoc(f"{name}.json", document)]
     return [
         "# The current document could not be read here: fetch it, then append our statements (needs jq).",
-        f"{fetch} > {name}.current.json",
         _heredoc(f"{name}.add.json", list(statements)),
-        f"jq --slurpfile add {name}.add.json '{_JQ_MERGE}' {name}.current.json > {name}.json",
+        *_merge_lines(statements, name, fetch),
+    ]
+
+
+def _merge_lines(statements: Sequence[Statement], name: str, fetch: str) -> list[str]:
+    """Fetch the live document and append ``{name}.add.json``'s statements to it, into ``{name}.json``;
+    when there is no live document (a bucket without a policy), the statements make a new one."""
+    return [
+        f"{fetch} > {name}.current.json 2>/dev/null || echo null > {name}.current.json",
+        f"jq --slurpfile add {name}.add.json '(. // {_JQ_EMPTY}) | {_JQ_MERGE}' {name}.current.json "
+        f"> {name}.json",
     ]
 
 
@@ -627,13 +639,30 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
     )
 
 
-def _iam_version_lines(policy_arn: str, file: str) -> list[str]:
+def _iam_version_lines(policy_arn: str, file: str, *, ours: bool) -> list[str]:
+    """A new default version. IAM keeps at most 5 versions: in a policy of ours the oldest non-default one
+    goes first; in one we did not create (MLSpace's boundary) none is ever deleted, the command stops and
+    says what to do instead."""
+    arn = shlex.quote(policy_arn)
+    count = f"aws iam list-policy-versions --policy-arn {arn} --query 'length(Versions)' --output text"
+    oldest = (
+        f"aws iam list-policy-versions --policy-arn {arn} "
+        "--query 'sort_by(Versions[?!IsDefaultVersion], &CreateDate)[0].VersionId' --output text"
+    )
+    if ours:
+        at_five = [f'  aws iam delete-policy-version --policy-arn {arn} --version-id "$({oldest})"']
+    else:
+        stop = shlex.quote(
+            f"{policy_arn} already has the 5 versions IAM keeps, and it is not ours to prune: delete a "
+            "version you no longer need (aws iam delete-policy-version), then run this again."
+        )
+        at_five = [f"  echo {stop} >&2", "  exit 1"]
     return [
-        "# IAM keeps at most 5 versions of a policy: if it has 5, delete the oldest non-default one first:",
-        f"#   aws iam list-policy-versions --policy-arn {policy_arn}",
-        f"#   aws iam delete-policy-version --policy-arn {policy_arn} --version-id OLDEST_VERSION_ID",
-        f"aws iam create-policy-version --policy-arn {policy_arn} --policy-document file://{file} "
-        "--set-as-default",
+        "# IAM keeps at most 5 versions of a policy.",
+        f'if [ "$({count})" -ge 5 ]; then',
+        *at_five,
+        "fi",
+        f"aws iam create-policy-version --policy-arn {arn} --policy-document file://{file} --set-as-default",
     ]
 
 
@@ -714,7 +743,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         applied_by=_admin(plan),
         statements=tuple(statements),
         document=document,
-        command="\n".join(lines + _iam_version_lines(target, "boundary.json")),
+        command="\n".join(lines + _iam_version_lines(target, "boundary.json", ours=False)),
         warnings=tuple(warnings),
         summary=f"Raise the permissions boundary so that it allows {grant.allows}.",
         operation=Operation.CREATE_POLICY_VERSION,
@@ -847,12 +876,28 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             f"The new {name} is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
             f"policy: put this grant in another policy of our own ({name}-2) attached the same way."
         )
-    lines = _document_lines(document, statements, "grant", _iam_fetch(target))
-    if current is None:
-        lines.append(f"aws iam create-policy --policy-name {name} --policy-document file://grant.json")
+    create = f"aws iam create-policy --policy-name {shlex.quote(name)} --policy-document file://grant.json"
+    if isinstance(current, Unreadable) and not shared:
+        # Whether the policy exists is unknown here: the command finds out, so it works from either state.
+        lines = [
+            "# The grant policy could not be read here: create it if it does not exist yet, else add these",
+            "# statements to it (needs jq).",
+            _heredoc("grant.add.json", list(statements)),
+            f"if aws iam get-policy --policy-arn {shlex.quote(target)} >/dev/null 2>&1; then",
+            *(f"  {line}" for line in _merge_lines(statements, "grant", _iam_fetch(target))),
+            *(f"  {line}" for line in _iam_version_lines(target, "grant.json", ours=True)),
+            "else",
+            f"  jq -n --slurpfile add grant.add.json '{_JQ_NEW}' > grant.json",
+            f"  {create}",
+            "fi",
+        ]
+        operation = Operation.CREATE_POLICY_VERSION
+    elif current is None:
+        lines = [*_document_lines(document, statements, "grant", _iam_fetch(target)), create]
         operation = Operation.CREATE_POLICY
     else:
-        lines += _iam_version_lines(target, "grant.json")
+        lines = _document_lines(document, statements, "grant", _iam_fetch(target))
+        lines += _iam_version_lines(target, "grant.json", ours=not shared)
         operation = Operation.CREATE_POLICY_VERSION
     if not shared:
         lines += _attach_lines(plan, target)

@@ -488,7 +488,10 @@ def test_boundary_fix_versions_the_callers_boundary_without_principals() -> None
     )
     assert "--set-as-default" in fix.command
     assert "at most 5 versions" in fix.command
-    assert "delete-policy-version" in fix.command
+    # MLSpace's boundary is not ours: at five versions the command stops instead of deleting one.
+    assert "aws iam delete-policy-version --policy-arn" not in fix.command and "exit 1" in fix.command
+    grant = fix_for("identity", current_grant_policy={"Version": "2012-10-17", "Statement": []})
+    assert f"aws iam delete-policy-version --policy-arn {PROJECT_POLICY_ARN}" in grant.command
 
 
 def test_an_unknown_boundary_assumes_mlspaces_name_and_says_so() -> None:
@@ -674,11 +677,13 @@ def test_to_dict_returns_copies() -> None:
 
 # The commands run as written (with a stand-in for the AWS CLI).
 
+MISSING = "MISSING"  # what ``shell`` is given for a document that does not exist (the CLI then fails)
 FAKE_AWS = """#!/bin/sh
 echo "$*" >> "$CALLS"
 case "$2" in
-  get-*) cat "$CURRENT" ;;
+  get-*) [ "$(cat "$CURRENT")" = MISSING ] && exit 254; cat "$CURRENT" ;;
   list-roles) echo "MLSpace-demo-aaa MLSpace-demo-bbb" ;;
+  list-policy-versions) case "$*" in *length*) echo "${VERSIONS:-1}" ;; *) echo v1 ;; esac ;;
 esac
 for argument in "$@"; do
   case "$argument" in file://*) cp "${argument#file://}" "$OUT/$2.json" ;; esac
@@ -697,16 +702,23 @@ def shell(tmp_path: Path) -> Any:
     (bin_dir / "aws").write_text(FAKE_AWS)
     (bin_dir / "aws").chmod(0o755)
 
-    def run(fix: Fix, current: Any = None) -> tuple[dict[str, Any], list[str]]:
-        (tmp_path / "current.json").write_text(json.dumps(current))
+    def run(
+        fix: Fix, current: Any = None, versions: int = 1, *, fails: bool = False
+    ) -> tuple[dict[str, Any], list[str]]:
+        (tmp_path / "current.json").write_text(current if current == MISSING else json.dumps(current))
+        (tmp_path / "calls").write_text("")
+        for sent in out.iterdir():
+            sent.unlink()
         env = {
             **os.environ,
+            "VERSIONS": str(versions),
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "CALLS": str(tmp_path / "calls"),
             "CURRENT": str(tmp_path / "current.json"),
             "OUT": str(out),
         }
-        subprocess.run(["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, check=True)
+        done = subprocess.run(["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, check=not fails)
+        assert (done.returncode != 0) is fails
         sent = {path.stem: json.loads(path.read_text()) for path in out.iterdir()}
         return sent, (tmp_path / "calls").read_text().splitlines()
 
@@ -717,8 +729,9 @@ def test_known_documents_reach_the_cli_exactly(shell: Any) -> None:
     fixes = plan(blocked_by=(*S3_LAYERS, "kms"), kms_key_arn=KEY_ARN, current_key_policy={"Statement": []})
     sent, calls = {}, []
     for fix in fixes:
-        more_sent, calls = shell(fix)
+        more_sent, more_calls = shell(fix)
         sent.update(more_sent)
+        calls += more_calls
     documents = {fix.layer: fix.document for fix in fixes}
     assert sent["put-bucket-policy"] == documents["bucket-policy"]
     assert sent["create-policy-version"] == documents["boundary"]
@@ -765,6 +778,44 @@ def test_an_unreadable_boundary_without_mlspaces_statements_gets_a_statement_of_
     fix = fix_for("boundary", current_boundary=UNREADABLE)
     sent, _ = shell(fix, current=DATA_BOUNDARY)
     assert sent["create-policy-version"] == fix_for("boundary", current_boundary=DATA_BOUNDARY).document
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_an_unreadable_grant_policy_is_created_when_it_does_not_exist_yet(shell: Any) -> None:
+    fix = fix_for("identity", current_grant_policy=UNREADABLE)
+    sent, calls = shell(fix, current=MISSING)
+    assert sent["create-policy"] == {"Version": "2012-10-17", "Statement": list(fix.statements)}
+    assert not [call for call in calls if call.startswith("iam create-policy-version")]
+    assert len([call for call in calls if call.startswith("iam attach-role-policy")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_an_unreadable_grant_policy_that_exists_gets_a_new_version_and_keeps_its_statements(
+    shell: Any,
+) -> None:
+    live = {"Version": "2012-10-17", "Statement": [FOREIGN_FIRST]}
+    fix = fix_for("identity", current_grant_policy=UNREADABLE)
+    sent, calls = shell(fix, current=live, versions=5)
+    assert sent["create-policy-version"]["Statement"] == [FOREIGN_FIRST, *fix.statements]
+    deleted = [call for call in calls if call.startswith("iam delete-policy-version")]
+    assert deleted == [f"iam delete-policy-version --policy-arn {PROJECT_POLICY_ARN} --version-id v1"]
+    assert "create-policy" not in sent
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_an_unreadable_bucket_policy_on_a_bucket_without_one_gets_a_fresh_one(shell: Any) -> None:
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    sent, _ = shell(fix, current=MISSING)
+    assert sent["put-bucket-policy"] == {"Version": "2012-10-17", "Statement": list(fix.statements)}
+
+
+def test_mlspaces_boundary_at_five_versions_is_never_pruned_by_the_command(shell: Any) -> None:
+    fix = fix_for("boundary")
+    sent, calls = shell(fix, versions=5, fails=True)
+    assert sent == {}
+    assert not [call for call in calls if call.startswith(("iam delete-policy-version", "iam create-policy"))]
+    sent, _ = shell(fix, versions=4)
+    assert sent["create-policy-version"] == fix.document
 
 
 # The fixes really grant what they say, and no more (checked with our evaluator).
