@@ -49,17 +49,14 @@ from mlspace_s3magic.core.policy import (
     evaluate,
     parse_policy,
 )
+from mlspace_s3magic.core.policy.actions import RESOURCELESS_ACTIONS
 from mlspace_s3magic.core.policy.request import ContextValue
 
 log = logging.getLogger(__name__)
 
 ENFORCED_SERVICES = ("s3", "kms")
 # moto names some S3 operations by their API name; IAM authorizes them as these actions.
-_S3_ACTIONS = {
-    "HeadBucket": "ListBucket",
-    "ListBucketVersions": "ListBucketVersions",
-    "GetBucketCORS": "GetBucketCORS",
-}
+_S3_ACTIONS = {"HeadBucket": "ListBucket"}
 # moto routes these bucket sub-resources to its default action (ListBucket / CreateBucket / DeleteBucket).
 _S3_SUBRESOURCE_ACTIONS = {
     ("GET", "encryption"): "GetEncryptionConfiguration",
@@ -71,8 +68,6 @@ _S3_SUBRESOURCE_ACTIONS = {
     ("GET", "replication"): "GetReplicationConfiguration",
     ("GET", "requestPayment"): "GetBucketRequestPayment",
 }
-# Actions with no resource type: their resource is "*" (the Service Authorization Reference lists none).
-_S3_RESOURCELESS = {"ListAllMyBuckets"}
 # The KMS request fields that name the key a call acts on, in the order KMS reads them.
 _KMS_KEY_FIELDS = ("KeyId", "SourceKeyId", "TargetKeyId", "DestinationKeyId")
 _KMS_ARN = re.compile(r"arn:(?P<partition>[^:]+):kms:(?P<region>[^:]+):(?P<account>\d{12}):key/(?P<id>.+)")
@@ -181,7 +176,7 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
     bucket, _, key = resource.partition(":::")[2].partition("/")
     caller = _caller(request)
     context = _base_context(request, caller)
-    if action in _S3_RESOURCELESS:
+    if f"s3:{action}".lower() in RESOURCELESS_ACTIONS:  # their resource is "*"
         return _decide(caller, f"s3:{action}", "*", caller.principal.account, context, None)
     owner = _bucket_owner(bucket)
     if owner is None:
@@ -348,8 +343,10 @@ def _decide_kms(request: IAMRequestBase, resource: str) -> EvaluationResult | No
     context = _base_context(request, caller)
     context["kms:CallerAccount"] = caller.principal.account or ""
     key_id = _requested_key(request._body)
-    if key_id is None:
+    if key_id is None and action.lower() in RESOURCELESS_ACTIONS:
         return _decide(caller, action, "*", caller.principal.account, context, None)
+    if key_id is None:
+        return None  # a call that names no key it needs: moto answers with its validation error
     if key_id.startswith("alias/") or ":alias/" in key_id:
         context["kms:RequestAlias"] = key_id.rpartition(":")[2]
     region = str(request._region)

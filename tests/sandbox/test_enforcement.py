@@ -287,3 +287,17 @@ def test_an_identity_grant_alone_leaves_the_check_denied(fresh_sandbox: SandboxS
     assert done.returncode == 3, done.stderr
     report = json.loads(done.stdout)
     assert report["capabilities"]["read"]["verdict"] == "denied"
+
+
+def test_actions_without_a_resource_are_decided_on_star(sandbox: SandboxState) -> None:
+    """ListAllMyBuckets and kms:ListKeys name no resource: decided on "*" by the caller's own policies
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html). MLSpace's
+    notebooks have neither; the admin has both."""
+    alice = sandbox.aws_for("alice@demo")
+    assert 'on resource: "*"' in _denied(lambda: alice.client("s3").list_buckets())
+    assert "kms:ListKeys" in _denied(lambda: alice.client("kms").list_keys())
+    admin = sandbox.aws_for("admin")
+    assert f"mlspace-data-{MLSPACE_ACCOUNT}" in {
+        b["Name"] for b in admin.client("s3").list_buckets()["Buckets"]
+    }
+    assert "Keys" in admin.client("kms").list_keys()
