@@ -8,19 +8,17 @@ the request it already filed instead of filing a second one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from mlspace_s3magic.core.access import NewAccessRequest
 from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.files import write_private
+from mlspace_s3magic.core.files import state_dir, write_private
 
 
 def default_outbox_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "mlspace-s3magic" / "outbox"
+    return state_dir("outbox")
 
 
 class Outbox:

@@ -13,6 +13,7 @@ from mlspace_s3magic.admin.auth import create_admin_token
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.files import state_dir
 from mlspace_s3magic.core.render import terminal_safe
 
 ACTIONS = ("approve", "deny", "apply", "revoke")
@@ -93,8 +94,7 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def default_store_path() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "mlspace-s3magic" / "admin.db"
+    return state_dir("admin.db")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

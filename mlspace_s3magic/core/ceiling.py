@@ -63,6 +63,12 @@ def bucket_arns(bucket: str) -> tuple[str, str]:
     return f"arn:*:s3:::{bucket}", f"arn:*:s3:::{bucket}/*"
 
 
+def listing_statement(buckets: Iterable[str]) -> Statement:
+    """The statement of ours that lists buckets (for a boundary without MLSpace's S3 statements)."""
+    resources = [arn for bucket in buckets for arn in bucket_arns(bucket)]
+    return {"Effect": "Allow", "Action": list(CEILING_ACTIONS), "Resource": resources}
+
+
 def is_ceiling_statement(statement: object) -> bool:
     """Whether a boundary statement is the one of ours: no Sid, Allow, exactly :data:`CEILING_ACTIONS`."""
     return (
@@ -133,9 +139,10 @@ def _forms(
         hosted = _hosted(kept, named)
         if hosted is not None:
             yield "the buckets' ARNs in MLSpace's S3 statements", hosted
-        resources = [arn for g in named for arn in bucket_arns(str(g.bucket))]
-        own = {"Effect": "Allow", "Action": list(CEILING_ACTIONS), "Resource": resources}
-        yield "one statement listing the buckets", [*stripped, own]
+        yield (
+            "one statement listing the buckets",
+            [*stripped, listing_statement(str(g.bucket) for g in named)],
+        )
     accounts = {g.account for g in wanted}
     if None not in accounts and home_account not in accounts:
         listed = sorted(str(account) for account in accounts)

@@ -9,6 +9,13 @@ import tempfile
 from pathlib import Path
 
 PRIVATE = 0o600
+APP_FOLDER = "mlspace-s3magic"
+
+
+def state_dir(*parts: str) -> Path:
+    """Where this package keeps state for the user (``$XDG_STATE_HOME``, else ``~/.local/state``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base, APP_FOLDER, *parts)
 
 
 def write_private(path: Path, text: str, *, durable: bool = False) -> Path:

@@ -23,13 +23,13 @@ from html import escape
 from typing import Any, Final
 
 from mlspace_s3magic.core.ceiling import (
-    CEILING_ACTIONS,
     READ_HOST_ACTIONS,
     WRITE_HOST_ACTIONS,
     CeilingDoesNotFit,
     GrantedBucket,
     accounts_in,
     bucket_arns,
+    listing_statement,
     with_ceiling,
 )
 from mlspace_s3magic.core.identity import Identity
@@ -720,7 +720,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     this = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
     document: Document | None = None
     if isinstance(current, Unreadable):
-        statements = [_own_ceiling(this), *key_statements] if grant.s3 else key_statements
+        statements = [listing_statement([str(this.bucket)]), *key_statements] if grant.s3 else key_statements
         lines = _unread_boundary_lines(target, this if grant.s3 else None, key_statements)
     else:
         document = merge_statements(current, key_statements) if key_statements else copy.deepcopy(current)
@@ -764,15 +764,6 @@ def _with_this_bucket(plan: _Plan, document: Document, this: GrantedBucket) -> t
         return refused.smallest, str(refused)
 
 
-def _own_ceiling(this: GrantedBucket) -> Statement:
-    """The statement of ours a boundary without MLSpace's S3 statements gets for one bucket."""
-    return {
-        "Effect": "Allow",
-        "Action": list(CEILING_ACTIONS),
-        "Resource": list(bucket_arns(str(this.bucket))),
-    }
-
-
 def _unread_boundary_lines(
     target: str, this: GrantedBucket | None, key_statements: list[Statement]
 ) -> list[str]:
@@ -792,7 +783,7 @@ def _unread_boundary_lines(
                 ("writehost", list(WRITE_HOST_ACTIONS)),
                 ("read", [read, objects]),
                 ("write", [objects] if this.write else []),
-                ("own", _own_ceiling(this)),
+                ("own", listing_statement([str(this.bucket)])),
             )
         )
         lines.append(f"jq {arguments} {shlex.quote(_JQ_CEILING)} {step} > boundary.ceiling.json")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,7 +12,7 @@ from typing import Any
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.files import write_private
+from mlspace_s3magic.core.files import state_dir, write_private
 from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
 
 STATE_FILE_NAME = "sandbox.json"
@@ -23,8 +22,7 @@ STATE_DIR_ENV = "S3ACCESS_SANDBOX_STATE_DIR"
 
 
 def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "mlspace-s3magic" / "sandbox"
+    return state_dir("sandbox")
 
 
 @dataclass(frozen=True)
