@@ -106,6 +106,23 @@ class AuthSettings:
             raise ValueError("audience must name this endpoint, for example its base URL")
         if self.max_skew <= timedelta(0):
             raise ValueError("max_skew must be positive")
+        for pattern in self.admin_arn_patterns:
+            check_admin_arn_pattern(pattern)
+
+
+_ADMIN_ARN = re.compile(r"arn:[a-z-]+:(iam|sts)::\d{12}:(?P<resource>.+)")
+
+
+def check_admin_arn_pattern(pattern: str) -> str:
+    """An admin ARN pattern, refused unless it names one literal account: a wildcard there (or in the
+    partition or service) would make principals of other accounts admins."""
+    if not _ADMIN_ARN.fullmatch(pattern):
+        raise ValueError(
+            f"admin ARN pattern {pattern!r} must name its partition, service (iam or sts) and 12-digit "
+            "account literally; wildcards are accepted in the resource part only, such as "
+            "arn:aws:iam::111111111111:role/MLSpace-admin-*"
+        )
+    return pattern
 
 
 class Unauthenticated(S3MagicError):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
-from mlspace_s3magic.admin.auth import create_admin_token
+from mlspace_s3magic.admin.auth import check_admin_arn_pattern, create_admin_token
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
@@ -36,8 +36,10 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--admin-arn",
         action="append",
         default=[],
+        type=_admin_arn,
         metavar="PATTERN",
-        help="ARN pattern (fnmatch) of admins; a role session also matches its role (repeatable)",
+        help="ARN pattern (fnmatch) of admins, in a literal account; a role session also matches its role "
+        "(repeatable)",
     )
     serve.add_argument("--token-file", type=Path, help="a local admin token file (see `admin token`)")
     serve.add_argument("--audience", help="the endpoint's name in proofs (default: http://HOST:PORT)")
@@ -91,6 +93,13 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     buckets.add_argument("--description", default="", help="with --add: what is in it")
     buckets.add_argument("--remove", metavar="BUCKET", help="remove this bucket from the registry")
     buckets.set_defaults(handler=cmd_buckets)
+
+
+def _admin_arn(text: str) -> str:
+    try:
+        return check_admin_arn_pattern(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def default_store_path() -> Path:

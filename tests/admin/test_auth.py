@@ -583,3 +583,33 @@ def test_threads_share_one_role_lookup(sandbox: SandboxState, authenticator: Aut
     finally:
         auth.close()
     assert calls == 1
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "arn:aws:iam::*:role/admin",  # any account's role named admin would be an admin
+        "arn:aws:iam::11111111111?:role/admin",
+        "arn:*:iam::111111111111:role/admin",
+        "arn:aws:*::111111111111:role/admin",
+        "*",
+    ],
+)
+def test_an_admin_pattern_must_name_a_literal_account(sandbox: SandboxState, pattern: str) -> None:
+    with pytest.raises(ValueError, match="12-digit account literally"):
+        _settings(sandbox, admins=(pattern,))
+
+
+def test_an_admin_pattern_may_use_wildcards_in_its_resource(sandbox: SandboxState) -> None:
+    pattern = f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/MLSpace-admin-*"
+    assert _settings(sandbox, admins=(pattern,)).admin_arn_patterns == (pattern,)
+
+
+def test_admin_serve_refuses_a_wildcard_account_as_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlspace_s3magic.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["admin", "serve", "--admin-arn", "arn:aws:iam::*:role/admin"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "12-digit account literally" in err and "Traceback" not in err
