@@ -218,7 +218,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
+def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, SandboxState, Path]:
     """Start and seed the sandbox, and publish its state; imported late so plain use needs no moto."""
     try:
         from mlspace_s3magic.sandbox.server import Sandbox
@@ -233,9 +233,9 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, Path]:
             "can use or reset it.",
             file=sys.stderr,
         )
-    sandbox = Sandbox(host=args.host, port=args.port)
+    sandbox = Sandbox(host=args.host, port=args.port, shared_role=args.shared_role)
     state = sandbox.start()
-    return sandbox, state.save(args.state_dir, REGISTRY)
+    return sandbox, state, state.save(args.state_dir, REGISTRY)
 
 
 def _wait_for_stop_signal() -> None:
@@ -250,10 +250,11 @@ def _wait_for_stop_signal() -> None:
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    sandbox, state_path = _start_sandbox(args)
+    sandbox, state, state_path = _start_sandbox(args)
     try:
         print(
-            f"Sandbox listening on {sandbox.endpoint_url} (state in {state_path}); Ctrl-C stops it.",
+            f"Sandbox listening on {sandbox.endpoint_url} ({state.mode}; state in {state_path}); Ctrl-C "
+            "stops it.",
             flush=True,
         )
         _wait_for_stop_signal()
@@ -264,7 +265,10 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_env(args: argparse.Namespace) -> int:
-    print(SandboxState.load(args.state_dir).shell_exports(args.principal))
+    state = SandboxState.load(args.state_dir)
+    print(state.shell_exports(args.principal))
+    if state.shared_role:  # on stderr, so `eval "$(...)"` reads only the exports
+        print(f"s3access: this sandbox runs MLSpace in {state.mode}.", file=sys.stderr)
     return 0
 
 
@@ -276,7 +280,7 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
         )
     if args.admin_port is not None and not args.admin_endpoint:
         raise S3MagicError("--admin-port is the admin endpoint's port: give --admin-endpoint too.")
-    sandbox, state_path = _start_sandbox(args)
+    sandbox, _, state_path = _start_sandbox(args)
     try:
         with contextlib.ExitStack() as stack:
             admin = stack.enter_context(_serve_admin_endpoint(args)) if args.admin_endpoint else None
@@ -285,8 +289,8 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
             environment[STATE_DIR_ENV] = str(args.state_dir.resolve())
             beside = f", admin endpoint on {admin.url}" if admin else ""
             print(
-                f"Sandbox listening on {state.endpoint_url} (state in {state_path}){beside}; running "
-                f"{command[0]} as {args.principal}.",
+                f"Sandbox listening on {state.endpoint_url} ({state.mode}; state in {state_path}){beside}; "
+                f"running {command[0]} as {args.principal}.",
                 flush=True,
             )
             if admin:
@@ -437,6 +441,12 @@ def _build_parser() -> argparse.ArgumentParser:
     listen = argparse.ArgumentParser(add_help=False)
     listen.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     listen.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    listen.add_argument(
+        "--shared-role",
+        action="store_true",
+        help="MLSpace without per-user roles (MANAGE_IAM_ROLES off): every notebook principal is a session "
+        "of the one mlspace-notebook-role; remembered in the state, so `sandbox env` gives the same world",
+    )
     principal = argparse.ArgumentParser(add_help=False)
     principal.add_argument(
         "--as",

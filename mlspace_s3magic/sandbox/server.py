@@ -50,9 +50,11 @@ def _one_dynamodb_call_at_a_time() -> None:
 class Sandbox:
     """One seeded moto server. moto keeps its state per process, so run one sandbox per process."""
 
-    def __init__(self, host: str = LOOPBACK, port: int = 0):
+    def __init__(self, host: str = LOOPBACK, port: int = 0, *, shared_role: bool = False):
         self.host = host
         self.port = port
+        # MLSpace without per-user roles (MANAGE_IAM_ROLES off), on every reset too.
+        self.shared_role = shared_role
         self._server: ThreadedMotoServer | None = None
         self.state: SandboxState | None = None
 
@@ -79,7 +81,7 @@ class Sandbox:
         """Wipe every account and build the world again: new keys, pristine policies and objects."""
         self._post("/moto-api/reset-auth", NEVER_ENFORCE)
         self._post("/moto-api/reset", "")
-        self.state = seed_world(self.endpoint_url)
+        self.state = seed_world(self.endpoint_url, shared_role=self.shared_role)
         self._post("/moto-api/reset-auth", ENFORCE_FROM_FIRST_CALL)
         return self.state
 

@@ -14,6 +14,7 @@ from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCre
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.files import state_dir, write_private
 from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
+from mlspace_s3magic.sandbox.mlspace_policies import NOTEBOOK_ROLE_NAME
 
 STATE_FILE_NAME = "sandbox.json"
 REGISTRY_FILE_NAME = "registry.json"
@@ -43,6 +44,15 @@ class SandboxState:
     registry_file: str | None = None
     # The admin endpoint `sandbox run --admin-endpoint` serves beside the sandbox, while it runs.
     admin_url: str | None = None
+    # MLSpace without per-user roles (`--shared-role`): remembered so that every command tells the same world.
+    shared_role: bool = False
+
+    @property
+    def mode(self) -> str:
+        """How the sandbox's MLSpace runs its notebooks, in words for the lines that announce it."""
+        if self.shared_role:
+            return f"shared-role mode: every notebook runs as {NOTEBOOK_ROLE_NAME}"
+        return "per-user roles"
 
     def principal(self, name: str) -> Principal:
         try:
@@ -96,6 +106,7 @@ class SandboxState:
             "region": self.region,
             "registry_file": self.registry_file,
             "admin_url": self.admin_url,
+            "shared_role": self.shared_role,
             "principals": {
                 p.name: {
                     "arn": p.arn,
@@ -125,6 +136,7 @@ class SandboxState:
             data.get("region", DEFAULT_REGION),
             data.get("registry_file"),
             data.get("admin_url"),
+            bool(data.get("shared_role", False)),
         )
 
     def save(self, state_dir: Path, registry: Sequence[RegistryEntry] = ()) -> Path:

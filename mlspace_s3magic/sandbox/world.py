@@ -8,6 +8,10 @@ a partner: ``BucketToBeShared`` (the runbook's example, a legacy-style name) wit
 and an earlier grant of our admin endpoint put the bucket in the boundary and in our grant policy
 ``MLSpace-s3access-user-alice``), and ``partner-kms-encrypted``, whose objects are encrypted with a
 customer managed KMS key: its bucket policy lets the MLSpace account read, its key policy does not yet.
+
+With ``shared_role`` the MLSpace account is deployed with ``MANAGE_IAM_ROLES`` off instead
+(:func:`shared_role_documents`): alice and bob are both sessions of the one role ``mlspace-notebook-role``,
+and partner-shared-readonly's bucket policy names that role rather than the whole account.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ LOG_OBJECT_COUNT = 300
 # apply that layer itself instead of waiting for the owner.
 OWNER_ROLE_NAME = "S3AccessBucketPolicyEditor"
 OWNER_ROLE_ARN = f"arn:{PARTITION}:iam::{PARTNER_ACCOUNT}:role/{OWNER_ROLE_NAME}"
+SHARED_ROLE_ARN = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{mlspace_policies.NOTEBOOK_ROLE_NAME}"
 # What the sandbox's MLSpace admin has registered as shared: how notebooks learn these buckets exist.
 SHARED_BUCKETS = (
     SharedBucket(
@@ -86,8 +91,9 @@ def principal_name(user: str) -> str:
     return f"{user}@{PROJECT}"
 
 
-def seed_world(endpoint_url: str) -> SandboxState:
-    """Build both accounts on a freshly reset server whose enforcement is still off."""
+def seed_world(endpoint_url: str, *, shared_role: bool = False) -> SandboxState:
+    """Build both accounts on a freshly reset server whose enforcement is still off; ``shared_role`` deploys
+    MLSpace without per-user roles."""
     settings = AwsSettings(
         region=DEFAULT_REGION, endpoint_url=endpoint_url, max_pool_connections=SEED_WORKERS
     )
@@ -97,11 +103,13 @@ def seed_world(endpoint_url: str) -> SandboxState:
     partner = Aws(settings, owner.credentials)
     _seed_owner_role(partner, admin.arn)
     with ThreadPoolExecutor(SEED_WORKERS) as pool:
-        _seed_partner_buckets(partner, pool)
+        _seed_partner_buckets(partner, pool, readable_by=SHARED_ROLE_ARN if shared_role else None)
         _put_objects(mlspace, DATA_BUCKET, _data_bucket_objects(), pool, create=True)
-    users = _seed_mlspace_iam(mlspace)
+    users = _seed_shared_role(mlspace) if shared_role else _seed_mlspace_iam(mlspace)
     principals = {p.name: p for p in (admin, owner, *users)}
-    return SandboxState(endpoint_url=endpoint_url, principals=principals, region=DEFAULT_REGION)
+    return SandboxState(
+        endpoint_url=endpoint_url, principals=principals, region=DEFAULT_REGION, shared_role=shared_role
+    )
 
 
 def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> Principal:
@@ -197,6 +205,22 @@ def mlspace_documents() -> tuple[dict[str, dict[str, Any]], str]:
     return documents, grant_name
 
 
+def shared_role_documents() -> dict[str, dict[str, Any]]:
+    """The managed policies of the sandbox's MLSpace account with ``MANAGE_IAM_ROLES`` off, by name, in the
+    order they are attached to the shared notebook role. ``iamConstruct.ts`` then makes no boundary and no
+    job or endpoint constraints, and ``iam_manager.py`` no project or user policies."""
+    notebook_policy = mlspace_policies.shared_role_notebook_policy(
+        partition=PARTITION, region=DEFAULT_REGION, account=MLSPACE_ACCOUNT, data_bucket=DATA_BUCKET
+    )
+    kms_constraint = mlspace_policies.kms_instance_constraint_policy()
+    documents = {
+        mlspace_policies.NOTEBOOK_POLICY_NAME: notebook_policy,
+        mlspace_policies.KMS_INSTANCE_CONSTRAINT_POLICY_NAME: kms_constraint,
+    }
+    names = mlspace_policies.notebook_role_managed_policy_names(manage_iam_roles=False)
+    return {name: documents[name] for name in names}
+
+
 def role_policy_names(user: str, grant_name: str) -> list[str]:
     """The managed policies on a user's role: MLSpace's, and our grant policy on the grantee's."""
     names = mlspace_policies.user_role_managed_policy_names(PROJECT, user)
@@ -228,20 +252,40 @@ def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
             PolicyName=mlspace_policies.PASS_ROLE_POLICY_NAME,
             PolicyDocument=json.dumps(mlspace_policies.pass_role_inline_policy(role_arn=role_arn)),
         )
-        # Enforcement is still off, so the admin may assume a role whose trust names only SageMaker, which is
-        # how a notebook instance gets its session: the session name is MLSpace's, "SageMaker".
-        session = sts.assume_role(RoleArn=role_arn, RoleSessionName=NOTEBOOK_SESSION_NAME)
-        creds = session["Credentials"]
-        principals.append(
-            Principal(
-                name=principal_name(user),
-                arn=str(session["AssumedRoleUser"]["Arn"]),
-                credentials=StaticCredentials(
-                    creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
-                ),
-            )
-        )
+        principals.append(_notebook_session(sts, principal_name(user), role_arn))
     return principals
+
+
+def _seed_shared_role(aws: Aws) -> list[Principal]:
+    """MLSpace with ``MANAGE_IAM_ROLES`` off: CDK's one notebook role, tagged for no person or project, with
+    no boundary; every user's notebook runs as it."""
+    iam = aws.client("iam")
+    sts = aws.client("sts")
+    # SageMaker's trust, as a user role's (CDK also trusts Translate where it is on; nothing here uses it).
+    trust = mlspace_policies.user_role_trust_policy(partition=PARTITION, account=MLSPACE_ACCOUNT)
+    iam.create_role(
+        RoleName=mlspace_policies.NOTEBOOK_ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps(trust),
+        Tags=mlspace_policies.shared_role_tags(),
+    )
+    for name, document in shared_role_documents().items():
+        policy_arn = _create_policy(iam, name, document)
+        iam.attach_role_policy(RoleName=mlspace_policies.NOTEBOOK_ROLE_NAME, PolicyArn=policy_arn)
+    # Each notebook instance assumes the role under SageMaker's session name, so alice's and bob's sessions
+    # have the same ARN: only their keys tell them apart, as in MLSpace.
+    return [_notebook_session(sts, principal_name(user), SHARED_ROLE_ARN) for user in USERS]
+
+
+def _notebook_session(sts: Any, name: str, role_arn: str) -> Principal:
+    """A notebook's session of ``role_arn``. Enforcement is still off, so the admin may assume a role whose
+    trust names only SageMaker, which is how a notebook instance gets it, under MLSpace's session name."""
+    session = sts.assume_role(RoleArn=role_arn, RoleSessionName=NOTEBOOK_SESSION_NAME)
+    creds = session["Credentials"]
+    return Principal(
+        name=name,
+        arn=str(session["AssumedRoleUser"]["Arn"]),
+        credentials=StaticCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]),
+    )
 
 
 def _seed_owner_role(aws: Aws, trusted_admin_arn: str) -> None:
@@ -281,27 +325,35 @@ def _seed_owner_role(aws: Aws, trusted_admin_arn: str) -> None:
     )
 
 
-def _account_read_policy(bucket: str) -> dict[str, Any]:
-    """A bucket policy that lets the MLSpace account list and read the bucket (its policies decide who)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "MLSpaceAccountRead",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:root"},
-                "Action": ["s3:GetObject", "s3:ListBucket"],
-                "Resource": [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"],
-            }
-        ],
+def _account_read_policy(bucket: str, role_arn: str | None = None) -> dict[str, Any]:
+    """A bucket policy that lets the MLSpace account list and read the bucket (its policies decide who), or
+    only ``role_arn``: the account narrowed by ``aws:PrincipalArn``, so that no other principal of the account
+    with broad S3 rights of its own gets in, and a recreated role still matches."""
+    statement: dict[str, Any] = {
+        "Sid": "MLSpaceNotebookRoleRead" if role_arn else "MLSpaceAccountRead",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:root"},
+        "Action": ["s3:GetObject", "s3:ListBucket"],
+        "Resource": [f"arn:{PARTITION}:s3:::{bucket}", f"arn:{PARTITION}:s3:::{bucket}/*"],
     }
+    if role_arn:
+        statement["Condition"] = {"ArnEquals": {"aws:PrincipalArn": role_arn}}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
-def _seed_partner_buckets(aws: Aws, pool: ThreadPoolExecutor) -> None:
+def _seed_partner_buckets(aws: Aws, pool: ThreadPoolExecutor, *, readable_by: str | None) -> None:
+    """The partner's buckets; ``readable_by`` is the one role partner-shared-readonly lets in (else the whole
+    MLSpace account).
+
+    In shared-role mode only the partner's half of the seeded grant exists: the MLSpace half would go into
+    MLSpace's shared notebook policy (where :func:`plan_fixes` puts shared grants), which must stay MLSpace's
+    document and which the admin endpoint does not edit; so there the bucket is blocked by identity alone.
+    """
     s3 = aws.client("s3")
     _put_objects(aws, SHARED_BUCKET, _shared_bucket_objects(), pool, create=True)
     _put_objects(aws, READABLE_BUCKET, _readable_bucket_objects(), pool, create=True)
-    s3.put_bucket_policy(Bucket=READABLE_BUCKET, Policy=json.dumps(_account_read_policy(READABLE_BUCKET)))
+    policy = _account_read_policy(READABLE_BUCKET, readable_by)
+    s3.put_bucket_policy(Bucket=READABLE_BUCKET, Policy=json.dumps(policy))
     _seed_kms_bucket(aws, pool)
 
 
