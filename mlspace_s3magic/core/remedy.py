@@ -32,6 +32,7 @@ from mlspace_s3magic.core.ceiling import (
     listing_statement,
     with_ceiling,
 )
+from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.limits import (
     BUCKET_POLICY_MAX_BYTES,
@@ -47,7 +48,7 @@ from mlspace_s3magic.core.mlspace import (
     user_policy_name,
 )
 from mlspace_s3magic.core.names import BucketRef, s3_via_service
-from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
+from mlspace_s3magic.core.render import Rendered, Row, html_table, terminal_safe, text_table
 
 Document = dict[str, Any]
 Statement = dict[str, Any]
@@ -66,6 +67,14 @@ FIXABLE_LAYERS = ("bucket-policy", "boundary", "identity", "kms")
 ADVISORY_LAYERS = ("scp", "rcp", "endpoint", "session", "requester-pays", "unknown")
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
+# A KMS key ARN exactly: no alias, no wildcard, a key id in UUID form or a multi-Region key's mrk- form.
+_KEY_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+):(?P<account>[0-9]{12}):"
+    r"key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})",
+    re.ASCII,
+)
+# Lists the Deny statements of a live bucket policy, for a same-account block the notebook could not read.
+_JQ_DENIES = '[.Statement] | flatten | map(select(.Effect == "Deny"))'
 # Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
 _JQ_MERGE = (
     "($add[0] | map(.Sid)) as $ours"
@@ -74,6 +83,7 @@ _JQ_MERGE = (
 # A new document of our statements, and the document standing in for one that does not exist.
 _JQ_NEW = '{"Version": "2012-10-17", "Statement": $add[0]}'
 _JQ_EMPTY = '{"Version": "2012-10-17", "Statement": []}'
+_JQ_MERGE_INTO = f"(. // {_JQ_EMPTY}) | {_JQ_MERGE}"
 # Adds a bucket's ARNs to MLSpace's S3 statements of the boundary (see core/ceiling.py), or, without them,
 # appends $own; run on a boundary that could not be read when the fix was planned.
 _JQ_CEILING = (
@@ -85,6 +95,10 @@ _JQ_CEILING = (
     " elif host($writehost) and $write != [] then .Resource = (.Resource - $write) + $write else . end)"
     " else .Statement += [$own] end"
 )
+
+
+class InvalidKeyArn(S3MagicError, ValueError):
+    """A KMS key given for a fix is not one key's ARN, which would reach a policy and a shell command."""
 
 
 class AccessLevel(StrEnum):
@@ -316,6 +330,10 @@ def plan_fixes(
     """The changes that lift every blocking layer, in the order to apply them: bucket policy, boundary,
     identity grant, KMS key policy, then advisories for the layers only others can change.
 
+    In the caller's own account a bucket policy blocks only through an explicit Deny, and an Allow naming the
+    account root grants nothing there that the identity grant does not: the bucket-policy fix is then an
+    advisory naming the Deny statements (or the command that lists them), never an Allow.
+
     ``current_*`` is the live document, ``None`` when there is none, or :data:`UNREADABLE`. The boundary, a
     key policy and the shared notebook policy always exist, so for them ``None`` counts as unreadable. A
     blocked ``kms`` layer with a known key also puts the key grant into the boundary and identity fixes
@@ -333,7 +351,9 @@ def plan_fixes(
     key = _Key.parse(kms_key_arn) if "kms" in layers and kms_key_arn else None
 
     fixes: list[Fix] = []
-    if "bucket-policy" in layers:
+    if "bucket-policy" in layers and plan.same_account:
+        fixes.append(_same_account_bucket_policy_advice(plan, current_bucket_policy))
+    elif "bucket-policy" in layers:
         fixes.append(_bucket_policy_fix(plan, bucket_owner_account, current_bucket_policy))
     for layer, build, current in (
         ("boundary", _boundary_fix, current_boundary),
@@ -390,18 +410,22 @@ class _Plan:
         return f"arn:{partition}:iam::{self.identity.account}:{resource}"
 
     @property
+    def same_account(self) -> bool:
+        """Whether the bucket (or access point) is known to be in the caller's own account."""
+        return (self.ref.access_point_account or self.owner) == self.identity.account
+
+    @property
     def principal(self) -> dict[str, list[str]]:
         return {"AWS": [self.iam_arn("root")]}
 
     @property
     def principal_condition(self) -> dict[str, Any]:
-        """Narrows the account-root principal of a resource policy to the roles this grant is for."""
+        """Narrows the account-root principal of a resource policy to the roles this grant is for: the
+        project's roles, the user's role, or MLSpace's shared notebook role; never the whole account."""
         if self.scope is Scope.PROJECT:
             pattern = self.iam_arn(f"role/{IAM_RESOURCE_PREFIX}-{self.identity.project}-*")
             return {"ArnLike": {"aws:PrincipalArn": [pattern]}}
-        if self.scope is Scope.USER:
-            return {"ArnLike": {"aws:PrincipalArn": [self.identity.role_arn or self.identity.arn]}}
-        return {}
+        return {"ArnLike": {"aws:PrincipalArn": [self.identity.role_arn or self.identity.arn]}}
 
     @property
     def who(self) -> str:
@@ -409,7 +433,7 @@ class _Plan:
             return f"the roles of project {self.identity.project}"
         if self.scope is Scope.USER:
             return f"{self.identity.user}'s role {self.identity.role or '(unknown)'}"
-        return f"the notebook roles of account {self.identity.account}"
+        return f"MLSpace's shared notebook role {self.identity.role or '(unknown)'}"
 
     @property
     def verb(self) -> str:
@@ -427,15 +451,38 @@ class _Key:
 
     @classmethod
     def parse(cls, arn: str) -> _Key:
-        parts = arn.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms" or not parts[5].startswith("key/"):
-            raise ValueError(f"{arn!r} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID).")
-        return cls(arn, parts[1], parts[3], parts[4])
+        """Strictly one key's ARN: the ARN reaches policy documents and shell commands, where a wildcard
+        would grant every key and any other character could change the command."""
+        match = _KEY_ARN.fullmatch(arn)
+        if match is None:
+            raise InvalidKeyArn(
+                f"{terminal_safe(repr(arn))} is not a KMS key ARN ({_key_arn_problem(arn)}). Accepted: "
+                "arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID with a 12-digit account and a key id in UUID "
+                "form (1234abcd-12ab-34cd-56ef-1234567890ab) or mrk- and 32 hex digits; no alias, no "
+                "wildcard, no whitespace. Find the key's ARN with aws kms describe-key --key-id ALIAS."
+            )
+        return cls(arn, match["partition"], match["region"], match["account"])
 
     @property
     def via_s3(self) -> dict[str, Any]:
         """Limits key use to requests S3 makes on the caller's behalf."""
         return {"StringEquals": {"kms:ViaService": [s3_via_service(self.arn)]}}
+
+
+def _key_arn_problem(arn: str) -> str:
+    """What is wrong with a text that is not a key ARN, for the error message."""
+    parts = arn.split(":", 5)
+    if any(character in arn for character in "*?"):
+        return "it holds a wildcard"
+    if any(character.isspace() for character in arn):
+        return "it holds whitespace"
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms":
+        return "it is not an ARN of the kms service"
+    if parts[5].startswith("alias/"):
+        return "it names an alias, not a key"
+    if not re.fullmatch(r"[0-9]{12}", parts[4], re.ASCII):
+        return "its account is not 12 digits"
+    return "its partition, region or key id is malformed"
 
 
 def _statement(
@@ -514,23 +561,30 @@ def _unreadable_warning(current: Current, what: str, call: str) -> list[str]:
     ]
 
 
-def _deny_warning(current: Current, what: str) -> list[str]:
-    """An Allow never overrides a Deny, so name the Denies that may be the real block."""
-    if not isinstance(current, dict):
-        return []
-    statements = current.get("Statement", [])
-    statements = statements if isinstance(statements, list) else [statements]
-    denies = [
+def _deny_names(current: Current) -> list[str]:
+    """The Sid (else the index) of each Deny statement of a known document."""
+    return [
         str(statement.get("Sid") or f"Statement[{index}]")
-        for index, statement in enumerate(statements)
+        for index, statement in enumerate(_listed(current))
         if isinstance(statement, dict) and statement.get("Effect") == "Deny"
     ]
+
+
+def _deny_warning(current: Current, what: str) -> list[str]:
+    """An Allow never overrides a Deny, so name the Denies that may be the real block."""
+    denies = _deny_names(current)
     if not denies:
         return []
     return [
         f"The current {what} has Deny statements ({', '.join(denies)}); an Allow cannot override a Deny, "
         "so check that none of them matches the caller."
     ]
+
+
+def _comment(text: str) -> str:
+    """A shell comment of one line: a newline or other control character in a value (a tag, a prefix) is
+    shown as its escape, so it cannot end the comment and start a command."""
+    return f"# {terminal_safe(text)}"
 
 
 def _heredoc(path: str, value: Any) -> str:
@@ -557,20 +611,100 @@ def _merge_lines(statements: Sequence[Statement], name: str, fetch: str) -> list
     when there is no live document (a bucket without a policy), the statements make a new one."""
     return [
         f"{fetch} > {name}.current.json 2>/dev/null || echo null > {name}.current.json",
-        f"jq --slurpfile add {name}.add.json '(. // {_JQ_EMPTY}) | {_JQ_MERGE}' {name}.current.json "
-        f"> {name}.json",
+        f"jq --slurpfile add {name}.add.json {shlex.quote(_JQ_MERGE_INTO)} {name}.current.json > {name}.json",
     ]
 
 
-def _root_warning(plan: _Plan) -> str:
-    return (
+def _root_warning(plan: _Plan) -> list[str]:
+    """Why the principal is the account root with a condition; in shared mode, how far the grant reaches."""
+    why = (
         f"The principal is account {plan.identity.account}'s root narrowed by an aws:PrincipalArn condition, "
         "not the role ARN: a policy naming a role ARN breaks when the role is deleted and recreated (AWS "
         "replaces the ARN with the old role's unique id, AROA..., which the new role does not match)."
-        if plan.scope is not Scope.SHARED
-        else f"The principal is account {plan.identity.account}'s root with no condition: every principal of "
-        "that account whose own IAM policies allow it gets in (naming a role ARN instead would break when "
-        "the role is deleted and recreated, as AWS replaces it with the role's unique id, AROA...)."
+    )
+    if plan.scope is not Scope.SHARED:
+        return [why]
+    return [
+        why,
+        f"MLSpace runs every notebook as the shared role {plan.identity.role or '(unknown)'}: this grant "
+        "reaches every notebook of every project, not only this user's.",
+    ]
+
+
+@dataclass(frozen=True)
+class _ResourcePolicy:
+    """The bucket's policy or its access point's: its name, and the CLI calls that read and write it."""
+
+    what: str
+    target: str
+    operation: Operation
+    fetch: str
+    put: str
+    header: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ref: BucketRef, owner: str | None) -> _ResourcePolicy:
+        credentials = _comment(f"Run with the credentials of account {owner or '(the bucket owner)'}.")
+        if ref.access_point_arn:
+            region = ref.access_point_arn.split(":")[3]
+            where = " ".join(
+                f"--{name} {shlex.quote(value)}"
+                for name, value in (("account-id", owner or ""), ("name", ref.bucket), ("region", region))
+            )
+            return cls(
+                "access point policy",
+                ref.access_point_arn,
+                Operation.PUT_ACCESS_POINT_POLICY,
+                f"aws s3control get-access-point-policy {where} --query Policy --output text",
+                f"aws s3control put-access-point-policy {where} --policy file://policy.json",
+                (credentials, _comment(f"Access point {ref.access_point_arn}")),
+            )
+        bucket = shlex.quote(ref.bucket)
+        return cls(
+            "bucket policy",
+            ref.bucket,
+            Operation.PUT_BUCKET_POLICY,
+            f"aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text",
+            f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json",
+            (credentials,),
+        )
+
+
+def _same_account_bucket_policy_advice(plan: _Plan, current: Current) -> Fix:
+    """In the caller's own account an identity Allow is enough and an Allow for the account root grants
+    nothing more, so a blocking bucket policy can only deny: name the Deny, never add an Allow."""
+    owner = plan.identity.account
+    policy = _ResourcePolicy.of(plan.ref, owner)
+    rule = (
+        f"{plan.ref.bucket} is in the caller's own account {owner}, where an identity-policy Allow is enough "
+        f"and the {policy.what} blocks only through an explicit Deny: it need not change unless it denies"
+    )
+    denies = _deny_names(current)
+    if isinstance(current, Unreadable):
+        found = (
+            "it could not be read here; list its Deny statements (needs jq) and narrow any that matches "
+            f"{plan.who}"
+        )
+        lines = [
+            *policy.header,
+            _comment(f"{rule}: {found}."),
+            f"{policy.fetch} | jq {shlex.quote(_JQ_DENIES)}",
+        ]
+    else:
+        found = (
+            f"narrow its Deny statements ({', '.join(denies)}) so that none matches {plan.who}"
+            if denies
+            else "it has no Deny statement, so nothing in it blocks"
+        )
+        lines = [_comment(f"{rule}: {found}.")]
+    return Fix(
+        layer="bucket-policy",
+        target=policy.target,
+        applied_by=f"an administrator of account {owner} who can edit the {policy.what}, only if it denies",
+        statements=(),
+        document=None,
+        command="\n".join(lines),
+        summary=f"No Allow to add: {rule}; {found}.",
     )
 
 
@@ -579,33 +713,19 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
     statements = _s3_statements(plan, resource_policy=True)
     document = _new_document(current, statements)
     owner = ref.access_point_account or owner
-    credentials = f"# Run with the credentials of account {owner or '(the bucket owner)'}."
-    if ref.access_point_arn:
-        region = ref.access_point_arn.split(":")[3]
-        where = f"--account-id {owner} --name {shlex.quote(ref.bucket)} --region {region}"
-        what, target, operation = (
-            "access point policy",
-            ref.access_point_arn,
-            Operation.PUT_ACCESS_POINT_POLICY,
-        )
-        fetch = f"aws s3control get-access-point-policy {where} --query Policy --output text"
-        put = f"aws s3control put-access-point-policy {where} --policy file://policy.json"
-        lines = [credentials, f"# Access point {target}"]
-    else:
-        bucket = shlex.quote(ref.bucket)
-        what, target, operation = "bucket policy", ref.bucket, Operation.PUT_BUCKET_POLICY
-        fetch = f"aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text"
-        put = f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json"
-        lines = [credentials]
-    warnings = [_root_warning(plan)]
+    policy = _ResourcePolicy.of(ref, owner)
+    what, target, operation, fetch, put = (
+        policy.what,
+        policy.target,
+        policy.operation,
+        policy.fetch,
+        policy.put,
+    )
+    lines = list(policy.header)
+    warnings = _root_warning(plan)
     warnings += _unreadable_warning(current, what, operation.value)
     warnings += _deny_warning(current, what)
-    if owner == plan.identity.account:
-        warnings.append(
-            f"The bucket is in the caller's own account, where a {what} blocks only through an explicit "
-            "Deny: this Allow does not lift it, so the Deny itself must be narrowed."
-        )
-    elif plan.access is AccessLevel.READ_WRITE:
+    if plan.access is AccessLevel.READ_WRITE:
         warnings.append(
             f"Objects written from account {plan.identity.account} belong to the writer unless the bucket "
             "uses Object Ownership 'bucket owner enforced': writers should send --acl "
@@ -667,11 +787,10 @@ def _iam_version_lines(policy_arn: str, file: str, *, ours: bool) -> list[str]:
 
 
 def _iam_fetch(policy_arn: str) -> str:
-    default = (
-        f'"$(aws iam get-policy --policy-arn {policy_arn} --query Policy.DefaultVersionId --output text)"'
-    )
+    arn = shlex.quote(policy_arn)
+    default = f'"$(aws iam get-policy --policy-arn {arn} --query Policy.DefaultVersionId --output text)"'
     return (
-        f"aws iam get-policy-version --policy-arn {policy_arn} --version-id {default} "
+        f"aws iam get-policy-version --policy-arn {arn} --version-id {default} "
         "--query PolicyVersion.Document --output json"
     )
 
@@ -791,7 +910,7 @@ def _unread_boundary_lines(
     if key_statements:
         lines += [
             _heredoc("boundary.add.json", key_statements),
-            f"jq --slurpfile add boundary.add.json '{_JQ_MERGE}' {step} > boundary.keyed.json",
+            f"jq --slurpfile add boundary.add.json {shlex.quote(_JQ_MERGE)} {step} > boundary.keyed.json",
         ]
         step = "boundary.keyed.json"
     lines.append(f"mv {step} boundary.json")
@@ -812,22 +931,29 @@ def _grant_policy_name(plan: _Plan) -> str:
 
 
 def _attach_lines(plan: _Plan, policy_arn: str) -> list[str]:
-    """Attaching is idempotent, so it is repeated for an existing policy: a role made later may lack it."""
+    """Attaching is idempotent, so it is repeated for an existing policy: a role made later may lack it.
+
+    The project's roles are matched by the shell, the prefix quoted as a literal: the project comes from an
+    editable tag, and inside a JMESPath query a quote in it could widen the match to other roles.
+    """
+    arn = shlex.quote(policy_arn)
     if plan.scope is Scope.PROJECT:
-        prefix = f"{IAM_RESOURCE_PREFIX}-{plan.identity.project}-"
-        query = f"Roles[?starts_with(RoleName, '{prefix}')].RoleName"
-        # MLSpace project names are alphanumeric; quote anything else (tags can be edited) for the shell.
-        query = f'"{query}"' if re.fullmatch(r"[\w-]+", prefix, re.ASCII) else shlex.quote(query)
+        prefix = shlex.quote(f"{IAM_RESOURCE_PREFIX}-{plan.identity.project}-")
         return [
-            f"# Attach it to every role of project {plan.identity.project} (one per member):",
-            f"for role in $(aws iam list-roles --query {query} --output text); do",
-            f'  aws iam attach-role-policy --role-name "$role" --policy-arn {policy_arn}',
+            _comment(f"Attach it to every role of project {plan.identity.project} (one per member):"),
+            f"prefix={prefix}",
+            "for role in $(aws iam list-roles --query 'Roles[].RoleName' --output text); do",
+            '  case "$role" in "$prefix"*)',
+            f'    aws iam attach-role-policy --role-name "$role" --policy-arn {arn} ;;',
+            "  esac",
             "done",
         ]
     if plan.identity.role:
         role = shlex.quote(plan.identity.role)
-        return [f"aws iam attach-role-policy --role-name {role} --policy-arn {policy_arn}"]
-    return [f"# Attach {policy_arn} to the caller's role: aws iam attach-role-policy --role-name ROLE ..."]
+        return [f"aws iam attach-role-policy --role-name {role} --policy-arn {arn}"]
+    return [
+        _comment(f"Attach {policy_arn} to the caller's role: aws iam attach-role-policy --role-name ROLE ...")
+    ]
 
 
 def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
@@ -878,7 +1004,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             *(f"  {line}" for line in _merge_lines(statements, "grant", _iam_fetch(target))),
             *(f"  {line}" for line in _iam_version_lines(target, "grant.json", ours=True)),
             "else",
-            f"  jq -n --slurpfile add grant.add.json '{_JQ_NEW}' > grant.json",
+            f"  jq -n --slurpfile add grant.add.json {shlex.quote(_JQ_NEW)} > grant.json",
             f"  {create}",
             "fi",
         ]
@@ -913,14 +1039,14 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
     statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
     current = _existing(current)
     document = _new_document(current, [statement])
-    where = f"--key-id {key.arn} --policy-name default --region {key.region}"
+    where = f"--key-id {shlex.quote(key.arn)} --policy-name default --region {shlex.quote(key.region)}"
     put = f"aws kms put-key-policy {where} --policy file://key-policy.json"
     fetch = f"aws kms get-key-policy {where} --query Policy --output text"
     warnings = [
         "A key policy must allow the caller itself: an identity grant alone is not enough. The caller's "
         "identity policy and boundary must allow the key too; the boundary and identity fixes of this plan "
         "carry that statement.",
-        _root_warning(plan),
+        *_root_warning(plan),
     ]
     warnings += _unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
     warnings += _deny_warning(current, "key policy")
@@ -929,7 +1055,7 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
             f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
             "KMS will refuse it: fold grants into fewer statements."
         )
-    lines = [f"# Run with the credentials of account {key.account}."]
+    lines = [_comment(f"Run with the credentials of account {key.account}.")]
     lines += _document_lines(document, [statement], "key-policy", fetch)
     return Fix(
         layer="kms",
@@ -950,6 +1076,7 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
 def _unknown_key_advice(plan: _Plan) -> Fix:
     ref = plan.ref
     target = str(ref)
+    bucket = shlex.quote(ref.bucket)
     return Fix(
         layer="kms",
         target=target,
@@ -958,9 +1085,11 @@ def _unknown_key_advice(plan: _Plan) -> Fix:
         document=None,
         command="\n".join(
             [
-                f"# {target}: the objects are encrypted with a KMS key that is not known yet. Find it with",
-                f"#   aws s3api head-object --bucket {shlex.quote(ref.bucket)} --key KEY --query SSEKMSKeyId",
-                "# and run the check again with it to get the key policy change.",
+                _comment(
+                    f"{target}: the objects are encrypted with a KMS key that is not known yet. Find it with"
+                ),
+                _comment(f"  aws s3api head-object --bucket {bucket} --key KEY --query SSEKMSKeyId"),
+                _comment("and run the check again with it to get the key policy change."),
             ]
         ),
         summary="Name the KMS key that encrypts the objects, so its key policy can be changed.",
@@ -1019,6 +1148,6 @@ def _advice(plan: _Plan, layer: str, owner: str | None) -> Fix:
         applied_by=applied_by,
         statements=(),
         document=None,
-        command=f"# {target}: {text}.",
+        command=_comment(f"{target}: {text}."),
         summary=f"No change we can write: {target} {text}.",
     )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mlspace_s3magic.core.ceiling import GrantedBucket, is_ceiling_statement
+from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.limits import iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
@@ -415,7 +416,8 @@ def test_project_scope_targets_our_project_policy_and_every_project_role() -> No
     assert _arn_condition(fixes["bucket-policy"]) == {
         "ArnLike": {"aws:PrincipalArn": [f"arn:aws:iam::{MLSPACE}:role/MLSpace-demo-*"]}
     }
-    assert "starts_with(RoleName, 'MLSpace-demo-')" in fixes["identity"].command
+    assert "prefix=MLSpace-demo-\n" in fixes["identity"].command
+    assert 'case "$role" in "$prefix"*)' in fixes["identity"].command
     assert any("every role of project demo" in warning for warning in fixes["identity"].warnings)
 
 
@@ -428,14 +430,38 @@ def test_user_scope_targets_our_user_policy_and_the_callers_role() -> None:
     )
 
 
-def test_shared_scope_targets_the_notebook_policy_and_trusts_the_account() -> None:
+def test_shared_scope_targets_the_notebook_policy_and_names_the_shared_role() -> None:
     fixes = {fix.layer: fix for fix in plan(identity=SHARED_ROLE, current_grant_policy=DATA_BOUNDARY)}
     identity = fixes["identity"]
     assert identity.target == f"arn:aws:iam::{MLSPACE}:policy/mlspace-notebook-policy"
     assert any("is an assumption" in warning for warning in identity.warnings)
     assert "attach-role-policy" not in identity.command
-    assert _arn_condition(fixes["bucket-policy"]) is None
-    assert any("with no condition" in warning for warning in fixes["bucket-policy"].warnings)
+    shared_role = f"arn:aws:iam::{MLSPACE}:role/mlspace-notebook-role"
+    for statement in fixes["bucket-policy"].statements:
+        assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{MLSPACE}:root"]}
+        assert statement["Condition"]["ArnLike"] == {"aws:PrincipalArn": [shared_role]}
+    assert any("every notebook of every project" in w for w in fixes["bucket-policy"].warnings)
+    assert "mlspace-notebook-role" in fixes["bucket-policy"].summary
+
+
+def test_a_shared_grant_lets_in_the_shared_role_and_no_other_principal_of_the_account() -> None:
+    """The account root alone would let in every principal of the MLSpace account whose own policies allow
+    S3 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html);
+    aws:PrincipalArn keeps it to the shared role
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn)."""
+    fixes = plan(identity=SHARED_ROLE, current_grant_policy=DATA_BOUNDARY)
+    bucket_policy = next(fix.document for fix in fixes if fix.layer == "bucket-policy")
+    broad = parse_policy(
+        {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}, Layer.IDENTITY
+    )
+
+    def allowed(arn: str) -> bool:
+        layers = PolicyLayers(identity=(broad,), resource=parse_policy(bucket_policy, Layer.RESOURCE))
+        return evaluate(Request(Principal.from_arn(arn), "s3:GetObject", IRIS, PARTNER, {}), layers).allowed
+
+    assert allowed(SHARED_ROLE.arn)
+    assert not allowed(f"arn:aws:sts::{MLSPACE}:assumed-role/SomeAdminRole/session")
+    assert not allowed(f"arn:aws:iam::{MLSPACE}:user/ci-deployer")
 
 
 def test_the_shared_policy_always_exists_so_none_means_unread() -> None:
@@ -518,6 +544,79 @@ def test_bucket_policy_trusts_the_account_root_and_explains_why_not_the_role() -
     assert "cat > policy.json <<'EOF'" in fix.command
 
 
+TEAM_REF = parse_bucket_reference("team-bucket/datasets/")
+TEAM_OBJECT = "arn:aws:s3:::team-bucket/datasets/train.csv"
+
+
+def test_same_account_needs_no_bucket_policy_allow_and_the_identity_grant_suffices() -> None:
+    """In the caller's own account an identity-policy Allow is enough (the bucket policy need not allow), and
+    a bucket policy naming the account root grants nothing on its own: it defers to the account's IAM
+    policies (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+    """
+    fixes = {fix.layer: fix for fix in plan(ref=TEAM_REF, bucket_owner_account=MLSPACE)}
+    assert list(fixes) == ["bucket-policy", "boundary", "identity"]
+    advice = fixes["bucket-policy"]
+    assert (advice.statements, advice.document, advice.operation) == ((), None, Operation.ADVICE)
+    assert (advice.run_as, advice.account) == ("nobody", None)
+    assert ":root" not in advice.command + advice.summary
+    assert "need not change unless it denies" in advice.summary
+    assert all(line.startswith("# ") for line in advice.command.splitlines())
+    request = Request(Principal.from_arn(ALICE.arn), "s3:GetObject", TEAM_OBJECT, MLSPACE, {})
+    granted = PolicyLayers(
+        identity=(parse_policy(fixes["identity"].document, Layer.IDENTITY),),
+        boundary=parse_policy(fixes["boundary"].document, Layer.BOUNDARY),
+    )
+    assert evaluate(request, granted).allowed
+    root_only = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{MLSPACE}:root"},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::team-bucket/*",
+            }
+        ]
+    }
+    assert not evaluate(request, PolicyLayers(resource=parse_policy(root_only, Layer.RESOURCE))).allowed
+
+
+def test_same_account_names_the_deny_statements_of_a_known_bucket_policy() -> None:
+    current = {"Statement": [FOREIGN_FIRST, {**FOREIGN_LAST, "Sid": "DenyPlainHttp"}, FOREIGN_LAST]}
+    fix = fix_for("bucket-policy", ref=TEAM_REF, bucket_owner_account=MLSPACE, current_bucket_policy=current)
+    assert fix.statements == ()
+    assert "Deny statements (DenyPlainHttp, Statement[2])" in fix.command
+    assert "DenyPlainHttp, Statement[2]" in fix.summary
+    assert all(line.startswith("# ") for line in fix.command.splitlines())
+    quiet = fix_for("bucket-policy", ref=TEAM_REF, bucket_owner_account=MLSPACE, current_bucket_policy=None)
+    assert "no Deny statement" in quiet.command
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_same_account_with_an_unreadable_bucket_policy_gives_a_command_listing_its_denies(
+    shell: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fix = fix_for(
+        "bucket-policy", ref=TEAM_REF, bucket_owner_account=MLSPACE, current_bucket_policy=UNREADABLE
+    )
+    assert fix.statements == () and fix.operation is Operation.ADVICE
+    assert "aws s3api get-bucket-policy --bucket team-bucket --query Policy --output text | jq" in fix.command
+    capfd.readouterr()
+    deny = {**FOREIGN_LAST, "Sid": "DenyPlainHttp"}
+    sent, calls = shell(fix, current={"Statement": [FOREIGN_FIRST, deny]})
+    assert json.loads(capfd.readouterr().out) == [deny]
+    assert sent == {} and [call.split()[:2] for call in calls] == [["s3api", "get-bucket-policy"]]
+
+
+def test_same_account_access_point_policy_advice_reads_the_access_point_policy() -> None:
+    ref = parse_bucket_reference(f"arn:aws:s3:us-west-2:{MLSPACE}:accesspoint/analytics/object/raw/")
+    fix = fix_for("bucket-policy", ref=ref, bucket_owner_account=None, current_bucket_policy=UNREADABLE)
+    assert fix.statements == () and "access point policy" in fix.summary
+    assert (
+        f"get-access-point-policy --account-id {MLSPACE} --name analytics --region us-west-2" in fix.command
+    )
+
+
 def test_cross_account_writes_warn_about_object_ownership() -> None:
     def ownership(fix: Fix) -> bool:
         return any("bucket-owner-full-control" in warning for warning in fix.warnings)
@@ -526,7 +625,7 @@ def test_cross_account_writes_warn_about_object_ownership() -> None:
     assert not ownership(fix_for("bucket-policy", access=AccessLevel.READ))
     same_account = fix_for("bucket-policy", access=AccessLevel.READ_WRITE, bucket_owner_account=MLSPACE)
     assert not ownership(same_account)
-    assert any("explicit Deny" in warning for warning in same_account.warnings)
+    assert "explicit Deny" in same_account.summary
 
 
 def test_an_access_point_gets_an_access_point_policy() -> None:
@@ -599,6 +698,43 @@ def test_a_kms_block_without_a_known_key_says_how_to_find_it() -> None:
 def test_a_malformed_key_arn_is_refused() -> None:
     with pytest.raises(ValueError, match="not a KMS key ARN"):
         plan(blocked_by=("kms",), kms_key_arn="alias/partner-key")
+
+
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    ("arn", "problem"),
+    [
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/*", "wildcard"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/1234abcd-12ab-34cd-56ef-1234567890a?", "wildcard"),
+        (f"arn:aws:kms:*:{PARTNER}:key/{KEY_ID}", "wildcard"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:alias/partner-datasets", "alias"),
+        (f"arn:aws:kms:eu-west-1:22222222222:key/{KEY_ID}", "12 digits"),
+        (f"arn:aws:kms:eu-west-1:2222222222222:key/{KEY_ID}", "12 digits"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/{KEY_ID}\n", "whitespace"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/{KEY_ID} --region us-east-1", "whitespace"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/$(id)`id`", "malformed"),
+        (f"arn:aws:s3:::BucketToBeShared/{KEY_ID}", "not an ARN of the kms service"),
+        (KEY_ID, "not an ARN of the kms service"),
+        (f"arn:aws:kms:eu-west-1:{PARTNER}:key/mrk-1234", "malformed"),
+    ],
+)
+def test_a_key_arn_is_validated_strictly_before_any_document_or_command(arn: str, problem: str) -> None:
+    with pytest.raises(S3MagicError) as refused:
+        plan(blocked_by=("kms",), kms_key_arn=arn)
+    message = str(refused.value)
+    assert "is not a KMS key ARN" in message and problem in message
+    assert "arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [KEY_ARN, "arn:aws-us-gov:kms:us-gov-west-1:222222222222:key/mrk-0123456789abcdef0123456789abcdef"],
+)
+def test_key_ids_in_uuid_and_multi_region_form_are_accepted(arn: str) -> None:
+    kms = fix_for("kms", blocked_by=("kms",), kms_key_arn=arn, current_key_policy={"Statement": []})
+    assert kms.target == arn
 
 
 # Advisories and order.
@@ -680,6 +816,7 @@ def test_to_dict_returns_copies() -> None:
 MISSING = "MISSING"  # what ``shell`` is given for a document that does not exist (the CLI then fails)
 FAKE_AWS = """#!/bin/sh
 echo "$*" >> "$CALLS"
+printf '%s\\0' "$@" > "$ARGS/$2"
 case "$2" in
   get-*) [ "$(cat "$CURRENT")" = MISSING ] && exit 254; cat "$CURRENT" ;;
   list-roles) echo "MLSpace-demo-aaa MLSpace-demo-bbb" ;;
@@ -696,15 +833,16 @@ def shell(tmp_path: Path) -> Any:
     """Run a fix's command in bash with a fake ``aws`` that records calls and the files it is given."""
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")
-    bin_dir, out = tmp_path / "bin", tmp_path / "out"
-    bin_dir.mkdir()
-    out.mkdir()
+    bin_dir, out, arguments = tmp_path / "bin", tmp_path / "out", tmp_path / "args"
+    for folder in (bin_dir, out, arguments):
+        folder.mkdir()
     (bin_dir / "aws").write_text(FAKE_AWS)
     (bin_dir / "aws").chmod(0o755)
 
     def run(
-        fix: Fix, current: Any = None, versions: int = 1, *, fails: bool = False
+        fix: Fix, current: Any = None, versions: int = 1, *, fails: bool | None = False
     ) -> tuple[dict[str, Any], list[str]]:
+        """``fails``: whether the command must fail; None when either outcome is fine."""
         (tmp_path / "current.json").write_text(current if current == MISSING else json.dumps(current))
         (tmp_path / "calls").write_text("")
         for sent in out.iterdir():
@@ -716,9 +854,10 @@ def shell(tmp_path: Path) -> Any:
             "CALLS": str(tmp_path / "calls"),
             "CURRENT": str(tmp_path / "current.json"),
             "OUT": str(out),
+            "ARGS": str(arguments),
         }
-        done = subprocess.run(["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, check=not fails)
-        assert (done.returncode != 0) is fails
+        done = subprocess.run(["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, check=fails is False)
+        assert fails is None or (done.returncode != 0) is fails
         sent = {path.stem: json.loads(path.read_text()) for path in out.iterdir()}
         return sent, (tmp_path / "calls").read_text().splitlines()
 
@@ -807,6 +946,77 @@ def test_an_unreadable_bucket_policy_on_a_bucket_without_one_gets_a_fresh_one(sh
     fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
     sent, _ = shell(fix, current=MISSING)
     assert sent["put-bucket-policy"] == {"Version": "2012-10-17", "Statement": list(fix.statements)}
+
+
+# Hostile text where a tag, a prefix or an ARN goes: quotes, $(...), backticks, a newline, spaces.
+HOSTILE = "a'b\"c $(touch pwned1) `touch pwned2` d\ntouch pwned3 # ${IFS}x"
+HOSTILE_ROLE = f"MLSpace-{HOSTILE}"
+HOSTILE_IDENTITY = replace(
+    ALICE,
+    arn=f"arn:aws:sts::{MLSPACE}:assumed-role/{HOSTILE_ROLE}/SageMaker",
+    role=HOSTILE_ROLE,
+    role_arn=f"arn:aws:iam::{MLSPACE}:role/{HOSTILE_ROLE}",
+    user=HOSTILE,
+    project=HOSTILE,
+    boundary=f"arn:aws:iam::{MLSPACE}:policy/{HOSTILE}",
+)
+HOSTILE_REFS = [
+    BucketRef("BucketToBeShared", f"{HOSTILE}/", legacy_name=True),
+    BucketRef(
+        "analytics",
+        f"{HOSTILE}/",
+        access_point_arn=f"arn:aws:s3:us-west-2:{PARTNER}:accesspoint/analytics",
+        access_point_account=PARTNER,
+    ),
+]
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize("scope", list(Scope))
+@pytest.mark.parametrize("ref", HOSTILE_REFS, ids=["bucket", "access-point"])
+@pytest.mark.parametrize("readable", [True, False], ids=["read", "unreadable"])
+def test_hostile_values_reach_the_aws_cli_as_data_and_never_run(
+    shell: Any, tmp_path: Path, scope: Scope, ref: BucketRef, readable: bool
+) -> None:
+    """Every value in a printed command is quoted for the shell: run with bash, nothing in it executes, and
+    each value reaches the AWS CLI as one argument, unchanged."""
+    empty = {"Version": "2012-10-17", "Statement": []}
+    currents = (
+        {"current_bucket_policy": empty, "current_boundary": DATA_BOUNDARY, "current_key_policy": empty}
+        if readable
+        else dict.fromkeys(
+            ("current_bucket_policy", "current_boundary", "current_grant_policy", "current_key_policy"),
+            UNREADABLE,
+        )
+    )
+    for owner in (PARTNER, HOSTILE, MLSPACE):
+        fixes = plan(
+            identity=HOSTILE_IDENTITY,
+            ref=ref,
+            scope=scope,
+            blocked_by=ALL_LAYERS,
+            kms_key_arn=KEY_ARN,
+            bucket_owner_account=owner,
+            **currents,
+        )
+        for fix in fixes:
+            shell(fix, current=empty, fails=None)
+            assert not list(tmp_path.rglob("pwned*")), fix.command
+    if scope is Scope.USER:
+        arguments = (tmp_path / "args" / "attach-role-policy").read_bytes().split(b"\0")
+        assert HOSTILE_ROLE.encode() in arguments
+        assert f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-{HOSTILE}".encode() in arguments
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_a_hostile_project_attaches_only_to_roles_that_start_with_its_literal_prefix(
+    shell: Any, tmp_path: Path
+) -> None:
+    """A project tag that a JMESPath or glob pattern would read as ``*`` still matches only its own roles."""
+    identity = replace(ALICE, project="*")
+    fix = fix_for("identity", identity=identity, current_grant_policy=None)
+    _, calls = shell(fix)
+    assert not [call for call in calls if call.startswith("iam attach-role-policy")]
 
 
 def test_mlspaces_boundary_at_five_versions_is_never_pruned_by_the_command(shell: Any) -> None:
