@@ -786,6 +786,25 @@ def _iam_version_lines(policy_arn: str, file: str, *, ours: bool) -> list[str]:
     ]
 
 
+_ANOTHER_POLICY = "put the grant in another policy attached the same way"
+
+
+def _size_guard(policy_arn: str, file: str, options: str) -> list[str]:
+    """Stops a command that merged into a live policy at run time before it writes a version IAM would
+    refuse as over its quota; counted as IAM counts (no whitespace, non-ASCII escaped, as json.dumps)."""
+    stop = shlex.quote(
+        f"The new version of {policy_arn} would be over IAM's {MANAGED_POLICY_MAX_CHARS:,} characters for a "
+        f"managed policy, so IAM would refuse it; nothing was written. Options: {options}."
+    )
+    size = f"jq -ac . {file} | tr -d '[:space:]' | wc -c"
+    return [
+        f'if [ "$({size})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
+        f"  echo {stop} >&2",
+        "  exit 1",
+        "fi",
+    ]
+
+
 def _iam_fetch(policy_arn: str) -> str:
     arn = shlex.quote(policy_arn)
     default = f'"$(aws iam get-policy --policy-arn {arn} --query Policy.DefaultVersionId --output text)"'
@@ -914,6 +933,12 @@ def _unread_boundary_lines(
         ]
         step = "boundary.keyed.json"
     lines.append(f"mv {step} boundary.json")
+    lines += _size_guard(
+        target,
+        "boundary.json",
+        "revoke a grant no longer needed, or give MLSpace a boundary of your own with room (MLSpace's "
+        "PERMISSIONS_BOUNDARY_POLICY_NAME setting)",
+    )
     return lines
 
 
@@ -1002,6 +1027,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             _heredoc("grant.add.json", list(statements)),
             f"if aws iam get-policy --policy-arn {shlex.quote(target)} >/dev/null 2>&1; then",
             *(f"  {line}" for line in _merge_lines(statements, "grant", _iam_fetch(target))),
+            *(f"  {line}" for line in _size_guard(target, "grant.json", _ANOTHER_POLICY)),
             *(f"  {line}" for line in _iam_version_lines(target, "grant.json", ours=True)),
             "else",
             f"  jq -n --slurpfile add grant.add.json {shlex.quote(_JQ_NEW)} > grant.json",
@@ -1014,6 +1040,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
         operation = Operation.CREATE_POLICY
     else:
         lines = _document_lines(document, statements, "grant", _iam_fetch(target))
+        lines += _size_guard(target, "grant.json", _ANOTHER_POLICY) if document is None else []
         lines += _iam_version_lines(target, "grant.json", ours=not shared)
         operation = Operation.CREATE_POLICY_VERSION
     if not shared:

@@ -1019,6 +1019,31 @@ def test_a_hostile_project_attaches_only_to_roles_that_start_with_its_literal_pr
     assert not [call for call in calls if call.startswith("iam attach-role-policy")]
 
 
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+@pytest.mark.parametrize(("size", "stops"), [(6144, False), (6145, True)])
+def test_a_boundary_merged_at_run_time_is_never_written_over_iams_quota(
+    shell: Any, size: int, stops: bool
+) -> None:
+    """IAM refuses a managed policy over 6,144 characters, whitespace not counted
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html): the command counts the
+    merged boundary the same way and stops, before pruning or writing any version."""
+
+    def live(padding: int) -> dict[str, Any]:
+        filler = {"Sid": "Filler", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "x" * padding}
+        return {"Version": "2012-10-17", "Statement": [*DATA_BOUNDARY["Statement"], filler]}
+
+    def planned(padding: int) -> Any:
+        return fix_for("boundary", bucket_owner_account=None, current_boundary=live(padding)).document
+
+    padding = size - iam_size(planned(0))
+    assert iam_size(planned(padding)) == size
+    fix = fix_for("boundary", bucket_owner_account=None, current_boundary=UNREADABLE)
+    sent, calls = shell(fix, current=live(padding), fails=stops)
+    assert ("create-policy-version" in sent) is not stops
+    versions = [call for call in calls if call.startswith("iam list-policy-versions")]
+    assert bool(versions) is not stops
+
+
 def test_mlspaces_boundary_at_five_versions_is_never_pruned_by_the_command(shell: Any) -> None:
     fix = fix_for("boundary")
     sent, calls = shell(fix, versions=5, fails=True)
