@@ -16,7 +16,9 @@ from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, a
 from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.check import Checker
+from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, Progress, reachable_buckets
 from mlspace_s3magic.core.registry import RegistryEntry, default_registry_path
 
@@ -69,7 +71,8 @@ class S3AccessSession:
                         max_pool_connections=settings.max_pool_connections,
                     )
                 )
-                self._checker = Checker(aws, cache_seconds=settings.cache_seconds)
+                diagnose = self._diagnose if self.admin_url() else None
+                self._checker = Checker(aws, cache_seconds=settings.cache_seconds, diagnose=diagnose)
             return self._checker
 
     @property
@@ -92,6 +95,10 @@ class S3AccessSession:
             if self._admin is None:
                 self._admin = AdminClient(url, aws=aws, outbox=Outbox(default_outbox_dir()))
             return self._admin
+
+    def _diagnose(self, ref: BucketRef) -> Diagnosis:
+        """The admin endpoint's diagnosis of the caller's access, every layer read with its rights."""
+        return Diagnosis.from_dict(self.admin().diagnose(str(ref)))
 
     def registry(self, *, refresh: bool = False) -> tuple[list[RegistryEntry], tuple[str, ...]]:
         """The shared buckets the admin registered (the endpoint's when configured, else the file), with

@@ -21,6 +21,7 @@ from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.errors import S3MagicError
 
 ADMIN_URL_ENV = "S3ACCESS_ADMIN_URL"
+DIAGNOSE_TIMEOUT_SECONDS = 5.0  # a check waits this long for the endpoint before its own reading answers
 PROOF_REUSE_SECONDS = 120  # proofs last 5 minutes at the endpoint; renew well before
 T = TypeVar("T")
 VIEW = TypeAdapter(RequestView)
@@ -148,7 +149,10 @@ class AdminClient:
         return self._parse(AUDIT, self._call("GET", "/v1/audit", params=params))
 
     def diagnose(self, target: str) -> dict[str, Any]:
-        return dict(self._call("GET", "/v1/diagnose", params={"bucket": target}))
+        """The endpoint's diagnosis of the caller's access; soon given up on, as a check falls back."""
+        return dict(
+            self._call("GET", "/v1/diagnose", params={"bucket": target}, timeout=DIAGNOSE_TIMEOUT_SECONDS)
+        )
 
     def close(self) -> None:
         self._http.close()

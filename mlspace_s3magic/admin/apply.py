@@ -25,7 +25,6 @@ from mlspace_s3magic.admin.plan import (
     OWNER,
     POOL_SIZE,
     Accounts,
-    CapabilityCheck,
     LayerChange,
     Owners,
     OwnerSessions,
@@ -34,7 +33,6 @@ from mlspace_s3magic.admin.plan import (
     accounts_for,
     evaluate_live,
     grant_policy_arn,
-    kms_key_arn,
     live_grants,
     pretty,
     read_live,
@@ -44,8 +42,8 @@ from mlspace_s3magic.admin.plan import (
 )
 from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
+from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluation, kms_key_arn
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, GrantedBucket, with_ceiling
-from mlspace_s3magic.core.check import UNKNOWN_OWNER
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
@@ -118,7 +116,7 @@ class VerifyResult:
 
     request_id: str
     principal: str
-    capabilities: tuple[CapabilityCheck, ...]
+    capabilities: tuple[CapabilityEvaluation, ...]
     notes: tuple[str, ...] = ()
 
     @property
@@ -127,7 +125,7 @@ class VerifyResult:
         verdicts = {check.allowed for check in self.capabilities}
         return False if False in verdicts else None if None in verdicts else True
 
-    def capability(self, name: str) -> CapabilityCheck:
+    def capability(self, name: str) -> CapabilityEvaluation:
         return next(check for check in self.capabilities if check.capability == name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,7 +207,7 @@ def apply(
     if plan.request_id != request.id:
         raise ValueError(f"The plan is for request {plan.request_id}, not {request.id}.")
     _refuse_problems(plan)
-    accounts = accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions)
+    accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
     documents = _Documents(accounts)
     changes = sorted(plan.changes, key=lambda change: WRITE_ORDER.index(change.layer))
     # Every document is checked before the first write (at once), so an outdated plan writes nothing at all.
@@ -277,16 +275,21 @@ def verify(
     request: AccessRequest, bucket: SharedBucket | None, *, aws: Aws, owner_sessions: OwnerSessions
 ) -> VerifyResult:
     """Whether the requester may now do what they asked, by our evaluator over every live layer."""
-    return _verify(request, accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions))
+    return _verify(
+        request,
+        accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions),
+    )
 
 
 def _verify(request: AccessRequest, accounts: Accounts) -> VerifyResult:
     identity = requester_identity(accounts.mlspace, request.requester)
     with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-verify") as pool:
         live = read_live(identity, request_ref(request), accounts, pool)
-    checks, notes = evaluate_live(request, live)
-    gaps = tuple(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in live.unreadable)
-    return VerifyResult(request.id, request.requester.arn, checks, (*accounts.notes, *gaps, *notes))
+    evaluated = evaluate_live(request, live)
+    gaps = tuple(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in evaluated.unreadable)
+    return VerifyResult(
+        request.id, request.requester.arn, evaluated.evaluations, (*accounts.notes, *gaps, *evaluated.notes)
+    )
 
 
 # -- revoke ------------------------------------------------------------------------------------------------
@@ -308,7 +311,7 @@ def revoke(
     plan raised the boundary, the boundary is recomputed for the grants still live (``owners``: the
     registry), so a bucket another grant needs stays allowed.
     """
-    accounts = accounts_for(request, bucket, aws=aws, owner_sessions=owner_sessions)
+    accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
     documents = _Documents(accounts)
     plan = Plan.from_dict(request.plan) if request.plan else None
     steps: list[Step] = []

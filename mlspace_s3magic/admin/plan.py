@@ -19,16 +19,14 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.access import AccessRequest, Requester, SharedBucket
 from mlspace_s3magic.core.aws import Aws, StaticCredentials, aws_call, error_code, is_access_denied
-from mlspace_s3magic.core.ceiling import GrantedBucket
-from mlspace_s3magic.core.check import (
-    EXAMPLE_KEY,
-    KMS_ACTIONS,
-    S3_ACTIONS,
+from mlspace_s3magic.core.capabilities import (
     UNKNOWN_OWNER,
-    Evaluation,
-    evaluate_with_gaps,
-    known_layers,
+    Capabilities,
+    evaluate_capabilities,
+    kms_key_arn,
+    needed_capabilities,
 )
+from mlspace_s3magic.core.ceiling import GrantedBucket
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import CallerArn, Identity
 from mlspace_s3magic.core.layers import (
@@ -41,8 +39,7 @@ from mlspace_s3magic.core.layers import (
     as_document,
 )
 from mlspace_s3magic.core.mlspace import project_from_role_name
-from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference, s3_via_service
-from mlspace_s3magic.core.policy import Principal, Request
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.remedy import (
     GRANT_POLICY_PREFIX,
     UNREADABLE,
@@ -185,10 +182,16 @@ class Accounts:
 
 
 def accounts_for(
-    request: AccessRequest, bucket: SharedBucket | None, *, aws: Aws, owner_sessions: OwnerSessions
+    requester: Requester,
+    bucket_name: str,
+    bucket: SharedBucket | None,
+    *,
+    aws: Aws,
+    owner_sessions: OwnerSessions,
 ) -> Accounts:
-    """The clients for a request: the owner's role when the registry names one, ours for our own buckets."""
-    mlspace_account = request.requester.account
+    """The clients for a requester's bucket: the owner's role when the registry entry ``bucket`` names one,
+    ours for our own buckets."""
+    mlspace_account = requester.account
     owner_account = bucket.owner_account if bucket else None
     owner: Aws | None = None
     notes: list[str] = []
@@ -203,7 +206,7 @@ def accounts_for(
         owner = aws
     if owner_account is None:
         notes.append(
-            f"The registry does not say which account owns {request.bucket}, so it is treated as another "
+            f"The registry does not say which account owns {bucket_name}, so it is treated as another "
             "account: its bucket policy must allow the requester too."
         )
     return Accounts(aws, mlspace_account, owner, owner_account, tuple(notes))
@@ -289,25 +292,6 @@ class Live:
     def kms_key_arn(self) -> str | None:
         return kms_key_arn(self.bucket)
 
-    @property
-    def unreadable(self) -> tuple[Unreadable, ...]:
-        layers = (
-            self.caller.identity_policies,
-            self.caller.boundary,
-            self.bucket.bucket_policy,
-            self.bucket.encryption,
-            self.bucket.key_policy,
-        )
-        return tuple(layer for layer in layers if isinstance(layer, Unreadable))
-
-
-def kms_key_arn(bucket: BucketLayers) -> str | None:
-    """The customer managed key of the bucket's default encryption, when it has one."""
-    encryption = bucket.encryption
-    if isinstance(encryption, Unreadable) or encryption is None or not encryption.uses_kms:
-        return None
-    return encryption.kms_key_arn
-
 
 def read_live(identity: Identity, ref: BucketRef, accounts: Accounts, pool: ThreadPoolExecutor) -> Live:
     """The caller's policies and boundary (admin's clients) and the bucket's policy, encryption and key policy
@@ -317,89 +301,15 @@ def read_live(identity: Identity, ref: BucketRef, accounts: Accounts, pool: Thre
     return Live(identity, ref, accounts.owner_account, caller, bucket.result())
 
 
-@dataclass(frozen=True)
-class CapabilityCheck:
-    """One capability as the evaluator decides it over the live layers; ``decision`` is the evaluator's
-    ``allowed``, ``implicit_deny`` or ``explicit_deny``, or ``undecided`` when an unreadable layer decides."""
-
-    capability: str
-    actions: tuple[str, ...]
-    decision: str
-    blocked_by: tuple[str, ...] = ()
-    unverified: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-
-    @property
-    def allowed(self) -> bool | None:
-        return None if self.decision == "undecided" else self.decision == "allowed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "capability": self.capability,
-            "actions": list(self.actions),
-            "decision": self.decision,
-            "allowed": self.allowed,
-            "blocked_by": list(self.blocked_by),
-            "unverified": list(self.unverified),
-            "reasons": list(self.reasons),
-        }
-
-
-def capabilities(access: AccessLevel) -> tuple[str, ...]:
-    """What a grant of this level must make possible, for its verification."""
-    return {AccessLevel.LIST: ("list",), AccessLevel.READ: ("list", "read")}.get(
-        access, ("list", "read", "write")
-    )
-
-
-def evaluate_live(request: AccessRequest, live: Live) -> tuple[tuple[CapabilityCheck, ...], tuple[str, ...]]:
-    """Each capability the request asks for, as the requester's session, and notes on unparsable layers.
-
-    A KMS key on the bucket adds its action to read and write: any block there is reported as ``kms``, the
-    layer whose fix carries the key grant for the key policy, the boundary and the identity policy alike.
-    """
-    ref = live.ref
-    principal = Principal.from_arn(request.requester.arn)
-    known, notes = known_layers(live.caller, live.bucket.bucket_policy, "bucket-policy")
-    key = live.kms_key_arn
-    key_known = None
-    if key:
-        key_known, key_notes = known_layers(live.caller, live.bucket.key_policy, "kms")
-        notes += key_notes
-    checks = []
-    for capability in capabilities(AccessLevel(request.access)):
-        resource = ref.bucket_arn if capability == "list" else ref.object_arn(f"{ref.prefix}{EXAMPLE_KEY}")
-        context: dict[str, str] = {}
-        if capability == "list" and ref.prefix:
-            context["s3:prefix"] = ref.prefix
-        if capability == "write":
-            context["s3:x-amz-acl"] = "bucket-owner-full-control"
-        owner = live.owner_account or UNKNOWN_OWNER
-        s3 = evaluate_with_gaps(
-            Request(principal, S3_ACTIONS[capability], resource, owner, context), known, "bucket-policy"
-        )
-        kms = None
-        if key and key_known and capability in KMS_ACTIONS:
-            via = {"kms:ViaService": s3_via_service(key)}
-            kms = evaluate_with_gaps(
-                Request(principal, KMS_ACTIONS[capability], key, context=via), key_known, "kms"
-            )
-        checks.append(_capability_check(capability, s3, kms))
-    return tuple(checks), tuple(dict.fromkeys(notes))
-
-
-def _capability_check(capability: str, s3: Evaluation, kms: Evaluation | None) -> CapabilityCheck:
-    parts = [s3, kms] if kms else [s3]
-    kms_blocks = kms is not None and kms.decision.endswith("deny")
-    decisions = {part.decision for part in parts}
-    decision = next((d for d in ("explicit_deny", "implicit_deny", "undecided") if d in decisions), "allowed")
-    return CapabilityCheck(
-        capability=capability,
-        actions=(S3_ACTIONS[capability], *((KMS_ACTIONS[capability],) if kms else ())),
-        decision=decision,
-        blocked_by=tuple(dict.fromkeys((*s3.blocked_by, *(("kms",) if kms_blocks else ())))),
-        unverified=tuple(dict.fromkeys((*s3.suspects, *(("kms",) if kms and kms.suspects else ())))),
-        reasons=tuple(dict.fromkeys(reason for part in parts for reason in part.reasons)),
+def evaluate_live(request: AccessRequest, live: Live) -> Capabilities:
+    """Each capability the request asks for, as the requester's session, over the live layers."""
+    return evaluate_capabilities(
+        request.requester.arn,
+        live.ref,
+        live.caller,
+        live.bucket,
+        owner_account=live.owner_account,
+        capabilities=needed_capabilities(request.access),
     )
 
 
@@ -418,7 +328,9 @@ class Planner:
         self, request: AccessRequest, bucket: SharedBucket | None, *, scope: Scope | None = None
     ) -> Plan:
         """The changes that let the requester do what they asked, for the layers that block it today."""
-        accounts = accounts_for(request, bucket, aws=self.aws, owner_sessions=self.owner_sessions)
+        accounts = accounts_for(
+            request.requester, request.bucket, bucket, aws=self.aws, owner_sessions=self.owner_sessions
+        )
         identity = requester_identity(self.aws, request.requester)
         chosen = Scope(scope) if scope is not None else default_scope(identity)
         if chosen is Scope.SHARED or not (identity.project if chosen is Scope.PROJECT else identity.user):
@@ -442,8 +354,8 @@ class Planner:
                 "kms": live.bucket.key_policy,
             }
             grantees = roles.result()
-        checks, notes = evaluate_live(request, live)
-        blocked = [layer for check in checks for layer in (*check.blocked_by, *check.unverified)]
+        evaluated = evaluate_live(request, live)
+        blocked = evaluated.blocking(needed_capabilities(request.access))
         fixes = plan_fixes(
             identity=identity,
             ref=ref,
@@ -469,7 +381,7 @@ class Planner:
             request.sid_stem,
             tuple(changes),
             tuple(_problems(changes, currents)),
-            (*accounts.notes, *notes, *_notes(checks, live, fixes)),
+            (*accounts.notes, *evaluated.notes, *_notes(evaluated, fixes)),
         )
 
 
@@ -594,10 +506,10 @@ def _problems(changes: list[LayerChange], currents: dict[str, PolicyOrGap]) -> l
     return problems
 
 
-def _notes(checks: tuple[CapabilityCheck, ...], live: Live, fixes: list[Fix]) -> list[str]:
-    notes = [f"Could not read the {gap.layer} layer: {gap.reason}." for gap in live.unreadable]
+def _notes(evaluated: Capabilities, fixes: list[Fix]) -> list[str]:
+    notes = [f"Could not read the {gap.layer} layer: {gap.reason}." for gap in evaluated.unreadable]
     notes += [fix.command for fix in fixes if not fix.statements]
-    if any(check.decision == "explicit_deny" for check in checks):
+    if any(evaluation.explicit_deny for evaluation in evaluated.evaluations):
         notes.append(
             "An explicit Deny blocks this access: the Allow statements of this plan cannot lift it "
             "(see the reasons in a verification)."

@@ -7,8 +7,10 @@ endpoint instances) cannot both approve, apply or revoke the same request, and n
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +21,6 @@ from mlspace_s3magic.admin.plan import (
     Plan,
     Planner,
     accounts_for,
-    evaluate_live,
     read_live,
     requester_identity,
 )
@@ -35,13 +36,18 @@ from mlspace_s3magic.core.access import (
     SharedBucket,
 )
 from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.cache import TimedCache
+from mlspace_s3magic.core.capabilities import evaluate_capabilities
+from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import CallerArn
-from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 
 EXPIRY_ACTOR = "expiry"
 POOL_SIZE = 16
+# How long a diagnosis stands unless this endpoint changes a layer first: changes made by hand elsewhere
+# show within this time.
+DIAGNOSIS_SECONDS = 60.0
 
 
 class Forbidden(S3MagicError):
@@ -70,6 +76,15 @@ class AdminService:
         self.clock = clock
         # Applies and revokes edit shared documents (the boundary); one at a time, or one could undo another.
         self._writing = threading.Lock()
+        self._diagnoses: TimedCache[Diagnosis] = TimedCache(DIAGNOSIS_SECONDS)
+
+    @contextmanager
+    def _changing_layers(self) -> Iterator[None]:
+        """Forget every diagnosis after a write, even a failed one (it may have written part)."""
+        try:
+            yield
+        finally:
+            self._diagnoses.clear()
 
     # -- who ------------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Caller:
@@ -173,7 +188,7 @@ class AdminService:
             raise S3MagicError(f"Request {request_id} has no plan: approve it first.")
         now = self.clock()
         try:
-            with self._writing:
+            with self._writing, self._changing_layers():
                 result = apply(
                     Plan.from_dict(request.plan),
                     request,
@@ -219,7 +234,7 @@ class AdminService:
             raise S3MagicError(
                 f"Request {request_id} is {request.status.value}; only an applied grant is revoked."
             )
-        with self._writing:
+        with self._writing, self._changing_layers():
             result = revoke(
                 request,
                 self._bucket(request.bucket),
@@ -255,11 +270,13 @@ class AdminService:
 
     def put_bucket(self, caller: Caller, bucket: SharedBucket) -> SharedBucket:
         self._admin(caller, "change the registry")
-        return self.store.put_bucket(bucket, actor=caller.arn, now=self.clock())
+        with self._changing_layers():
+            return self.store.put_bucket(bucket, actor=caller.arn, now=self.clock())
 
     def delete_bucket(self, caller: Caller, name: str) -> None:
         self._admin(caller, "change the registry")
-        self.store.delete_bucket(name, actor=caller.arn, now=self.clock())
+        with self._changing_layers():
+            self.store.delete_bucket(name, actor=caller.arn, now=self.clock())
 
     def audit(self, caller: Caller, request_id: str | None) -> list[AuditEntry]:
         if request_id is not None and not caller.is_admin:
@@ -269,37 +286,27 @@ class AdminService:
         return self.store.audit(request_id=request_id)
 
     def diagnose(self, caller: Caller, target: str) -> dict[str, Any]:
-        """The evaluation for the caller of every layer, each read with the endpoint's (admin) rights."""
+        """The caller's access to a bucket, every layer read with the endpoint's rights: for an admin in
+        full, for anyone else the requester's view (see :class:`Diagnosis`). Cached for a while per caller
+        and bucket, and forgotten whenever this endpoint writes a layer or the registry."""
         requester = self._requester(caller)
         ref = parse_bucket_reference(target)
-        probe = AccessRequest(
-            id="diagnose",
-            requester=requester,
-            bucket=ref.bucket,
-            prefix=ref.prefix,
-            access=AccessLevel.READ_WRITE,
-            reason="diagnose",
-            days=None,
-            idempotency_key="diagnose",
-            status=RequestStatus.PENDING,
-            created_at=self.clock(),
-            updated_at=self.clock(),
-        )
+        diagnosis = self._diagnoses.get((requester.arn, str(ref)), lambda: self._diagnose(requester, ref))
+        return (diagnosis if caller.is_admin else diagnosis.for_requester()).to_dict()
+
+    def _diagnose(self, requester: Requester, ref: BucketRef) -> Diagnosis:
+        entry = self._bucket(ref.bucket)
         accounts = accounts_for(
-            probe, self._bucket(ref.bucket), aws=self.aws, owner_sessions=self.owner_sessions
+            requester, ref.bucket, entry, aws=self.aws, owner_sessions=self.owner_sessions
         )
         identity = requester_identity(self.aws, requester)
         with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-diagnose") as pool:
             live = read_live(identity, ref, accounts, pool)
-        checks, notes = evaluate_live(probe, live)
-        return {
-            "bucket": ref.bucket,
-            "prefix": ref.prefix,
-            "principal": requester.arn,
-            "capabilities": {check.capability: check.to_dict() for check in checks},
-            "unreadable_layers": [{"layer": gap.layer, "reason": gap.reason} for gap in live.unreadable],
-            "notes": [*accounts.notes, *notes],
-        }
+        evaluated = evaluate_capabilities(
+            requester.arn, ref, live.caller, live.bucket, owner_account=live.owner_account
+        )
+        diagnosis = Diagnosis.of(ref.bucket, ref.prefix, requester.arn, evaluated)
+        return replace(diagnosis, notes=(*accounts.notes, *diagnosis.notes))
 
 
 def _same_role(first: str, second: str) -> bool:

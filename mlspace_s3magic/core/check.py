@@ -10,55 +10,44 @@ reported as unverified suspects.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from html import escape
 from typing import Any
 
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.cache import TimedCache
+from mlspace_s3magic.core.capabilities import (
+    CAPABILITIES,
+    Capabilities,
+    CapabilityEvaluation,
+    evaluate_capabilities,
+    needed_capabilities,
+)
+from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import Identity, whoami
 from mlspace_s3magic.core.layers import (
     BucketLayers,
     CallerLayers,
-    FetchedPolicy,
     LayerFetcher,
     PolicyOrGap,
     Unreadable,
 )
 from mlspace_s3magic.core.mlspace import data_bucket_name
-from mlspace_s3magic.core.names import BucketRef, s3_via_service
-from mlspace_s3magic.core.policy import (
-    Decision,
-    EvaluationResult,
-    Layer,
-    Policy,
-    PolicyLayers,
-    Principal,
-    Request,
-    evaluate,
-    parse_policy,
-)
+from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.probes import Outcome, Probe, run_probes
 from mlspace_s3magic.core.remedy import UNREADABLE, AccessLevel, Fix, fixes_html, plan_fixes, render_fixes
 from mlspace_s3magic.core.render import Rendered
 
-CAPABILITIES = ("list", "read", "write")
-S3_ACTIONS = {"list": "s3:ListBucket", "read": "s3:GetObject", "write": "s3:PutObject"}
-KMS_ACTIONS = {"read": "kms:Decrypt", "write": "kms:GenerateDataKey"}
 # Layers a notebook never sees; a denial nothing visible explains is theirs (or an ACL's) to answer for.
 NOT_VISIBLE = ("scp", "rcp", "endpoint", "session")
-UNKNOWN_OWNER = "an unknown account"
-EXAMPLE_KEY = "example-object"
 POOL_SIZE = 32  # more than the tasks that wait on others (probes, layer fan-outs), so none can starve
-_ALLOW_ALL: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-_GRANTS_NOTHING: dict[str, Any] = {"Version": "2012-10-17", "Statement": []}
+NOTEBOOK, ENDPOINT = "notebook", "endpoint"
+# Asks the admin endpoint to diagnose a bucket for this caller; raises S3MagicError when it cannot.
+Diagnose = Callable[[BucketRef], Diagnosis]
 
 
 class Verdict(StrEnum):
@@ -72,32 +61,12 @@ class S3AccessDenied(S3MagicError):
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Our evaluator's view of one capability over the layers we could read."""
-
-    decision: str  # "allowed", "implicit_deny", "explicit_deny" or "undecided"
-    blocked_by: tuple[str, ...] = ()
-    suspects: tuple[str, ...] = ()
-    statements: tuple[dict[str, str], ...] = ()
-    reasons: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "decision": self.decision,
-            "blocked_by": list(self.blocked_by),
-            "unverified": list(self.suspects),
-            "statements": list(self.statements),
-            "reasons": list(self.reasons),
-        }
-
-
-@dataclass(frozen=True)
 class CapabilityReport:
     capability: str
     verdict: Verdict
     blocked_by: tuple[str, ...]
     probe: Probe
-    evaluation: Evaluation
+    evaluation: CapabilityEvaluation
     disagreement: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +87,7 @@ class AccessReport(Rendered):
     unreadable_layers: tuple[Unreadable, ...]
     fixes: tuple[Fix, ...]
     notes: tuple[str, ...] = field(default=())
+    diagnosed_by: str = NOTEBOOK  # who read the layers: this notebook, or the admin endpoint (all of them)
 
     def verdict(self, capability: str) -> Verdict:
         return self.capabilities[capability].verdict
@@ -127,8 +97,7 @@ class AccessReport(Rendered):
             "bucket": self.ref.bucket,
             "prefix": self.ref.prefix,
             "principal": self.principal,
-            # Who read the layers: this notebook (the admin endpoint's diagnosis is not asked yet).
-            "diagnosed_by": "notebook",
+            "diagnosed_by": self.diagnosed_by,
             "capabilities": {name: report.to_dict() for name, report in self.capabilities.items()},
             "unreadable_layers": [
                 {"layer": gap.layer, "reason": gap.reason} for gap in self.unreadable_layers
@@ -141,7 +110,7 @@ class AccessReport(Rendered):
     def _rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
         for name, report in self.capabilities.items():
-            unverified = [layer for layer in report.blocked_by if layer in report.evaluation.suspects]
+            unverified = [layer for layer in report.blocked_by if layer in report.evaluation.unverified]
             proven = [layer for layer in report.blocked_by if layer not in unverified]
             blocked = ", ".join(proven) or "-"
             if unverified and not proven:
@@ -195,146 +164,19 @@ class AccessReport(Rendered):
         )
 
 
-@dataclass(frozen=True)
-class KnownLayers:
-    """Parsed documents for the evaluator; ``None`` in a field means the layer could not be read."""
-
-    identity: tuple[Policy, ...] | None
-    boundary: Policy | None
-    boundary_readable: bool
-    resource: Policy | None
-    resource_readable: bool
-
-
-def _parse(fetched: FetchedPolicy, layer: Layer) -> Policy:
-    return parse_policy(fetched.document, layer, fetched.label)
-
-
-def known_layers(
-    caller: CallerLayers, resource: PolicyOrGap, resource_label: str
-) -> tuple[KnownLayers, list[str]]:
-    notes: list[str] = []
-
-    def parsed(fetched: PolicyOrGap, layer: Layer) -> tuple[Policy | None, bool]:
-        if isinstance(fetched, Unreadable):
-            return None, False
-        if fetched is None:
-            return None, True
-        try:
-            return _parse(fetched, layer), True
-        except S3MagicError as error:
-            notes.append(
-                f"The {resource_label if layer is Layer.RESOURCE else layer.value} policy could not "
-                f"be evaluated: {error}"
-            )
-            return None, False
-
-    identity: tuple[Policy, ...] | None = None
-    if not isinstance(caller.identity_policies, Unreadable):
-        try:
-            identity = tuple(_parse(p, Layer.IDENTITY) for p in caller.identity_policies)
-        except S3MagicError as error:
-            notes.append(f"The identity policies could not be evaluated: {error}")
-    boundary, boundary_ok = parsed(caller.boundary, Layer.BOUNDARY)
-    policy, resource_ok = parsed(resource, Layer.RESOURCE)
-    return KnownLayers(identity, boundary, boundary_ok, policy, resource_ok), notes
-
-
-def evaluate_with_gaps(request: Request, known: KnownLayers, resource_layer_name: str) -> Evaluation:
-    """Decide with unreadable layers assumed to allow, then each assumed to deny (see the module doc)."""
-    unknown = [
-        name
-        for name, readable in (
-            ("identity", known.identity is not None),
-            ("boundary", known.boundary_readable),
-            (resource_layer_name, known.resource_readable),
-        )
-        if not readable
-    ]
-    caller_arn = request.principal.arn or "*"
-    open_resource = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": caller_arn}, "Action": "*", "Resource": "*"}],
-    }
-
-    def assumed(name: str, layer: Layer, allowing: dict[str, Any], deny: set[str]) -> Policy | None:
-        """A stand-in for an unread layer: everything allowed, or nothing (a boundary that grants nothing)."""
-        if name not in deny:
-            return parse_policy(allowing, layer, f"(unread {name}: assumed to allow)")
-        if layer is Layer.BOUNDARY:
-            return parse_policy(_GRANTS_NOTHING, layer, f"(unread {name}: assumed to deny)")
-        return None
-
-    def layers(denying: Iterable[str], lifted: Iterable[str] = ()) -> PolicyLayers:
-        """Unread layers assumed to allow but ``denying``; ``lifted`` readable layers as if fixed."""
-        deny, lift = set(denying), set(lifted)
-        if "identity" in lift:
-            identity: tuple[Policy, ...] = (
-                parse_policy(_ALLOW_ALL, Layer.IDENTITY, "(identity, as if fixed)"),
-            )
-        elif known.identity is not None:
-            identity = known.identity
-        else:
-            stand_in = assumed("identity", Layer.IDENTITY, _ALLOW_ALL, deny)
-            identity = (stand_in,) if stand_in else ()
-        if "boundary" in lift:
-            boundary = None
-        elif known.boundary_readable:
-            boundary = known.boundary
-        else:
-            boundary = assumed("boundary", Layer.BOUNDARY, _ALLOW_ALL, deny)
-        if resource_layer_name in lift:
-            resource: Policy | None = parse_policy(open_resource, Layer.RESOURCE, "(as if fixed)")
-        elif known.resource_readable:
-            resource = known.resource
-        else:
-            resource = assumed(resource_layer_name, Layer.RESOURCE, open_resource, deny)
-        return PolicyLayers(identity=identity, boundary=boundary, resource=resource)
-
-    optimistic = evaluate(request, layers(()))
-    pessimistic = evaluate(request, layers(unknown)) if unknown else optimistic
-    proven = _layer_names(optimistic, resource_layer_name)
-    if optimistic.allowed == pessimistic.allowed:
-        # Already denied by layers that were read: an unread layer stays in the diagnosis when it would
-        # still block once those are fixed (unknown is never absent).
-        suspects = tuple(
-            name
-            for name in unknown
-            if not optimistic.allowed and not evaluate(request, layers((name,), lifted=proven)).allowed
-        )
-        return Evaluation(
-            pessimistic.decision.value,
-            proven,
-            suspects,
-            _refs(optimistic if not optimistic.allowed else pessimistic),
-            optimistic.reasons,
-        )
-    suspects = tuple(name for name in unknown if not evaluate(request, layers((name,))).allowed)
-    return Evaluation("undecided", proven, suspects, (), optimistic.reasons)
-
-
-def _layer_names(result: EvaluationResult, resource_layer_name: str) -> tuple[str, ...]:
-    names = {Layer.RESOURCE: resource_layer_name}
-    return tuple(dict.fromkeys(names.get(layer, layer.value) for layer in result.blocked_by))
-
-
-def _refs(result: EvaluationResult) -> tuple[dict[str, str], ...]:
-    return tuple(ref.to_dict() for ref in result.statements)
-
-
 def _combine(
-    probe: Probe, evaluation: Evaluation, kms: Evaluation | None, capability: str, unread: tuple[str, ...]
+    probe: Probe, evaluation: CapabilityEvaluation, capability: str, unread: tuple[str, ...]
 ) -> CapabilityReport:
     """The verdict from the probe when it proves something, else from the evaluation; say when they differ,
     naming the layers that could not be read and those no notebook can see."""
     unseen = f"layers we could not read: {', '.join(unread) or 'none'}; layers a notebook cannot see: " + (
         f"{', '.join(NOT_VISIBLE)}, ACLs and Block Public Access"
     )
-    kms_blocks = probe.outcome is Outcome.KMS_DENIED or (kms is not None and kms.decision.endswith("deny"))
-    proven = tuple(dict.fromkeys((*evaluation.blocked_by, *(("kms",) if kms_blocks else ()))))
-    suspects = tuple(dict.fromkeys((*evaluation.suspects, *(kms.suspects if kms else ()))))
-    decided = evaluation.decision != "undecided"
-    evaluation_allows = evaluation.decision == Decision.ALLOWED.value and not kms_blocks
+    kms_denied = probe.outcome is Outcome.KMS_DENIED
+    proven = tuple(dict.fromkeys((*evaluation.blocked_by, *(("kms",) if kms_denied else ()))))
+    suspects = tuple(layer for layer in evaluation.unverified if layer not in proven)
+    decided = evaluation.allowed is not None
+    evaluation_allows = evaluation.allowed is True and not kms_denied
     disagreement = None
     blocked: tuple[str, ...]
     if probe.allowed is True:
@@ -347,7 +189,7 @@ def _combine(
             )
     elif probe.allowed is False:
         verdict = Verdict.DENIED
-        blocked = tuple(dict.fromkeys((*proven, *suspects))) or ("unknown",)
+        blocked = (*proven, *suspects) or ("unknown",)
         if decided and evaluation_allows:
             disagreement = (
                 f"{capability}: the probe was denied, but every layer we could read allows it; the denial "
@@ -357,17 +199,23 @@ def _combine(
         verdict, blocked = Verdict.UNKNOWN, ()
     elif decided:
         verdict = Verdict.ALLOWED if evaluation_allows else Verdict.DENIED
-        blocked = () if evaluation_allows else tuple(dict.fromkeys((*proven, *suspects)))
+        blocked = () if evaluation_allows else (*proven, *suspects)
     else:
-        verdict, blocked = Verdict.UNKNOWN, tuple(dict.fromkeys((*proven, *suspects)))
+        verdict, blocked = Verdict.UNKNOWN, (*proven, *suspects)
     return CapabilityReport(capability, verdict, blocked, probe, evaluation, disagreement)
 
 
 class Checker:
-    """Checks buckets for one caller; identity and the caller's policies are cached for ``cache_seconds``."""
+    """Checks buckets for one caller; identity and the caller's policies are cached for ``cache_seconds``.
 
-    def __init__(self, aws: Aws, *, cache_seconds: float = 300.0):
+    With ``diagnose`` (the admin endpoint), the endpoint's evaluation over every layer replaces the
+    notebook's own reading, asked at the same time as the probes; when it fails, the notebook's reading
+    answers and the report says why in one line.
+    """
+
+    def __init__(self, aws: Aws, *, cache_seconds: float = 300.0, diagnose: Diagnose | None = None):
         self.aws = aws
+        self.diagnose = diagnose
         self._identity: TimedCache[Identity] = TimedCache(cache_seconds)
         self._caller_layers: TimedCache[CallerLayers] = TimedCache(cache_seconds)
         self._pool = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="s3access-check")
@@ -392,11 +240,17 @@ class Checker:
         owner_account: str | None = None,
     ) -> AccessReport:
         ref = ref.as_folder()
+        asked: Future[Diagnosis] | None = (
+            self._pool.submit(self.diagnose, ref) if self.diagnose is not None else None
+        )
         probes = self._pool.submit(run_probes, self.aws, ref, key=key, write=write_probe, pool=self._pool)
         bucket = self._pool.submit(LayerFetcher(self.aws, self._pool).bucket_layers, ref)
         identity = self.identity()
-        caller = self.caller_layers()
-        return assemble_report(
+        diagnosis, fallback = _answer(asked)
+        # The endpoint read every layer: the caller's own (mostly refused) reads would only delay the answer,
+        # and the printed commands fetch the live documents when they run.
+        caller = self.caller_layers() if diagnosis is None else _NOT_READ_HERE
+        report = assemble_report(
             ref,
             identity,
             caller,
@@ -405,10 +259,33 @@ class Checker:
             key=key,
             need=need,
             owner_account=owner_account,
+            diagnosis=diagnosis,
         )
+        if fallback:
+            return replace(report, notes=(fallback, *report.notes))
+        return report
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+_NOT_READ_HERE = CallerLayers(
+    Unreadable("identity", "not read by the notebook: the admin endpoint diagnosed"),
+    Unreadable("boundary", "not read by the notebook: the admin endpoint diagnosed"),
+)
+
+
+def _answer(asked: Future[Diagnosis] | None) -> tuple[Diagnosis | None, str | None]:
+    """The endpoint's diagnosis, or None and the one line saying why the notebook's own reading answers."""
+    if asked is None:
+        return None, None
+    try:
+        return asked.result(), None
+    except S3MagicError as error:
+        return (
+            None,
+            f"The admin endpoint could not diagnose this ({error}); this is the notebook's own reading.",
+        )
 
 
 def assemble_report(
@@ -421,61 +298,35 @@ def assemble_report(
     key: str | None,
     need: str,
     owner_account: str | None,
+    diagnosis: Diagnosis | None = None,
 ) -> AccessReport:
-    """The report from what was fetched and probed; pure, so tests can craft every layer moto ignores."""
+    """The report from what was fetched, probed and (with ``diagnosis``) what the admin endpoint evaluated;
+    pure, so tests can craft every layer moto ignores."""
     owner = owner_account or (identity.account if ref.bucket == data_bucket_name(identity.account) else None)
     notes = list(ref.notes)
-    if owner is None:
+    if owner is None and diagnosis is None:
         notes.append(
             f"The account that owns {ref.bucket} is unknown, so it is treated as another account than "
             f"yours ({identity.account}): the bucket policy must then allow you too."
         )
-    known, parse_notes = known_layers(caller, bucket.bucket_policy, "bucket-policy")
-    notes += parse_notes
-    principal = Principal.from_arn(identity.arn)
-    kms_key = (
-        bucket.encryption.kms_key_arn
-        if not isinstance(bucket.encryption, Unreadable)
-        and bucket.encryption is not None
-        and bucket.encryption.uses_kms
-        else None
+    object_keys = {name: str(probe.key or key) for name, probe in probes.items() if probe.key or key}
+    ours = evaluate_capabilities(
+        identity.arn, ref, caller, bucket, owner_account=owner, object_keys=object_keys
     )
-    key_known, _ = known_layers(caller, bucket.key_policy, "kms") if kms_key else (None, [])
-    gaps = tuple(
-        gap
-        for gap in (
-            caller.identity_policies,
-            caller.boundary,
-            bucket.bucket_policy,
-            bucket.encryption,
-            bucket.key_policy,
+    evaluated, gaps = _evaluations(ours, diagnosis)
+    notes += ours.notes if diagnosis is None else diagnosis.notes
+    if diagnosis is not None:
+        notes.append(
+            "Diagnosed by the admin endpoint, which reads every layer; the probes ran from this notebook."
         )
-        if isinstance(gap, Unreadable)
-    )
-    reports: dict[str, CapabilityReport] = {}
-    for capability in CAPABILITIES:
-        probe = probes[capability]
-        object_key = probe.key or key or f"{ref.prefix}{EXAMPLE_KEY}"
-        resource = ref.bucket_arn if capability == "list" else ref.object_arn(object_key)
-        context: dict[str, str] = {}
-        if capability == "list" and ref.prefix:
-            context["s3:prefix"] = ref.prefix
-        if capability == "write":
-            context["s3:x-amz-acl"] = "bucket-owner-full-control"
-        request = Request(principal, S3_ACTIONS[capability], resource, owner or UNKNOWN_OWNER, context)
-        evaluation = evaluate_with_gaps(request, known, "bucket-policy")
-        kms = None
-        if kms_key and key_known and capability in KMS_ACTIONS:
-            kms_request = Request(
-                principal,
-                KMS_ACTIONS[capability],
-                kms_key,
-                context={"kms:ViaService": s3_via_service(kms_key)},
-            )
-            kms = evaluate_with_gaps(kms_request, key_known, "kms")
-        reports[capability] = _combine(probe, evaluation, kms, capability, tuple(gap.layer for gap in gaps))
-    needed = CAPABILITIES[: CAPABILITIES.index(need) + 1] if need != "list" else ("list",)
-    blocking = [layer for name in needed for layer in reports[name].blocked_by]
+    reports = {
+        capability: _combine(
+            probes[capability], evaluated[capability], capability, tuple(g.layer for g in gaps)
+        )
+        for capability in CAPABILITIES
+    }
+    needed = needed_capabilities(need)
+    blocking = list(dict.fromkeys(layer for name in needed for layer in reports[name].blocked_by))
     access = {"list": AccessLevel.LIST, "read": AccessLevel.READ}.get(need, AccessLevel.READ_WRITE)
     fixes = (
         plan_fixes(
@@ -487,13 +338,36 @@ def assemble_report(
             current_bucket_policy=_current(bucket.bucket_policy),
             current_boundary=_current(caller.boundary),
             current_grant_policy=_grant_policy(caller, identity),
-            kms_key_arn=kms_key,
+            kms_key_arn=ours.kms_key_arn,
             current_key_policy=_current(bucket.key_policy),
         )
         if blocking
         else []
     )
-    return AccessReport(ref, identity.arn, reports, gaps, tuple(fixes), tuple(notes))
+    if diagnosis is not None and any(
+        Diagnosis.grantable(evaluated[name]) and reports[name].verdict is not Verdict.ALLOWED
+        for name in needed
+    ):
+        notes.append("An admin can grant this: ask with `%s3access request` (or `s3access request`).")
+    return AccessReport(
+        ref,
+        identity.arn,
+        reports,
+        gaps,
+        tuple(fixes),
+        tuple(notes),
+        ENDPOINT if diagnosis is not None else NOTEBOOK,
+    )
+
+
+def _evaluations(
+    ours: Capabilities, diagnosis: Diagnosis | None
+) -> tuple[dict[str, CapabilityEvaluation], tuple[Unreadable, ...]]:
+    """Each capability's evaluation and the layers it could not read: the endpoint's where it answered."""
+    if diagnosis is None:
+        return {name: ours[name] for name in CAPABILITIES}, ours.unreadable
+    evaluated = {name: diagnosis.evaluation(name) or ours[name] for name in CAPABILITIES}
+    return evaluated, tuple(Unreadable(layer, why) for layer, why in diagnosis.unreadable.items())
 
 
 def _current(fetched: PolicyOrGap) -> Any:

@@ -59,6 +59,8 @@ class Identity(Rendered):
     boundary: str | None = None
     user_scoped: bool | None = None
     notes: tuple[str, ...] = ()
+    # Why the boundary is unknown (the role could not be read), so no one takes "no boundary" for a fact.
+    boundary_unreadable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -77,7 +79,7 @@ class Identity(Rendered):
         rows += [
             ("MLSpace user", shared or shown(self.user)),
             ("Project", shared or shown(self.project)),
-            ("Boundary", self.boundary or "(none found)"),
+            ("Boundary", self.boundary or _unknown_boundary(self.boundary_unreadable)),
             ("User-scoped roles", scoped[self.user_scoped]),
         ]
         return rows
@@ -87,6 +89,10 @@ class Identity(Rendered):
 
     def _repr_html_(self) -> str:
         return html_table("S3 access: who am I", self._rows(), self.notes)
+
+
+def _unknown_boundary(reason: str | None) -> str:
+    return f"(unknown: {reason})" if reason else "(none)"
 
 
 def whoami(aws: Aws) -> Identity:
@@ -146,12 +152,13 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
         if boundary is None:
             notes.append(f"The role {role_name} has no permissions boundary.")
 
+    unreadable = None if role is not None else problem
     if is_shared_role(tags):
         notes.append(
             f"{role_name} is MLSpace's shared notebook role (MLSpace runs without per-user roles): every "
             "notebook of every project uses it, and its tags name no user or project."
         )
-        return _identity(caller, role_name, role_arn, boundary, None, None, False, notes)
+        return _identity(caller, role_name, role_arn, boundary, None, None, False, notes, unreadable)
     user = tags.get("user")
     project = tags.get("project")
     if project is None and (named := project_from_role_name(role_name)):
@@ -174,7 +181,7 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
             )
     else:
         user_scoped = True if project else None
-    return _identity(caller, role_name, role_arn, boundary, user, project, user_scoped, notes)
+    return _identity(caller, role_name, role_arn, boundary, user, project, user_scoped, notes, unreadable)
 
 
 def _identity(
@@ -186,6 +193,7 @@ def _identity(
     project: str | None,
     user_scoped: bool | None,
     notes: list[str],
+    boundary_unreadable: str | None,
 ) -> Identity:
     return Identity(
         arn=caller.arn,
@@ -199,6 +207,7 @@ def _identity(
         boundary=boundary,
         user_scoped=user_scoped,
         notes=tuple(notes),
+        boundary_unreadable=boundary_unreadable,
     )
 
 
@@ -219,4 +228,5 @@ def _user_identity(aws: Aws, caller: CallerArn) -> Identity:
         principal_type=caller.kind,
         boundary=boundary,
         notes=tuple(notes),
+        boundary_unreadable=problem if response is None else None,
     )

@@ -111,6 +111,9 @@ class LayerFetcher:
             else None
         )
         policies = self.identity_policies(identity)
+        if identity.boundary_unreadable:
+            unknown = Unreadable("boundary", f"{identity.boundary_unreadable}, so the boundary is unknown")
+            return CallerLayers(policies, unknown)
         return CallerLayers(policies, boundary.result() if boundary else None)
 
     def identity_policies(self, identity: Identity) -> tuple[FetchedPolicy, ...] | Unreadable:

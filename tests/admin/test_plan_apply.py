@@ -460,10 +460,10 @@ def test_without_an_owner_role_the_bucket_policy_awaits_the_owner(world: World) 
     assert ("bucket-policy", AWAITING_OWNER) in outcomes(first)
     assert {("boundary", WRITTEN), ("identity", CREATED)} <= outcomes(first)
     assert bucket_policy(world.owner) is None
-    # Without the owner's role the admin cannot read the partner's bucket policy (AWS refuses it across
-    # accounts), so the layer is unverified rather than proven.
+    # Without the owner's role the admin cannot read the partner's bucket policy nor its encryption (AWS
+    # refuses both across accounts), so the layer is unverified rather than proven, and so is a KMS key.
     read = first.verification.capability("read")
-    assert (read.blocked_by, read.unverified, read.allowed) == ((), ("bucket-policy",), None)
+    assert (read.blocked_by, read.unverified, read.allowed) == ((), ("bucket-policy", "kms"), None)
 
     # The owner adds the planned statements (the bucket has no policy yet), and a second apply finds them.
     assert (

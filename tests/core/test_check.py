@@ -241,7 +241,7 @@ def test_an_unreadable_bucket_policy_stays_in_the_diagnosis_when_a_read_layer_bl
     )
     read = report.capabilities["read"]
     assert read.blocked_by == ("boundary", "bucket-policy")
-    assert read.evaluation.suspects == ("bucket-policy",)
+    assert read.evaluation.unverified == ("bucket-policy",)
     assert "boundary; unverified: bucket-policy (could not read)" in str(report)
     assert {fix.layer for fix in report.fixes} >= {"boundary", "bucket-policy"}
 
@@ -291,7 +291,7 @@ def test_a_readable_layer_still_proves_a_block_beside_unreadable_ones() -> None:
     assert report.capabilities["read"].evaluation.blocked_by == ("boundary",)
     # The unread layers that would still block once the boundary is fixed stay named, as unverified.
     assert report.capabilities["read"].blocked_by == ("boundary", "identity", "bucket-policy")
-    assert report.capabilities["read"].evaluation.suspects == ("identity", "bucket-policy")
+    assert report.capabilities["read"].evaluation.unverified == ("identity", "bucket-policy")
 
 
 def test_json_has_the_documented_shape() -> None:
@@ -327,7 +327,12 @@ def test_alice_is_denied_the_bucket_to_share_with_a_fix_per_runbook_layer(sandbo
     for capability in ("list", "read"):
         assert report.verdict(capability) is Verdict.DENIED
         assert "identity" in report.capabilities[capability].blocked_by
-    assert {fix.layer for fix in report.fixes} == {"bucket-policy", "boundary", "identity"}
+    assert {fix.layer for fix in report.fixes if fix.statements} == {"bucket-policy", "boundary", "identity"}
+    # alice may not read the partner's encryption settings: a KMS key is possible, so it is named, unverified,
+    # with the command that finds the key (unknown is never absent).
+    assert report.capabilities["read"].evaluation.unverified[-1] == "kms"
+    (kms,) = [fix for fix in report.fixes if fix.layer == "kms"]
+    assert not kms.statements and "SSEKMSKeyId" in kms.command
     assert any("legacy bucket name" in note for note in report.notes)
 
 

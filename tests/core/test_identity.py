@@ -31,6 +31,7 @@ def test_alice_is_an_mlspace_user_in_project_demo(sandbox: SandboxState) -> None
         "boundary": BOUNDARY_ARN,
         "user_scoped": True,
         "notes": [],
+        "boundary_unreadable": None,
     }
 
 
