@@ -1,0 +1,96 @@
+"""A check asks the admin endpoint, which reads every layer: its blockers are proven, its answer to a
+requester holds no partner document or statement id, and a bucket that does not exist looks like one the
+caller cannot reach. Without the endpoint, the notebook's own reading answers and says so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlspace_s3magic.access_requests.client import AdminClient
+from mlspace_s3magic.core.names import parse_bucket_reference
+from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint, serve_admin_endpoint
+from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKET
+from mlspace_s3magic.session import S3AccessSession, SessionSettings
+
+from ..admin.conftest import free_port
+
+
+@pytest.fixture
+def endpoint(
+    sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AdminEndpoint]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))  # the client's outbox
+    folder = tmp_path / "state"
+    sandbox.save(folder)
+    with serve_admin_endpoint(folder) as running:
+        yield running
+
+
+def _check(sandbox: SandboxState, principal: str, target: str, admin_url: str) -> dict[str, Any]:
+    session = S3AccessSession(SessionSettings(admin_url=admin_url), aws=sandbox.aws_for(principal))
+    try:
+        ref = parse_bucket_reference(target)
+        return session.checker.check(ref, owner_account=session.owner_account(ref.bucket)).to_dict()
+    finally:
+        session.close()
+
+
+def test_alice_gets_proven_blockers_from_the_endpoint(sandbox: SandboxState, endpoint: AdminEndpoint) -> None:
+    report = _check(sandbox, "alice@demo", SHARED_BUCKET, endpoint.url)
+    assert report["diagnosed_by"] == "endpoint"
+    assert report["unreadable_layers"] == []
+    for capability in ("list", "read"):
+        verdict = report["capabilities"][capability]
+        assert verdict["verdict"] == "denied"
+        assert set(verdict["blocked_by"]) == {"identity", "boundary", "bucket-policy"}
+        assert verdict["evaluation"]["unverified"] == []
+    assert any("An admin can grant this" in note for note in report["notes"])
+
+
+def test_the_requester_sees_no_partner_statement_or_document(
+    sandbox: SandboxState, endpoint: AdminEndpoint
+) -> None:
+    owner = sandbox.aws_for("owner").client("s3")
+    policy = json.loads(owner.get_bucket_policy(Bucket=READABLE_BUCKET)["Policy"])
+    sids = [statement["Sid"] for statement in policy["Statement"] if "Sid" in statement]
+    assert sids, "the partner's policy should carry statement ids for this test to mean anything"
+    report = _check(sandbox, "alice@demo", READABLE_BUCKET, endpoint.url)
+    assert report["diagnosed_by"] == "endpoint"
+    assert report["capabilities"]["read"]["verdict"] == "allowed"
+    text = json.dumps(report)
+    for sid in sids:
+        assert sid not in text
+    for statement in policy["Statement"]:
+        assert json.dumps(statement) not in text
+
+
+def test_a_missing_bucket_looks_like_one_bob_cannot_reach(
+    sandbox: SandboxState, endpoint: AdminEndpoint
+) -> None:
+    owner = sandbox.aws_for("owner").client("s3")
+    owner.create_bucket(Bucket="partner-unlisted-data")  # exists, not registered: the endpoint cannot read it
+    client = AdminClient(endpoint.url, aws=sandbox.aws_for("bob@demo"))
+    try:
+        unlisted = client.diagnose("partner-unlisted-data/x/")
+        missing = client.diagnose("partner-no-such-bucket/x/")
+    finally:
+        client.close()
+    assert unlisted.pop("bucket") == "partner-unlisted-data"
+    assert missing.pop("bucket") == "partner-no-such-bucket"
+    assert unlisted == missing
+    assert "NoSuchBucket" not in json.dumps(missing)
+    assert missing["capabilities"]["read"]["decision"] in ("implicit_deny", "undecided")
+
+
+def test_an_unreachable_endpoint_leaves_the_notebook_reading_said_in_one_line(sandbox: SandboxState) -> None:
+    report = _check(sandbox, "alice@demo", SHARED_BUCKET, f"http://127.0.0.1:{free_port()}")
+    assert report["diagnosed_by"] == "notebook"
+    fallback = [note for note in report["notes"] if "admin endpoint could not diagnose" in note]
+    assert len(fallback) == 1 and "\n" not in fallback[0]
+    assert report["capabilities"]["read"]["verdict"] == "denied"
