@@ -7,6 +7,7 @@ a plain "denied".
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -97,6 +98,11 @@ def _region_of(response: Any) -> str | None:
     return str(region) if region else None
 
 
+# AWS's AccessDenied names the refused action ("... not authorized to perform: kms:Decrypt on ..."); a bare
+# "kms" could be part of a bucket name or key.
+_KMS_ACTION = re.compile(r"\bkms:[A-Za-z]+")
+
+
 def _classify(error: ClientError, *, capability: str, ref: BucketRef) -> tuple[Outcome, str]:
     code = error_code(error)
     message = str(error.response.get("Error", {}).get("Message", ""))
@@ -112,7 +118,7 @@ def _classify(error: ClientError, *, capability: str, ref: BucketRef) -> tuple[O
             "The object is archived (Glacier or Deep Archive): reading is allowed, but it must be restored "
             "first (s3.restore_object)."
         )
-    if "kms" in message.lower() and code in ("AccessDenied", "KMS.AccessDeniedException"):
+    if code == "KMS.AccessDeniedException" or (code == "AccessDenied" and _KMS_ACTION.search(message)):
         return (
             Outcome.KMS_DENIED,
             f"S3 allowed the {capability} but KMS refused to use the bucket's key: {message}",

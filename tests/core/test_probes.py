@@ -35,6 +35,15 @@ def _error(code: str, message: str = "") -> ClientError:
             False,
         ),
         ("AccessDenied", "Access Denied", Outcome.DENIED, False),
+        # A bucket named for KMS is no KMS refusal: only the refused action counts.
+        (
+            "AccessDenied",
+            "User: arn:aws:sts::1:assumed-role/r/s is not authorized to perform: s3:GetObject on "
+            'resource: "arn:aws:s3:::partner-kms-encrypted/a.csv"',
+            Outcome.DENIED,
+            False,
+        ),
+        ("KMS.AccessDeniedException", "not allowed", Outcome.KMS_DENIED, False),
         ("SlowDown", "Please reduce your request rate.", Outcome.ERROR, None),
     ],
 )
