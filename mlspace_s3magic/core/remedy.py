@@ -616,7 +616,8 @@ def _merge_lines(statements: Sequence[Statement], name: str, fetch: str) -> list
 
 
 def _root_warning(plan: _Plan) -> list[str]:
-    """Why the principal is the account root with a condition; in shared mode, how far the grant reaches."""
+    """Why the principal is the account root with a condition; then, in shared mode, how far the grant
+    reaches (the identity fix says that part too)."""
     why = (
         f"The principal is account {plan.identity.account}'s root narrowed by an aws:PrincipalArn condition, "
         "not the role ARN: a policy naming a role ARN breaks when the role is deleted and recreated (AWS "
@@ -1006,6 +1007,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             f"{identity.user}'s roles in other projects need the policy attached too."
         )
     else:
+        warnings += _root_warning(plan)[1:]
         warnings.append(
             f"{SHARED_NOTEBOOK_POLICY_NAME} is an assumption (CDK generates the shared notebook policy's "
             "name): find the real one with aws iam list-attached-role-policies --role-name "

@@ -440,7 +440,8 @@ def test_shared_scope_targets_the_notebook_policy_and_names_the_shared_role() ->
     for statement in fixes["bucket-policy"].statements:
         assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{MLSPACE}:root"]}
         assert statement["Condition"]["ArnLike"] == {"aws:PrincipalArn": [shared_role]}
-    assert any("every notebook of every project" in w for w in fixes["bucket-policy"].warnings)
+    for layer in ("bucket-policy", "identity"):
+        assert any("every notebook of every project" in w for w in fixes[layer].warnings)
     assert "mlspace-notebook-role" in fixes["bucket-policy"].summary
 
 
@@ -451,6 +452,7 @@ def test_a_shared_grant_lets_in_the_shared_role_and_no_other_principal_of_the_ac
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn)."""
     fixes = plan(identity=SHARED_ROLE, current_grant_policy=DATA_BOUNDARY)
     bucket_policy = next(fix.document for fix in fixes if fix.layer == "bucket-policy")
+    assert bucket_policy is not None
     broad = parse_policy(
         {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}, Layer.IDENTITY
     )
@@ -563,9 +565,10 @@ def test_same_account_needs_no_bucket_policy_allow_and_the_identity_grant_suffic
     assert "need not change unless it denies" in advice.summary
     assert all(line.startswith("# ") for line in advice.command.splitlines())
     request = Request(Principal.from_arn(ALICE.arn), "s3:GetObject", TEAM_OBJECT, MLSPACE, {})
+    grant, boundary = fixes["identity"].document, fixes["boundary"].document
+    assert grant is not None and boundary is not None
     granted = PolicyLayers(
-        identity=(parse_policy(fixes["identity"].document, Layer.IDENTITY),),
-        boundary=parse_policy(fixes["boundary"].document, Layer.BOUNDARY),
+        identity=(parse_policy(grant, Layer.IDENTITY),), boundary=parse_policy(boundary, Layer.BOUNDARY)
     )
     assert evaluate(request, granted).allowed
     root_only = {
@@ -845,8 +848,8 @@ def shell(tmp_path: Path) -> Any:
         """``fails``: whether the command must fail; None when either outcome is fine."""
         (tmp_path / "current.json").write_text(current if current == MISSING else json.dumps(current))
         (tmp_path / "calls").write_text("")
-        for sent in out.iterdir():
-            sent.unlink()
+        for stale in (*out.iterdir(), *arguments.iterdir()):
+            stale.unlink()
         env = {
             **os.environ,
             "VERSIONS": str(versions),
@@ -1002,10 +1005,10 @@ def test_hostile_values_reach_the_aws_cli_as_data_and_never_run(
         for fix in fixes:
             shell(fix, current=empty, fails=None)
             assert not list(tmp_path.rglob("pwned*")), fix.command
-    if scope is Scope.USER:
-        arguments = (tmp_path / "args" / "attach-role-policy").read_bytes().split(b"\0")
-        assert HOSTILE_ROLE.encode() in arguments
-        assert f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-{HOSTILE}".encode() in arguments
+            if fix.layer == "identity" and scope is Scope.USER:
+                arguments = (tmp_path / "args" / "attach-role-policy").read_bytes().split(b"\0")
+                assert HOSTILE_ROLE.encode() in arguments
+                assert f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-{HOSTILE}".encode() in arguments
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
