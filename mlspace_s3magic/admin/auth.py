@@ -45,6 +45,7 @@ from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
 from mlspace_s3magic.core.files import PRIVATE, write_private
 from mlspace_s3magic.core.identity import CallerArn
+from mlspace_s3magic.core.mlspace import is_shared_role
 
 logger = logging.getLogger(__name__)
 
@@ -365,6 +366,8 @@ class Authenticator:
         if CallerArn.parse(role_arn).account != account:
             return None
         tags = {str(tag["Key"]).lower(): str(tag["Value"]) for tag in found.get("Tags", [])}
+        if is_shared_role(tags):  # its tags name no person and no project (MLSpaceApplication...)
+            return _RoleFacts(role_arn, None, None)
         return _RoleFacts(role_arn, tags.get("user"), tags.get("project"))
 
     # ------------------------------------------------------------------------------------------ token

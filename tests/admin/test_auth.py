@@ -613,3 +613,25 @@ def test_admin_serve_refuses_a_wildcard_account_as_a_usage_error(capsys: pytest.
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "12-digit account literally" in err and "Traceback" not in err
+
+
+def test_the_shared_notebook_role_names_no_user_or_project(fresh_sandbox: SandboxState) -> None:
+    """MLSpace tags its shared notebook role user=MLSpaceApplication, project=MLSpaceInfrastructure: no
+    person, no project, so a request from it records neither."""
+    admin = fresh_sandbox.aws_for("admin")
+    trust = {"Version": "2012-10-17", "Statement": []}
+    tags = [
+        {"Key": "user", "Value": "MLSpaceApplication"},
+        {"Key": "project", "Value": "MLSpaceInfrastructure"},
+    ]
+    admin.client("iam").create_role(
+        RoleName="mlspace-notebook-role", AssumeRolePolicyDocument=json.dumps(trust), Tags=tags
+    )
+    auth = Authenticator(_settings(fresh_sandbox), admin)
+    try:
+        facts = auth._role_facts(MLSPACE_ACCOUNT, "mlspace-notebook-role")
+        alice = auth._role_facts(MLSPACE_ACCOUNT, ALICE_ROLE)
+    finally:
+        auth.close()
+    assert facts is not None and (facts.user, facts.project) == (None, None)
+    assert alice is not None and (alice.user, alice.project) == ("alice", "demo")
