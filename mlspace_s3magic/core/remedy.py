@@ -715,16 +715,9 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
     document = _new_document(current, statements)
     owner = ref.access_point_account or owner
     policy = _ResourcePolicy.of(ref, owner)
-    what, target, operation, fetch, put = (
-        policy.what,
-        policy.target,
-        policy.operation,
-        policy.fetch,
-        policy.put,
-    )
-    lines = list(policy.header)
+    what = policy.what
     warnings = _root_warning(plan)
-    warnings += _unreadable_warning(current, what, operation.value)
+    warnings += _unreadable_warning(current, what, policy.operation.value)
     warnings += _deny_warning(current, what)
     if plan.access is AccessLevel.READ_WRITE:
         warnings.append(
@@ -746,16 +739,18 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
         )
     return Fix(
         layer="bucket-policy",
-        target=target,
+        target=policy.target,
         run_as="bucket-owner",
         account=owner,
         applied_by=f"the bucket owner (account {owner or 'unknown'}), with that account's credentials",
         statements=tuple(statements),
         document=document,
-        command="\n".join([*lines, *_document_lines(document, statements, "policy", fetch), put]),
+        command="\n".join(
+            [*policy.header, *_document_lines(document, statements, "policy", policy.fetch), policy.put]
+        ),
         warnings=tuple(warnings),
         summary=f"Let {plan.who} {plan.verb} {ref} through the {what} of {ref.bucket}.",
-        operation=operation,
+        operation=policy.operation,
         sid_stem=plan.stem,
     )
 
