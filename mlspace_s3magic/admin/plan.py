@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.access import AccessRequest, Requester, SharedBucket
 from mlspace_s3magic.core.aws import Aws, StaticCredentials, aws_call, error_code, is_access_denied
+from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.capabilities import (
     UNKNOWN_OWNER,
     Capabilities,
@@ -61,6 +62,7 @@ Owners = Callable[[str], str | None]
 ENDPOINT = "endpoint"
 OWNER = "owner"
 OWNER_SESSION_NAME = "mlspace-s3access-admin"
+OWNER_SESSION_SECONDS = 15 * 60  # well within AssumeRole's default hour
 POOL_SIZE = 16  # more than the reads that wait on others (the bucket's layers), so none can starve
 
 
@@ -214,7 +216,15 @@ def accounts_for(
 
 def owner_role_sessions(aws: Aws) -> OwnerSessions:
     """The production ``owner_sessions``: AssumeRole into the registry entry's role with the admin's clients;
-    None when that is refused, so the plan falls back to commands the owner runs."""
+    None when that is refused, so the plan falls back to commands the owner runs. Each role's session is
+    kept for a while (its credentials last an hour): making clients costs more than the round trip."""
+    sessions: TimedCache[Aws | None] = TimedCache(OWNER_SESSION_SECONDS)
+
+    def cached(role_arn: str) -> Aws | None:
+        session = sessions.get(role_arn, lambda: assume(role_arn))
+        if session is None:  # a refusal is asked again next time: the owner may allow the role meanwhile
+            sessions.forget(role_arn)
+        return session
 
     def assume(role_arn: str) -> Aws | None:
         sts = aws.client("sts")
@@ -229,7 +239,7 @@ def owner_role_sessions(aws: Aws) -> OwnerSessions:
         credentials = StaticCredentials(keys["AccessKeyId"], keys["SecretAccessKey"], keys["SessionToken"])
         return Aws(aws.settings, credentials)
 
-    return assume
+    return cached
 
 
 def requester_identity(aws: Aws, requester: Requester) -> Identity:

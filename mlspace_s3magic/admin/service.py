@@ -296,11 +296,13 @@ class AdminService:
 
     def _diagnose(self, requester: Requester, ref: BucketRef) -> Diagnosis:
         entry = self._bucket(ref.bucket)
-        accounts = accounts_for(
-            requester, ref.bucket, entry, aws=self.aws, owner_sessions=self.owner_sessions
-        )
-        identity = requester_identity(self.aws, requester)
         with ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="s3access-diagnose") as pool:
+            # The owner's role is assumed while the requester's role is read: each is a round trip.
+            owner = pool.submit(
+                accounts_for, requester, ref.bucket, entry, aws=self.aws, owner_sessions=self.owner_sessions
+            )
+            identity = requester_identity(self.aws, requester)
+            accounts = owner.result()
             live = read_live(identity, ref, accounts, pool)
         evaluated = evaluate_capabilities(
             requester.arn, ref, live.caller, live.bucket, owner_account=live.owner_account

@@ -31,6 +31,10 @@ class TimedCache(Generic[V]):
             self._values[key] = (self._clock(), value)
             return value
 
+    def forget(self, key: Hashable) -> None:
+        with self._guard:
+            self._values.pop(key, None)
+
     def clear(self) -> None:
         with self._guard:
             self._values.clear()
