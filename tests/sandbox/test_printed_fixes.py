@@ -15,8 +15,11 @@ The sandbox does not enforce IAM's 6,144-character quota on a managed policy, so
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import pytest
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
 from mlspace_s3magic.core.registry import save_registry_file
+from mlspace_s3magic.sandbox.mlspace_policies import NOTEBOOK_ROLE_NAME
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import (
     KMS_BUCKET,
@@ -86,11 +90,13 @@ class Shell:
     def environment(self, principal: str) -> dict[str, str]:
         return self.state.process_environment(principal, self.base)
 
-    def check(self, target: str, *, as_json: bool = False) -> subprocess.CompletedProcess[str]:
+    def check(
+        self, target: str, *, as_json: bool = False, principal: str = "alice@demo"
+    ) -> subprocess.CompletedProcess[str]:
         arguments = [S3ACCESS, "check", target, "--need", "read", *(["--json"] if as_json else [])]
         return subprocess.run(
             arguments,
-            env=self.environment("alice@demo"),
+            env=self.environment(principal),
             cwd=self.folder,
             capture_output=True,
             text=True,
@@ -215,3 +221,42 @@ def test_printed_fixes_work_from_another_starting_state(shell: Shell, prepare: A
 def test_printed_fixes_open_the_kms_encrypted_datasets(shell: Shell) -> None:
     shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
     _assert_granted_exactly(shell, KMS_BUCKET, "datasets/", None)
+
+
+@pytest.fixture
+def shared_role_shell(tmp_path: Path) -> Iterator[Shell]:
+    """A sandbox of its own in MLSpace's shared-role mode (``sandbox serve --shared-role``, on loopback)."""
+    state_dir = tmp_path / "state"
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    server = subprocess.Popen(
+        [S3ACCESS, "sandbox", "serve", "--shared-role", "--port", "0", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdout.readline().startswith("Sandbox listening on http://127.0.0.1:")
+        folder = tmp_path / "work"
+        folder.mkdir()
+        yield Shell(SandboxState.load(state_dir), folder)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_shared_role_fixes_let_in_the_notebook_role_and_no_other_principal(shared_role_shell: Shell) -> None:
+    """Every notebook runs as the shared role: the bucket policy names it through aws:PrincipalArn, so the
+    MLSpace admin, with every S3 right of its own, stays out; an Allow for the account root alone would let
+    it in (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html)."""
+    shell = shared_role_shell
+    fixes = shell.apply_printed_fixes(f"{SHARED_BUCKET}/datasets/")
+    (bucket_policy,) = [fix for fix in fixes if fix["layer"] == "bucket-policy"]
+    assert any("every notebook of every project" in warning for warning in bucket_policy["warnings"])
+    role_arn = f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/{NOTEBOOK_ROLE_NAME}"
+    for statement in bucket_policy["change"]["add_statements"]:
+        assert statement["Condition"]["ArnLike"] == {"aws:PrincipalArn": [role_arn]}
+    assert shell.check(f"{SHARED_BUCKET}/datasets/").returncode == 0
+    assert shell.check(f"{SHARED_BUCKET}/logs/").returncode == DENIED
+    assert shell.check(f"{SHARED_BUCKET}/datasets/", principal="admin").returncode == DENIED
