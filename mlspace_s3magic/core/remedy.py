@@ -1098,22 +1098,32 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
 
 
 def _unknown_key_advice(plan: _Plan) -> Fix:
+    """A KMS key may block, but which one could not be read here: how to name it. A plan needs the key's ARN
+    for the key policy and for the identity and boundary grants, which name the key."""
     ref = plan.ref
     target = str(ref)
     bucket = shlex.quote(ref.bucket)
+    owner = plan.owner or "(the bucket owner)"
+    default = "ServerSideEncryptionConfiguration.Rules[].ApplyServerSideEncryptionByDefault.KMSMasterKeyID"
     return Fix(
         layer="kms",
         target=target,
-        applied_by="the notebook user, to name the key; then its owner",
+        applied_by=f"the bucket owner (account {owner}) or an MLSpace admin with the admin endpoint, to name "
+        "the key; then the key's owner",
         statements=(),
         document=None,
         command="\n".join(
             [
                 _comment(
-                    f"{target}: the objects are encrypted with a KMS key that is not known yet. Find it with"
+                    f"{target}: the objects may be encrypted with a KMS key that could not be read here."
                 ),
+                _comment(f"The bucket owner (account {owner}) names the bucket's default key with"),
+                _comment(
+                    f"  aws s3api get-bucket-encryption --bucket {bucket} --query {shlex.quote(default)}"
+                ),
+                _comment("and anyone who may read an object names its key with"),
                 _comment(f"  aws s3api head-object --bucket {bucket} --key KEY --query SSEKMSKeyId"),
-                _comment("and run the check again with it to get the key policy change."),
+                _comment("With the admin endpoint configured, the check reads the key and plans its change."),
             ]
         ),
         summary="Name the KMS key that encrypts the objects, so its key policy can be changed.",

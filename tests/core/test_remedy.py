@@ -695,7 +695,9 @@ def test_a_kms_block_without_a_known_key_says_how_to_find_it() -> None:
     (fix,) = plan(blocked_by=("kms",))
     assert (fix.layer, fix.statements, fix.document) == ("kms", (), None)
     assert "head-object --bucket BucketToBeShared" in fix.command
+    assert "get-bucket-encryption --bucket BucketToBeShared" in fix.command and PARTNER in fix.command
     assert all(line.startswith("#") for line in fix.command.splitlines())
+    assert (fix.run_as, fix.account) == ("nobody", None)
 
 
 def test_a_malformed_key_arn_is_refused() -> None:
