@@ -1,0 +1,728 @@
+"""Fixes that work as printed: for a matrix of situations, apply the fixes the check (and the admin plan)
+proposes to the layers as written, ask the evaluator again, and require every needed capability allowed and
+nothing else newly allowed.
+
+How a case runs (``fix_harness.py`` holds the pieces):
+
+1. :func:`fix_harness.build_world` writes the truth: the MLSpace account's real documents (the boundary,
+   ``mlspace-notebook-policy`` or the shared-role notebook policy, the project, user and constraint policies,
+   built by ``sandbox/mlspace_policies.py``), the caller's role (``MLSpace-demo-<hash>`` tagged ``user`` and
+   ``project``, or the shared ``mlspace-notebook-role``), the bucket (cross-account: the partner's; same
+   account: one of the MLSpace account, never the data bucket) with its policy, SSE-KMS default encryption
+   with a key in us-west-2 while the notebook runs in us-east-1, and that key's policy. Each layer the
+   situation does not name as blocking already grants (an earlier grant).
+2. The notebook's view comes from the product's own readers (``whoami`` and ``LayerFetcher``) over
+   :class:`fix_harness.FakeAws`, which refuses the reads the situation says the caller may not make: so an
+   unreadable layer has exactly the shape the product produces for it. Probes either prove nothing (S3
+   answered an error; write not probed) or say what AWS would (denied where the situation denies).
+3. ``core.check.assemble_report`` builds the report; each ``report.fixes`` entry is applied as written: its
+   complete document when it has one, else its statements merged into the live document the harness holds
+   (``core.remedy.merge_statements``, what the printed jq does), except the boundary, whose printed jq
+   (MLSpace's statements extended, no Sid) is run with bash and jq against a stand-in AWS CLI. An identity
+   fix's grant policy is attached to the roles its command names (every role of the project, or one); a
+   ``create-policy`` on a policy that exists, or a version of one that does not, fails as IAM would.
+4. ``core.policy.evaluate`` decides again, for the caller and for principals that must stay out.
+
+The admin plan runs through the real :class:`mlspace_s3magic.admin.plan.Planner` over the same stand-in
+(reading every layer, as the endpoint's admin and the bucket owner's role can): it is the code path the
+endpoint runs (requester's role, grant policy read by ARN, live grants for the boundary's ceiling, every role
+of the project to attach to), and the only thing replaced is boto3's clients. Rebuilding the plan from
+``plan_fixes`` over fully readable layers would test a copy of ``Planner.plan``'s glue instead of the glue.
+Its changes are applied as ``admin/apply.py`` writes them: the new document, and the grant policy attached
+to ``attach_to_roles``.
+
+The rules each assertion relies on (the evaluator implements them; these are the pages it is checked
+against):
+
+- Cross-account: the bucket policy must allow the caller, and the caller's own identity policies, capped by
+  its boundary, must allow too:
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+- Same account: an Allow in the identity policies (capped by the boundary) or in the resource policy is
+  enough; an explicit Deny anywhere wins; a resource-policy Allow that names the role ARN is capped by the
+  boundary, one that names the session is not:
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html and
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+- A managed policy grants nothing until it is attached, and ``CreatePolicy`` refuses an existing name:
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html
+- ``s3:ListBucket`` is on the bucket and carries ``s3:prefix``; object actions are on object ARNs:
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
+- SSE-KMS: reading needs ``kms:Decrypt``, writing ``kms:GenerateDataKey``, and the key policy must allow the
+  caller itself (cross-account, the caller's IAM policies too):
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html and
+  https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html
+- ``kms:ViaService`` names the service endpoint in the key's region (``s3.us-west-2.amazonaws.com``), and a
+  grant limited by it does not allow using the key directly:
+  https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+
+A case that fails because of product code keeps its assertion and is marked ``xfail(strict=True)`` in
+:data:`KNOWN_FAILURES` with the cause; a strict xfail that passes fails the run, so the mark goes when the
+cause is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from mlspace_s3magic.admin.plan import Planner
+from mlspace_s3magic.core.access import (
+    AccessRequest,
+    NewAccessRequest,
+    Requester,
+    RequestStatus,
+    SharedBucket,
+)
+from mlspace_s3magic.core.check import AccessReport, assemble_report
+from mlspace_s3magic.core.identity import whoami
+from mlspace_s3magic.core.layers import LayerFetcher
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
+from mlspace_s3magic.core.probes import Outcome, Probe
+from mlspace_s3magic.core.remedy import AccessLevel
+
+from .fix_harness import (
+    ADMIN_READS,
+    BOB_ROLE,
+    DENY_SID,
+    ENGINEER_ROLE,
+    MLSPACE,
+    PARTNER,
+    STRANGER_ARN,
+    VIA_S3,
+    VISIBILITY,
+    FakeAws,
+    Situation,
+    World,
+    apply_fixes,
+    attach,
+    bucket_arn,
+    build_world,
+    decide,
+    session_arn,
+)
+
+ADMIN_ARN = f"arn:aws:sts::{MLSPACE}:assumed-role/MLSpaceAdmin/endpoint"
+OWNER_ROLE_ARN = f"arn:aws:iam::{PARTNER}:role/S3AccessOwner"
+POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fix-harness")
+ACCESS = {"list": AccessLevel.LIST, "read": AccessLevel.READ, "write": AccessLevel.READ_WRITE}
+NEEDED_CAPABILITIES = {"list": ("list",), "read": ("list", "read"), "write": ("list", "read", "write")}
+
+# (label, principal, action, resource, context)
+Check = tuple[str, str, str, str, dict[str, str]]
+
+
+# -- the matrix ------------------------------------------------------------------------------------------
+
+CROSS_BLOCKS = (
+    ("identity",),
+    ("boundary",),
+    ("bucket-policy",),
+    ("kms",),
+    ("identity", "boundary"),
+    ("identity", "boundary", "bucket-policy"),  # MLSpace's default for a partner's bucket
+    ("identity", "boundary", "bucket-policy", "kms"),
+    ("bucket-policy", "kms"),
+)
+SAME_BLOCKS = (
+    ("identity",),
+    ("boundary",),
+    ("kms",),
+    ("identity", "boundary"),  # MLSpace's default for a bucket of its own account
+    ("identity", "boundary", "kms"),
+)
+
+
+def _valid_blocks(mode: str, account: str) -> list[tuple[str, ...]]:
+    """The shared role has no boundary, so it cannot block; the same-account bucket policy cannot block
+    without a Deny (an Allow in the identity policies is enough)."""
+    sets = CROSS_BLOCKS if account == "cross" else SAME_BLOCKS
+    if mode == "shared":
+        sets = tuple(dict.fromkeys(tuple(b for b in blocks if b != "boundary") for blocks in sets))
+    return [blocks for blocks in sets if blocks]
+
+
+def _default_blocks(mode: str, account: str, kms: bool = True) -> tuple[str, ...]:
+    blocks = ["identity"]
+    blocks += ["boundary"] if mode == "user" else []
+    blocks += ["bucket-policy"] if account == "cross" else []
+    blocks += ["kms"] if kms else []
+    return tuple(blocks)
+
+
+def notebook_matrix() -> list[Situation]:
+    cases: list[Situation] = []
+    # Every kind of block, both modes, both accounts, read by a notebook that sees everything or almost
+    # nothing, with probes that prove nothing and with probes that tell the truth.
+    for mode in ("user", "shared"):
+        for account in ("cross", "same"):
+            for blocks in _valid_blocks(mode, account):
+                for visibility in ("everything", "mlspace-default"):
+                    for probes in ("unknown", "truthful"):
+                        cases.append(Situation(mode, account, blocks, visibility, probes=probes))
+    # Each layer alone unreadable (and MLSpace's default with a readable boundary), over the default blocks.
+    singles = [v for v in VISIBILITY if v.startswith("all-but-")] + ["mlspace-default+boundary"]
+    for account in ("cross", "same"):
+        for visibility in singles:
+            cases.append(Situation("user", account, _default_blocks("user", account), visibility))
+    # The unreadable layer is the only one that blocks.
+    for account in ("cross", "same"):
+        only = [
+            (("identity",), "all-but-identity"),
+            (("boundary",), "all-but-boundary"),
+            (("boundary",), "all-but-role"),
+            (("kms",), "all-but-key-policy"),
+            (("kms",), "all-but-encryption"),
+        ]
+        if account == "cross":
+            only.append((("bucket-policy",), "all-but-bucket-policy"))
+        for blocks, visibility in only:
+            cases.append(Situation("user", account, blocks, visibility))
+    # What is needed, and the prefix as typed.
+    for account in ("cross", "same"):
+        for need in ("list", "read", "write"):
+            for prefix in ("datasets", "datasets/"):
+                for visibility in ("everything", "mlspace-default"):
+                    blocks = _default_blocks("user", account)
+                    cases.append(Situation("user", account, blocks, visibility, need=need, prefix=prefix))
+    for need in ("list", "write"):
+        blocks = _default_blocks("shared", "cross")
+        cases.append(Situation("shared", "cross", blocks, "mlspace-default", need=need, prefix="datasets"))
+    # Later grants (the grant policy exists, for another bucket) and a member who joined after it was made.
+    for account in ("cross", "same"):
+        for grant in ("later", "joiner"):
+            for visibility in ("everything", "mlspace-default"):
+                blocks = _default_blocks("user", account, kms=False)
+                cases.append(Situation("user", account, blocks, visibility, grant=grant))
+    cases.append(Situation("shared", "cross", ("identity", "bucket-policy"), "everything", grant="later"))
+    # A bucket without any policy.
+    for visibility in ("everything", "mlspace-default"):
+        cases.append(
+            Situation("user", "cross", _default_blocks("user", "cross"), visibility, no_bucket_policy=True)
+        )
+    return list({case.id: case for case in cases}.values())
+
+
+def deny_matrix() -> list[Situation]:
+    return [
+        Situation(mode, account, _default_blocks(mode, account, kms=False), visibility, deny=True)
+        for mode in ("user", "shared")
+        for account in ("cross", "same")
+        for visibility in ("everything", "mlspace-default")
+    ]
+
+
+def admin_matrix() -> list[Situation]:
+    cases = [
+        Situation(mode, account, blocks)
+        for mode in ("user", "shared")
+        for account in ("cross", "same")
+        for blocks in _valid_blocks(mode, account)
+    ]
+    for account in ("cross", "same"):
+        for need in ("list", "read", "write"):
+            for prefix in ("datasets", "datasets/"):
+                cases.append(
+                    Situation("user", account, _default_blocks("user", account), need=need, prefix=prefix)
+                )
+        for grant in ("later", "joiner"):
+            cases.append(Situation("user", account, _default_blocks("user", account, kms=False), grant=grant))
+    cases.append(Situation("user", "cross", _default_blocks("user", "cross"), no_bucket_policy=True))
+    return list({case.id: case for case in cases}.values())
+
+
+# Why cases fail because of product code (each a strict xfail; see the module docstring).
+KEY_UNKNOWN = (
+    "encryption configuration unreadable (s3:GetEncryptionConfiguration denied): the KMS key is never "
+    "learned, not even from the read probe's KMS AccessDenied message, which names it, so the kms fix is "
+    "advice only (core/remedy._unknown_key_advice, from core/check.assemble_report) and nothing grants "
+    "kms:Decrypt / kms:GenerateDataKey"
+)
+KEY_IN_FULL_BOUNDARY = (
+    "the KMS key grant goes into MLSpace's boundary as a new statement with a Sid and a kms:ViaService "
+    "condition (about 250 characters: core/remedy._boundary_fix with _key_grant), while MLSpace's boundary "
+    "has 140 of IAM's 6,144 characters free: IAM refuses the new version (the printed command for an unread "
+    "boundary stops), so kms stays blocked; core/ceiling.py fits buckets into MLSpace's statements, not keys "
+    "(the key's ARN appended to MLSpace's own KMS statement would fit)"
+)
+SHARED_ROLE_BOUNDARY = (
+    "the shared mlspace-notebook-role has no permissions boundary (its GetRole shows none), yet "
+    "core/remedy.plan_fixes adds a boundary fix whenever a KMS key blocks ('if layer in layers or key'), on "
+    "the per-user roles' mlspace-project-user-permission-boundary; that fix is not needed and its printed "
+    "command fails (IAM's 6,144 characters)"
+)
+JOINER_CREATE_POLICY = (
+    "a member who joined after the grant policy was made: the caller's attached policies are readable and "
+    "lack MLSpace-s3access-project-demo, so core/check._grant_policy answers 'none' and "
+    "core/remedy._identity_fix prints create-policy, which IAM refuses (EntityAlreadyExists); the existing "
+    "policy attached afterwards holds only the earlier bucket's statements"
+)
+ADMIN_KEY_IN_FULL_BOUNDARY = (
+    "admin/plan.Planner.plan puts the KMS key grant into MLSpace's boundary as a new statement "
+    "(core/remedy._boundary_fix with _key_grant): over IAM's 6,144 characters with MLSpace's 140 free, so "
+    "the plan's problems refuse the apply and nothing is granted"
+)
+
+
+def check_cause(s: Situation) -> str | None:
+    reads = VISIBILITY[s.visibility]
+    causes = []
+    if s.kms and s.need != "list":  # listing uses no key
+        if "encryption" not in reads:
+            causes.append(KEY_UNKNOWN)
+        causes.append(KEY_IN_FULL_BOUNDARY if s.mode == "user" else SHARED_ROLE_BOUNDARY)
+    if s.grant == "joiner" and "identity" in reads:
+        causes.append(JOINER_CREATE_POLICY)
+    return "; and then ".join(causes) or None
+
+
+def admin_cause(s: Situation) -> str | None:
+    return ADMIN_KEY_IN_FULL_BOUNDARY if s.mode == "user" and s.kms and s.need != "list" else None
+
+
+KNOWN_FAILURES = {case.id: cause for case in notebook_matrix() if (cause := check_cause(case))}
+ADMIN_KNOWN_FAILURES = {case.id: cause for case in admin_matrix() if (cause := admin_cause(case))}
+DENY_KNOWN_FAILURES: dict[str, str] = {}
+
+
+def _params(cases: list[Situation], known: dict[str, str]) -> list[Any]:
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[pytest.mark.xfail(strict=True, reason=known[case.id])] if case.id in known else [],
+        )
+        for case in cases
+    ]
+
+
+# -- what must be allowed, and what must not become allowed ---------------------------------------------
+
+
+def needed_checks(s: Situation, ref: BucketRef) -> list[Check]:
+    """Each needed capability as AWS receives it: listing the folder (and a subfolder), reading and writing
+    objects under it, and the key through S3 in the key's region."""
+    caller, bucket = s.caller_arn, bucket_arn(s.bucket)
+    checks: list[Check] = [
+        ("list datasets/", caller, "s3:ListBucket", bucket, {"s3:prefix": ref.prefix}),
+        ("list datasets/2024/", caller, "s3:ListBucket", bucket, {"s3:prefix": f"{ref.prefix}2024/"}),
+    ]
+    if s.need in ("read", "write"):
+        checks += [
+            ("read datasets/example.csv", caller, "s3:GetObject", f"{bucket}/{ref.prefix}example.csv", {}),
+            ("read datasets/2024/part-0", caller, "s3:GetObject", f"{bucket}/{ref.prefix}2024/part-0", {}),
+        ]
+        if s.key:
+            checks.append(
+                ("kms:Decrypt through S3", caller, "kms:Decrypt", s.key, {"kms:ViaService": VIA_S3})
+            )
+    if s.need == "write":
+        acl = {"s3:x-amz-acl": "bucket-owner-full-control"}
+        checks.append(
+            ("write datasets/upload.csv", caller, "s3:PutObject", f"{bucket}/{ref.prefix}upload.csv", acl)
+        )
+        if s.key:
+            checks.append(
+                (
+                    "kms:GenerateDataKey through S3",
+                    caller,
+                    "kms:GenerateDataKey",
+                    s.key,
+                    {"kms:ViaService": VIA_S3},
+                )
+            )
+    return checks
+
+
+def must_not_widen(s: Situation) -> list[Check]:
+    """Requests a grant of exactly what was needed leaves as they were: other actions, prefixes, buckets,
+    projects, principals of the account, accounts, and the key used directly."""
+    caller, bucket, other = s.caller_arn, bucket_arn(s.bucket), bucket_arn(s.other_bucket)
+    acl = {"s3:x-amz-acl": "bucket-owner-full-control"}
+    checks: list[Check] = [
+        ("caller s3:DeleteBucketPolicy", caller, "s3:DeleteBucketPolicy", bucket, {}),
+        ("caller s3:PutBucketPolicy", caller, "s3:PutBucketPolicy", bucket, {}),
+        ("caller lists the whole bucket", caller, "s3:ListBucket", bucket, {}),
+        (
+            "caller lists datasets-private/",
+            caller,
+            "s3:ListBucket",
+            bucket,
+            {"s3:prefix": "datasets-private/"},
+        ),
+        ("caller lists logs/", caller, "s3:ListBucket", bucket, {"s3:prefix": "logs/"}),
+        ("caller reads datasets-private/x", caller, "s3:GetObject", f"{bucket}/datasets-private/x", {}),
+        ("caller reads logs/x", caller, "s3:GetObject", f"{bucket}/logs/x", {}),
+        ("caller writes datasets-private/x", caller, "s3:PutObject", f"{bucket}/datasets-private/x", acl),
+        ("caller writes logs/x", caller, "s3:PutObject", f"{bucket}/logs/x", acl),
+        ("caller lists another bucket", caller, "s3:ListBucket", other, {"s3:prefix": "datasets/"}),
+        ("caller reads another bucket", caller, "s3:GetObject", f"{other}/datasets/x", {}),
+        ("caller writes another bucket", caller, "s3:PutObject", f"{other}/datasets/x", acl),
+    ]
+    if s.need == "list":
+        checks.append(
+            ("caller reads datasets/x (only list needed)", caller, "s3:GetObject", f"{bucket}/datasets/x", {})
+        )
+    if s.need != "write":
+        checks += [
+            (
+                "caller writes datasets/x (no write needed)",
+                caller,
+                "s3:PutObject",
+                f"{bucket}/datasets/x",
+                acl,
+            ),
+            (
+                "caller deletes datasets/x (no write needed)",
+                caller,
+                "s3:DeleteObject",
+                f"{bucket}/datasets/x",
+                {},
+            ),
+        ]
+    others = [("the engineer role of the MLSpace account", session_arn(ENGINEER_ROLE, "etl"))]
+    others.append(("a principal of another account", STRANGER_ARN))
+    if s.mode == "user":
+        others.append(("another project's role", session_arn(BOB_ROLE)))
+    for who, arn in others:
+        checks += [
+            (f"{who} lists datasets/", arn, "s3:ListBucket", bucket, {"s3:prefix": "datasets/"}),
+            (f"{who} reads datasets/x", arn, "s3:GetObject", f"{bucket}/datasets/x", {}),
+            (f"{who} writes datasets/x", arn, "s3:PutObject", f"{bucket}/datasets/x", acl),
+        ]
+        if s.key:
+            checks.append(
+                (f"{who} kms:Decrypt through S3", arn, "kms:Decrypt", s.key, {"kms:ViaService": VIA_S3})
+            )
+    if s.key:
+        checks += [
+            ("caller kms:Decrypt directly (no kms:ViaService)", caller, "kms:Decrypt", s.key, {}),
+            ("caller kms:GenerateDataKey directly", caller, "kms:GenerateDataKey", s.key, {}),
+            (
+                "caller kms:Decrypt through EC2",
+                caller,
+                "kms:Decrypt",
+                s.key,
+                {"kms:ViaService": VIA_S3.replace("s3.", "ec2.")},
+            ),
+            ("caller kms:PutKeyPolicy", caller, "kms:PutKeyPolicy", s.key, {}),
+        ]
+        if s.need != "write":
+            via = {"kms:ViaService": VIA_S3}
+            checks.append(
+                (
+                    "caller kms:GenerateDataKey through S3 (no write)",
+                    caller,
+                    "kms:GenerateDataKey",
+                    s.key,
+                    via,
+                )
+            )
+    return checks
+
+
+def _decision(world: World, check: Check) -> Any:
+    _, principal, action, resource, context = check
+    return decide(world, principal, action, resource, context)
+
+
+def access_problems(before: World, after: World, s: Situation, ref: BucketRef) -> list[str]:
+    """What the fixes failed to do (a needed request still denied) or did too much (a request newly
+    allowed), and what AWS would have refused while applying them."""
+    problems = [f"applying: {failure}" for failure in after.failures]
+    for check in needed_checks(s, ref):
+        result = _decision(after, check)
+        if not result.allowed:
+            blocked = ", ".join(layer.value for layer in result.blocked_by)
+            problems.append(f"still denied: {check[0]} ({result.decision.value}, blocked by {blocked})")
+    for check in must_not_widen(s):
+        if _decision(after, check).allowed and not _decision(before, check).allowed:
+            problems.append(f"newly allowed: {check[0]}")
+    return problems
+
+
+# -- the notebook's check --------------------------------------------------------------------------------
+
+
+def notebook_report(world: World, s: Situation) -> AccessReport:
+    """The check as the notebook runs it: its own identity and layers as the product reads them, the probes,
+    then ``assemble_report`` (``Checker.check`` takes the prefix as a folder first, and so do we)."""
+    aws = cast(Any, FakeAws(world, s.caller_arn, VISIBILITY[s.visibility]))
+    identity = whoami(aws)
+    fetcher = LayerFetcher(aws, POOL)
+    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
+    caller = fetcher.caller_layers(identity)
+    bucket = fetcher.bucket_layers(ref)
+    return assemble_report(
+        ref,
+        identity,
+        caller,
+        bucket,
+        probes(world, s, ref),
+        key=None,
+        need=s.need,
+        owner_account=s.owner,
+    )
+
+
+def probes(world: World, s: Situation, ref: BucketRef) -> dict[str, Probe]:
+    read_key, write_key = f"{ref.prefix}example.csv", f"{ref.prefix}~s3access-write-probe-0"
+    if s.probes == "unknown":
+        busy = "S3 answered SlowDown: Please reduce your request rate."
+        return {
+            "list": Probe("list", "s3:ListBucket", ref.bucket_arn, Outcome.ERROR, busy, "SlowDown"),
+            "read": Probe(
+                "read", "s3:GetObject", ref.object_arn(read_key), Outcome.ERROR, busy, "SlowDown", read_key
+            ),
+            "write": Probe(
+                "write", "s3:PutObject", ref.bucket_arn, Outcome.NOT_RUN, "Not probed: pass --write-probe."
+            ),
+        }
+    caller, bucket = s.caller_arn, bucket_arn(s.bucket)
+    listed = decide(world, caller, "s3:ListBucket", bucket, {"s3:prefix": ref.prefix}).allowed
+    result = {
+        "list": Probe(
+            "list",
+            "s3:ListBucket",
+            ref.bucket_arn,
+            Outcome.ALLOWED if listed else Outcome.DENIED,
+            "s3:ListBucket succeeded." if listed else "S3 answered AccessDenied to the list probe.",
+            None if listed else "AccessDenied",
+        )
+    }
+    for capability, action, key, kms_action, context in (
+        ("read", "s3:GetObject", read_key, "kms:Decrypt", {}),
+        (
+            "write",
+            "s3:PutObject",
+            write_key,
+            "kms:GenerateDataKey",
+            {"s3:x-amz-acl": "bucket-owner-full-control"},
+        ),
+    ):
+        s3 = decide(world, caller, action, f"{bucket}/{key}", context).allowed
+        kms = not s.key or decide(world, caller, kms_action, s.key, {"kms:ViaService": VIA_S3}).allowed
+        if not s3:
+            outcome, detail, code = (
+                Outcome.DENIED,
+                f"S3 answered AccessDenied to the {capability} probe.",
+                "AccessDenied",
+            )
+        elif not kms:
+            outcome, code = Outcome.KMS_DENIED, "AccessDenied"
+            detail = (  # the words of AWS's refusal, which name the key
+                f"S3 allowed the {capability} but KMS refused to use the bucket's key: User: {caller} is not "
+                f"authorized to perform: {kms_action} on resource: {s.key} because no resource-based policy "
+                f"allows the {kms_action} action"
+            )
+        else:
+            outcome, detail, code = Outcome.ALLOWED, f"{action} succeeded.", None
+        result[capability] = Probe(capability, action, ref.object_arn(key), outcome, detail, code, key)
+    return result
+
+
+def _describe(report: AccessReport) -> str:
+    data = report.to_dict()
+    rows = [
+        f"  {name}: {cap['verdict']} blocked_by={cap['blocked_by']}"
+        f" evaluation={cap['evaluation']['decision']} unverified={cap['evaluation']['unverified']}"
+        for name, cap in data["capabilities"].items()
+    ]
+    fixes = [
+        f"  fix {fix['layer']} -> {fix['target']} ({fix['change']['operation']})" for fix in data["fixes"]
+    ]
+    return "\n".join(["report:", *rows, *fixes])
+
+
+@pytest.mark.parametrize("s", _params(notebook_matrix(), KNOWN_FAILURES))
+def test_check_fixes_grant_exactly_what_is_needed(s: Situation) -> None:
+    world = build_world(s)
+    before = world.copy()
+    report = notebook_report(world, s)
+    for capability in NEEDED_CAPABILITIES[s.need]:
+        assert report.verdict(capability).value != "allowed" or capability not in _blocked(before, s), (
+            f"{capability} is reported allowed, but the situation blocks it\n{_describe(report)}"
+        )
+    apply_fixes(world, report.fixes)
+    problems = access_problems(before, world, s, report.ref)
+    assert not problems, "\n".join([*problems, _describe(report)])
+
+
+def _blocked(world: World, s: Situation) -> set[str]:
+    """The capabilities the situation denies today (by the truth, not by the report)."""
+    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
+    denied = set()
+    for check in needed_checks(s, ref):
+        if not _decision(world, check).allowed:
+            action = check[2]
+            denied.add(
+                "list"
+                if action == "s3:ListBucket"
+                else "write"
+                if action in ("s3:PutObject", "kms:GenerateDataKey")
+                else "read"
+            )
+    return denied
+
+
+# -- an explicit Deny ------------------------------------------------------------------------------------
+
+
+def _without_deny(world: World, s: Situation) -> World:
+    narrowed = world.copy()
+    policy = narrowed.buckets[s.bucket].policy
+    assert policy is not None
+    policy["Statement"] = [st for st in policy["Statement"] if st.get("Sid") != DENY_SID]
+    return narrowed
+
+
+@pytest.mark.parametrize("s", _params(deny_matrix(), DENY_KNOWN_FAILURES))
+def test_check_never_claims_to_lift_a_deny(s: Situation) -> None:
+    """The fixes are Allows, which cannot lift a Deny: the report names the Deny (when it could read it) and
+    every layer behind it, so that narrowing the Deny as well is enough, and nothing else opens."""
+    world = build_world(s)
+    before = world.copy()
+    report = notebook_report(world, s)
+    data = report.to_dict()
+    readable = "bucket-policy" in VISIBILITY[s.visibility]
+    problems = []
+    for capability in NEEDED_CAPABILITIES[s.need]:
+        blocked = set(data["capabilities"][capability]["blocked_by"])
+        behind = {layer for layer in s.blocks if layer != "kms"} | {"bucket-policy"}
+        if missing := behind - blocked:
+            problems.append(
+                f"{capability}: the report does not name {sorted(missing)} (it names {sorted(blocked)})"
+            )
+        if readable and data["capabilities"][capability]["evaluation"]["decision"] != "explicit_deny":
+            problems.append(f"{capability}: the readable Deny is not reported as an explicit deny")
+    if readable and DENY_SID not in json.dumps(data):
+        problems.append(f"the report never names the Deny statement {DENY_SID}")
+    apply_fixes(world, report.fixes)
+    policy = world.buckets[s.bucket].policy or {"Statement": []}
+    if not any(st.get("Sid") == DENY_SID for st in policy["Statement"]):
+        problems.append("a fix removed the owner's Deny statement")
+    for check in needed_checks(s, report.ref):
+        if _decision(world, check).decision.value != "explicit_deny":
+            problems.append(f"{check[0]}: the Deny no longer decides after the fixes")
+    # The owner narrows the Deny: with the fixes, that must be all it takes.
+    problems += access_problems(_without_deny(before, s), _without_deny(world, s), s, report.ref)
+    assert not problems, "\n".join([*problems, _describe(report)])
+
+
+# -- the admin plan --------------------------------------------------------------------------------------
+
+
+def admin_request(s: Situation) -> AccessRequest:
+    new = NewAccessRequest(
+        bucket=s.bucket,
+        prefix=s.prefix,
+        access=ACCESS[s.need],
+        reason="fix harness",
+        idempotency_key="fix-harness-0001",
+    )
+    user = s.mode == "user"
+    requester = Requester(
+        arn=s.caller_arn,
+        account=MLSPACE,
+        role=s.caller_role,
+        user="alice" if user else None,
+        project="demo" if user else None,
+    )
+    now = datetime.now(UTC)
+    return AccessRequest(
+        id="harness1",
+        requester=requester,
+        **new.model_dump(),
+        status=RequestStatus.APPROVED,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def admin_plan(world: World, s: Situation) -> Any:
+    def admin_view() -> Any:
+        return cast(Any, FakeAws(world, ADMIN_ARN, ADMIN_READS))
+
+    planner = Planner(
+        admin_view(),
+        owner_sessions=lambda _role: admin_view(),
+        owners=lambda bucket: world.buckets[bucket].owner if bucket in world.buckets else None,
+    )
+    registered = SharedBucket(
+        bucket=s.bucket,
+        owner_account=s.owner,
+        owner_role_arn=OWNER_ROLE_ARN if s.account == "cross" else None,
+    )
+    return planner.plan(admin_request(s), registered)
+
+
+def apply_plan(world: World, plan: Any) -> None:
+    """What ``admin/apply.py`` writes: each change's new document, and the grant policy attached."""
+    world.failures += [f"the plan refuses to apply: {problem}" for problem in plan.problems]
+    for change in plan.changes:
+        if change.new is None:
+            world.failures.append(f"the plan has no document for {change.layer} {change.target}")
+            continue
+        if change.layer == "bucket-policy":
+            world.buckets[change.target].policy = change.new
+        elif change.layer == "kms":
+            world.keys[change.target] = change.new
+        else:
+            world.policies[change.target.rsplit("/", 1)[-1]] = change.new
+            if change.layer == "identity":
+                attach(world, change.target.rsplit("/", 1)[-1], change.attach_to_roles)
+
+
+@pytest.mark.parametrize("s", _params(admin_matrix(), ADMIN_KNOWN_FAILURES))
+def test_admin_plan_grants_exactly_what_is_needed(s: Situation) -> None:
+    world = build_world(s)
+    before = world.copy()
+    plan = admin_plan(world, s)
+    if s.mode == "shared":
+        # By design the endpoint does not edit MLSpace's shared notebook policy: it must say so and change
+        # nothing (the notebook's check prints the fix for the shared role; see the check's cases).
+        assert plan.problems and not plan.changes, plan.to_dict()
+        assert "shared notebook policy" in " ".join(plan.problems)
+        return
+    apply_plan(world, plan)
+    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
+    problems = access_problems(before, world, s, ref)
+    changes = [f"  change {c.layer} -> {c.target}" for c in plan.changes]
+    assert not problems, "\n".join([*problems, *changes, *plan.notes])
+
+
+# -- the matrix itself -----------------------------------------------------------------------------------
+
+
+def test_the_matrix_covers_what_issue_12_lists() -> None:
+    cases = notebook_matrix() + deny_matrix()
+    assert {c.mode for c in cases} == {"user", "shared"}
+    assert {c.account for c in cases} == {"cross", "same"}
+    assert {c.grant for c in cases} == {"first", "later", "joiner"}
+    assert {c.need for c in cases} == {"list", "read", "write"}
+    assert {c.prefix for c in cases} == {"datasets", "datasets/"}
+    assert set(VISIBILITY) <= {c.visibility for c in cases}
+    assert {layer for c in cases for layer in c.blocks} == {"identity", "boundary", "bucket-policy", "kms"}
+    assert any(c.deny for c in cases) and any(len(c.blocks) > 1 for c in cases)
+    assert len({c.id for c in cases}) == len(cases)
+    # The situations are what they say: before any fix the caller is denied exactly what they block.
+    for case in cases:
+        world = build_world(case)
+        assert not world.too_large(), (case.id, world.too_large())
+        ref = parse_bucket_reference(f"{case.bucket}/{case.prefix}").as_folder()
+        assert any(not _decision(world, check).allowed for check in needed_checks(case, ref)), case.id
+
+
+def test_layers_not_blocking_really_allow() -> None:
+    """Lifting the situation's blocks by hand (the earlier grant everywhere) allows everything needed: the
+    harness's worlds are consistent, so a failure above is the fixes', not the world's."""
+    for case in notebook_matrix():
+        if case.deny or case.grant != "first":
+            continue
+        opened = build_world(replace(case, blocks=(), sse_kms=case.kms))
+        ref = parse_bucket_reference(f"{case.bucket}/{case.prefix}").as_folder()
+        for check in needed_checks(case, ref):
+            assert _decision(opened, check).allowed, (case.id, check[0])
