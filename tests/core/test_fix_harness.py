@@ -17,10 +17,14 @@ How a case runs (``fix_harness.py`` holds the pieces):
    answered an error; write not probed) or say what AWS would (denied where the situation denies).
 3. ``core.check.assemble_report`` builds the report; each ``report.fixes`` entry is applied as written: its
    complete document when it has one, else its statements merged into the live document the harness holds
-   (``core.remedy.merge_statements``, what the printed jq does), except the boundary, whose printed jq
-   (MLSpace's statements extended, no Sid) is run with bash and jq against a stand-in AWS CLI. An identity
-   fix's grant policy is attached to the roles its command names (every role of the project, or one); a
-   ``create-policy`` on a policy that exists, or a version of one that does not, fails as IAM would.
+   (``core.remedy.merge_statements``, what the printed jq does). Every printed command is also run, as
+   pasted (bash without ``set -e``, jq, and a stand-in AWS CLI answering from the world with ``--query`` and
+   ``--output`` applied): the identity fix's attachments are taken from the roles it attaches the grant
+   policy to, an unread boundary's new version from what its jq writes (MLSpace's statements extended, no
+   Sid to merge by), and any document a command writes that differs from the fix's is a failure. IAM's
+   refusals count as failures too: ``create-policy`` on a policy that exists, a version of one that does
+   not, and a document over IAM's 6,144 characters (or S3's 20 KB, KMS's 32 KB), which leaves the layer
+   as it was.
 4. ``core.policy.evaluate`` decides again, for the caller and for principals that must stay out.
 
 The admin plan runs through the real :class:`mlspace_s3magic.admin.plan.Planner` over the same stand-in
@@ -40,10 +44,13 @@ against):
 - Same account: an Allow in the identity policies (capped by the boundary) or in the resource policy is
   enough; an explicit Deny anywhere wins; a resource-policy Allow that names the role ARN is capped by the
   boundary, one that names the session is not:
-  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html and
-  https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
-- A managed policy grants nothing until it is attached, and ``CreatePolicy`` refuses an existing name:
-  https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html,
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-basics.html
+  and https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+- A managed policy grants nothing until it is attached, ``CreatePolicy`` refuses an existing name, and a
+  managed policy holds at most 6,144 characters, whitespace not counted:
+  https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html and
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 - ``s3:ListBucket`` is on the bucket and carries ``s3:prefix``; object actions are on object ARNs:
   https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
 - SSE-KMS: reading needs ``kms:Decrypt``, writing ``kms:GenerateDataKey``, and the key policy must allow the
@@ -54,13 +61,17 @@ against):
   grant limited by it does not allow using the key directly:
   https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
 
-A case that fails because of product code keeps its assertion and is marked ``xfail(strict=True)`` in
-:data:`KNOWN_FAILURES` with the cause; a strict xfail that passes fails the run, so the mark goes when the
-cause is fixed.
+A case that fails because of product code keeps its assertion and is marked ``xfail(strict=True)`` with
+its cause (:func:`check_cause`, :func:`admin_cause`: rules over the situation, so the mark follows the cause
+rather than a list of ids); a strict xfail that passes fails the run, so a rule goes when its cause is fixed.
+The worlds are checked too: each is one AWS would accept (no document over its size limit), blocks what it
+says, and with its blocks lifted by hand allows what is needed; and the assertions are shown to catch a
+grant too narrow and one too broad.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -80,15 +91,20 @@ from mlspace_s3magic.core.access import (
 from mlspace_s3magic.core.check import AccessReport, assemble_report
 from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.layers import LayerFetcher
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.probes import Outcome, Probe
 from mlspace_s3magic.core.remedy import AccessLevel
 
 from .fix_harness import (
     ADMIN_READS,
+    ALICE_ROLE,
     BOB_ROLE,
+    CAROL_ROLE,
     DENY_SID,
     ENGINEER_ROLE,
+    EVERYTHING,
+    GRANT_POLICY,
     MLSPACE,
     PARTNER,
     STRANGER_ARN,
@@ -685,11 +701,40 @@ def test_admin_plan_grants_exactly_what_is_needed(s: Situation) -> None:
         # By design the endpoint does not edit MLSpace's shared notebook policy: it must say so and change
         # nothing (the notebook's check prints the fix for the shared role; see the check's cases).
         assert plan.problems and not plan.changes, plan.to_dict()
-        assert "shared notebook policy" in " ".join(plan.problems)
         return
     apply_plan(world, plan)
     ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
     problems = access_problems(before, world, s, ref)
+    changes = [f"  change {c.layer} -> {c.target}" for c in plan.changes]
+    assert not problems, "\n".join([*problems, *changes, *plan.notes])
+
+
+def admin_deny_matrix() -> list[Situation]:
+    return [
+        Situation("user", account, _default_blocks("user", account, kms=False), deny=True)
+        for account in ("cross", "same")
+    ]
+
+
+@pytest.mark.parametrize("s", _params(admin_deny_matrix(), {}))
+def test_admin_plan_never_claims_to_lift_a_deny(s: Situation) -> None:
+    """The plan says an explicit Deny blocks, changes no Deny, and with the Deny narrowed by its owner the
+    plan's changes are all that is needed."""
+    world = build_world(s)
+    before = world.copy()
+    plan = admin_plan(world, s)
+    problems = []
+    if not any("explicit Deny" in note for note in plan.notes):
+        problems.append("the plan does not say that an explicit Deny blocks")
+    apply_plan(world, plan)
+    policy = world.buckets[s.bucket].policy or {"Statement": []}
+    if not any(st.get("Sid") == DENY_SID for st in policy["Statement"]):
+        problems.append("a change removed the owner's Deny statement")
+    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
+    for check in needed_checks(s, ref):
+        if _decision(world, check).decision.value != "explicit_deny":
+            problems.append(f"{check[0]}: the Deny no longer decides after the plan")
+    problems += access_problems(_without_deny(before, s), _without_deny(world, s), s, ref)
     changes = [f"  change {c.layer} -> {c.target}" for c in plan.changes]
     assert not problems, "\n".join([*problems, *changes, *plan.notes])
 
@@ -726,3 +771,41 @@ def test_layers_not_blocking_really_allow() -> None:
         ref = parse_bucket_reference(f"{case.bucket}/{case.prefix}").as_folder()
         for check in needed_checks(case, ref):
             assert _decision(opened, check).allowed, (case.id, check[0])
+
+
+def test_the_harness_sees_a_grant_too_narrow_or_too_broad() -> None:
+    """The assertions have teeth: with nothing applied every needed request is reported still denied, and a
+    careless grant (s3:* and kms:* on everything, the boundary lifted, the whole MLSpace account in the
+    bucket and key policies) is reported for what it opens."""
+    s = Situation("user", "cross", _default_blocks("user", "cross"))
+    world = build_world(s)
+    before = world.copy()
+    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
+    untouched = access_problems(before, world, s, ref)
+    assert untouched and all(problem.startswith("still denied") for problem in untouched)
+    world.policies[GRANT_POLICY] = copy.deepcopy(EVERYTHING)
+    attach(world, GRANT_POLICY, [ALICE_ROLE, CAROL_ROLE])
+    world.policies[BOUNDARY_POLICY_NAME] = copy.deepcopy(EVERYTHING)
+    account = {"AWS": f"arn:aws:iam::{MLSPACE}:root"}
+    bucket, key = bucket_arn(s.bucket), str(s.key)
+    policy = world.buckets[s.bucket].policy
+    assert policy is not None
+    policy["Statement"].append(
+        {"Effect": "Allow", "Principal": account, "Action": "s3:*", "Resource": [bucket, f"{bucket}/*"]}
+    )
+    world.keys[key]["Statement"].append(
+        {"Effect": "Allow", "Principal": account, "Action": "kms:*", "Resource": "*"}
+    )
+    problems = access_problems(before, world, s, ref)
+    assert not [problem for problem in problems if problem.startswith("still denied")], problems
+    assert {
+        "newly allowed: caller s3:PutBucketPolicy",
+        "newly allowed: caller lists datasets-private/",
+        "newly allowed: caller reads logs/x",
+        "newly allowed: caller writes datasets/x (no write needed)",
+        "newly allowed: caller reads another bucket",
+        "newly allowed: the engineer role of the MLSpace account reads datasets/x",
+        "newly allowed: caller kms:Decrypt directly (no kms:ViaService)",
+        "newly allowed: caller kms:GenerateDataKey through S3 (no write)",
+    } <= set(problems), problems
+    assert "newly allowed: a principal of another account reads datasets/x" not in problems
