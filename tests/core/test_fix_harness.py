@@ -179,11 +179,15 @@ def notebook_matrix() -> list[Situation]:
                 for visibility in ("everything", "mlspace-default"):
                     for probes in ("unknown", "truthful"):
                         cases.append(Situation(mode, account, blocks, visibility, probes=probes))
-    # Each layer alone unreadable (and MLSpace's default with a readable boundary), over the default blocks.
+    # Each layer alone unreadable (and MLSpace's default with a readable boundary), over the default blocks,
+    # with and without a KMS key (so that the key's own troubles do not hide the others).
     singles = [v for v in VISIBILITY if v.startswith("all-but-")] + ["mlspace-default+boundary"]
     for account in ("cross", "same"):
         for visibility in singles:
             cases.append(Situation("user", account, _default_blocks("user", account), visibility))
+            for mode in ("user", "shared"):
+                blocks = _default_blocks(mode, account, kms=False)
+                cases.append(Situation(mode, account, blocks, visibility, probes="truthful"))
     # The unreadable layer is the only one that blocks.
     for account in ("cross", "same"):
         only = [
