@@ -263,10 +263,11 @@ KEY_UNKNOWN = (
 )
 KEY_IN_FULL_BOUNDARY = (
     "the KMS key grant goes into MLSpace's boundary as a new statement with a Sid and a kms:ViaService "
-    "condition (about 250 characters: core/remedy._boundary_fix with _key_grant), while MLSpace's boundary "
+    "condition (about 270 characters: core/remedy._boundary_fix with _key_grant), while MLSpace's boundary "
     "has 140 of IAM's 6,144 characters free: IAM refuses the new version (the printed command for an unread "
-    "boundary stops), so kms stays blocked; core/ceiling.py fits buckets into MLSpace's statements, not keys "
-    "(the key's ARN appended to MLSpace's own KMS statement would fit)"
+    "boundary stops), so kms stays blocked; it is added even when the boundary already allows the key "
+    "(plan_fixes adds the boundary fix whenever kms blocks); core/ceiling.py fits buckets into MLSpace's "
+    "statements, not keys (the key's ARN appended to MLSpace's own KMS statement would fit)"
 )
 SHARED_ROLE_BOUNDARY = (
     "the shared mlspace-notebook-role has no permissions boundary (its GetRole shows none), yet "
@@ -547,8 +548,9 @@ def probes(world: World, s: Situation, ref: BucketRef) -> dict[str, Probe]:
 def _describe(report: AccessReport) -> str:
     data = report.to_dict()
     rows = [
-        f"  {name}: {cap['verdict']} blocked_by={cap['blocked_by']}"
-        f" evaluation={cap['evaluation']['decision']} unverified={cap['evaluation']['unverified']}"
+        f"  {name}: {cap.get('verdict')} blocked_by={cap.get('blocked_by')}"
+        f" evaluation={(cap.get('evaluation') or {}).get('decision')}"
+        f" unverified={(cap.get('evaluation') or {}).get('unverified')}"
         for name, cap in data["capabilities"].items()
     ]
     fixes = [
