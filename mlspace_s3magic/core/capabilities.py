@@ -25,7 +25,7 @@ from mlspace_s3magic.core.layers import (
     PolicyOrGap,
     Unreadable,
 )
-from mlspace_s3magic.core.names import BucketRef, s3_via_service
+from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, s3_via_service
 from mlspace_s3magic.core.policy import (
     Decision,
     EvaluationResult,
@@ -152,11 +152,21 @@ class Capabilities:
 
 
 def kms_key_arn(bucket: BucketLayers) -> str | None:
-    """The customer managed key of the bucket's default encryption, when it has one."""
+    """The customer managed key of the bucket's default encryption, when it names one by its full ARN."""
     encryption = bucket.encryption
-    if isinstance(encryption, Encryption) and encryption.uses_kms:
-        return encryption.kms_key_arn
+    if isinstance(encryption, Encryption) and encryption.uses_kms and encryption.kms_key_arn:
+        return encryption.kms_key_arn if is_kms_key_arn(encryption.kms_key_arn) else None
     return None
+
+
+def _key_unknown(bucket: BucketLayers) -> bool:
+    """Whether a KMS key may take part that we cannot name: the encryption could not be read, or names its
+    key by id or alias (S3 accepts both), which only the key's account can resolve."""
+    encryption = bucket.encryption
+    if isinstance(encryption, Unreadable):
+        return True
+    named = isinstance(encryption, Encryption) and encryption.uses_kms and bool(encryption.kms_key_arn)
+    return named and kms_key_arn(bucket) is None
 
 
 def unreadable_layers(caller: CallerLayers, bucket: BucketLayers) -> tuple[Unreadable, ...]:
@@ -194,7 +204,7 @@ def evaluate_capabilities(
     if key:
         key_known, key_notes = _known_layers(caller, bucket.key_policy, KMS)
         notes += key_notes
-    encryption_unknown = isinstance(bucket.encryption, Unreadable)
+    encryption_unknown = _key_unknown(bucket)
     keys = object_keys or {}
     evaluations = []
     for capability in capabilities:

@@ -32,13 +32,14 @@ from mlspace_s3magic.core.identity import Identity, whoami
 from mlspace_s3magic.core.layers import (
     BucketLayers,
     CallerLayers,
+    Encryption,
     LayerFetcher,
     PolicyOrGap,
     Unreadable,
 )
 from mlspace_s3magic.core.mlspace import data_bucket_name
-from mlspace_s3magic.core.names import BucketRef
-from mlspace_s3magic.core.probes import Outcome, Probe, run_probes
+from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn
+from mlspace_s3magic.core.probes import Outcome, Probe, Prober, run_probes
 from mlspace_s3magic.core.remedy import UNREADABLE, AccessLevel, Fix, fixes_html, plan_fixes, render_fixes
 from mlspace_s3magic.core.render import Rendered
 
@@ -246,6 +247,8 @@ class Checker:
         probes = self._pool.submit(run_probes, self.aws, ref, key=key, write=write_probe, pool=self._pool)
         bucket = self._pool.submit(LayerFetcher(self.aws, self._pool).bucket_layers, ref)
         identity = self.identity()
+        probed = probes.result().by_capability()
+        layers = self._with_learned_key(ref, bucket.result(), probed["read"])
         diagnosis, fallback = _answer(asked)
         # The endpoint read every layer: the caller's own (mostly refused) reads would only delay the answer,
         # and the printed commands fetch the live documents when they run.
@@ -254,8 +257,8 @@ class Checker:
             ref,
             identity,
             caller,
-            bucket.result(),
-            probes.result().by_capability(),
+            layers,
+            probed,
             key=key,
             need=need,
             owner_account=owner_account,
@@ -264,6 +267,21 @@ class Checker:
         if fallback:
             return replace(report, notes=(fallback, *report.notes))
         return report
+
+    def _with_learned_key(self, ref: BucketRef, bucket: BucketLayers, read: Probe) -> BucketLayers:
+        """When KMS refused the read and the bucket's encryption could not be read, the object's own
+        metadata names the key (one HeadObject): its key policy can then be fixed, not only guessed at."""
+        if (
+            read.outcome is not Outcome.KMS_DENIED
+            or not read.key
+            or not isinstance(bucket.encryption, Unreadable)
+        ):
+            return bucket
+        key_arn = Prober(self.aws, ref).kms_key_of(read.key)
+        if key_arn is None or not is_kms_key_arn(key_arn):
+            return bucket
+        key_policy = LayerFetcher(self.aws, self._pool).key_policy(key_arn)
+        return replace(bucket, encryption=Encryption("aws:kms", key_arn), key_policy=key_policy)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

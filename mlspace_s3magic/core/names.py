@@ -187,6 +187,19 @@ def _looks_like_ip(name: str) -> bool:
 _DNS_SUFFIXES = {"aws-cn": "amazonaws.com.cn"}
 
 
+# A KMS key ARN exactly: no alias, no wildcard, a key id in UUID form or a multi-Region key's mrk- form.
+KMS_KEY_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+):(?P<account>[0-9]{12}):"
+    r"key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})",
+    re.ASCII,
+)
+
+
+def is_kms_key_arn(text: str) -> bool:
+    """Whether ``text`` is one key's full ARN (S3 also accepts a key id or an alias where a key is named)."""
+    return KMS_KEY_ARN.fullmatch(text) is not None
+
+
 def s3_via_service(key_arn: str) -> str:
     """The ``kms:ViaService`` value when S3 uses this key for a caller: S3 in the key's region (a bucket's
     SSE-KMS key is in the bucket's region), never the region the caller's client happens to use."""

@@ -216,6 +216,17 @@ class Prober:
             return replace(probe, outcome=Outcome.REQUESTER_PAYS, detail=REQUESTER_PAYS_HOW)
         return probe
 
+    def kms_key_of(self, key: str) -> str | None:
+        """The KMS key ARN an object is encrypted with (HeadObject, which S3 answers without asking KMS), or
+        None when it is not SSE-KMS or cannot be read: how a notebook learns a key it may not look up."""
+        try:
+            with aws_call(self.s3, "s3:GetObject"):
+                head = self.s3.head_object(Bucket=self._bucket, Key=key)
+        except (ClientError, S3MagicError, BotoCoreError):
+            return None
+        arn = str(head.get("SSEKMSKeyId") or "")
+        return arn if str(head.get("ServerSideEncryption", "")).startswith("aws:kms") and arn else None
+
     def write(self) -> Probe:
         """Put a zero-byte marker the bucket owner will own, then delete it."""
         key = f"{self.ref.prefix}{MARKER_NAME}{uuid.uuid4().hex}"

@@ -47,7 +47,7 @@ from mlspace_s3magic.core.mlspace import (
     project_policy_name,
     user_policy_name,
 )
-from mlspace_s3magic.core.names import BucketRef, s3_via_service
+from mlspace_s3magic.core.names import KMS_KEY_ARN, BucketRef, s3_via_service
 from mlspace_s3magic.core.render import Rendered, Row, html_table, terminal_safe, text_table
 
 Document = dict[str, Any]
@@ -67,12 +67,6 @@ FIXABLE_LAYERS = ("bucket-policy", "boundary", "identity", "kms")
 ADVISORY_LAYERS = ("scp", "rcp", "endpoint", "session", "requester-pays", "unknown")
 
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
-# A KMS key ARN exactly: no alias, no wildcard, a key id in UUID form or a multi-Region key's mrk- form.
-_KEY_ARN = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-[0-9]+):(?P<account>[0-9]{12}):"
-    r"key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})",
-    re.ASCII,
-)
 # Lists the Deny statements of a live bucket policy, for a same-account block the notebook could not read.
 _JQ_DENIES = '[.Statement] | flatten | map(select(.Effect == "Deny"))'
 # Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
@@ -453,7 +447,7 @@ class _Key:
     def parse(cls, arn: str) -> _Key:
         """Strictly one key's ARN: the ARN reaches policy documents and shell commands, where a wildcard
         would grant every key and any other character could change the command."""
-        match = _KEY_ARN.fullmatch(arn)
+        match = KMS_KEY_ARN.fullmatch(arn)
         if match is None:
             raise InvalidKeyArn(
                 f"{terminal_safe(repr(arn))} is not a KMS key ARN ({_key_arn_problem(arn)}). Accepted: "

@@ -284,8 +284,9 @@ def _kms_use(
     caller: Caller,
     context: Mapping[str, ContextValue],
 ) -> EvaluationResult | None:
-    """S3 asks KMS on the caller's behalf: Decrypt to read an SSE-KMS object, GenerateDataKey to write one."""
-    if not key or action not in ("GetObject", "PutObject"):
+    """S3 asks KMS on the caller's behalf: Decrypt to read an SSE-KMS object, GenerateDataKey to write one.
+    A HeadObject (IAM's s3:GetObject too) returns only metadata, the key's ARN among it: KMS is not asked."""
+    if not key or action not in ("GetObject", "PutObject") or request._method == "HEAD":
         return None
     backend = s3_backends[account][partition]
     bucket_model = backend.buckets[bucket]

@@ -199,3 +199,22 @@ def test_identity_without_a_readable_role_has_an_unknown_boundary() -> None:
         SESSION, ACCOUNT, "assumed-role", role=ROLE, boundary_unreadable="iam:GetRole was denied"
     )
     assert "(unknown: iam:GetRole was denied)" in str(identity)
+
+
+@pytest.mark.parametrize(
+    "named", ["1234abcd-12ab-34cd-56ef-1234567890ab", f"arn:aws:kms:us-west-2:{PARTNER}:alias/datasets"]
+)
+def test_a_key_named_by_id_or_alias_is_unknown_so_kms_is_a_suspect(named: str) -> None:
+    """S3 accepts a key id or an alias ARN as the default key
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ServerSideEncryptionByDefault.html); only the key's
+    account resolves it, so it is never put in a policy or a command."""
+    evaluated = evaluate_capabilities(
+        SESSION,
+        REF,
+        _caller(_doc(S3_ALL)),
+        _bucket(_doc(PARTNER_GRANT), Encryption("aws:kms", named)),
+        owner_account=PARTNER,
+    )
+    assert evaluated.kms_key_arn is None
+    assert evaluated["read"].unverified == ("kms",)
+    assert evaluated["list"].decision == "allowed"

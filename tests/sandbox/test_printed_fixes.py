@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
@@ -109,6 +110,8 @@ class Shell:
         principal = RUN_AS.get(fix["run_as"]) or ACCOUNT_ADMINS[fix["account"]]
         assert self.state.principal(principal).arn.split(":")[4] == fix["account"], fix
         folder = self.folder / f"fix-{number}-{fix['layer']}"
+        while folder.exists():  # a second round runs its fixes in folders of their own
+            folder = folder.with_name(folder.name + "-again")
         folder.mkdir()
         done = subprocess.run(
             ["bash", "-e", "-c", fix["command"]],
@@ -208,19 +211,63 @@ def test_printed_fixes_work_from_another_starting_state(shell: Shell, prepare: A
         assert bucket_policy["Statement"][0] == FOREIGN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "No room and no key. MLSpace's boundary in the sandbox has 64 of IAM's 6,144 characters free once "
-        "alice's seeded grant is in it (sandbox/world.py), and partner-kms-encrypted's ARNs need 72, so the "
-        "printed boundary fix stops before writing (core/ceiling.py's figures). Behind that, the notebook "
-        "cannot read the bucket's encryption configuration, so core/check.py passes plan_fixes no key: "
-        "the kms fix is advice (run_as nobody) and neither the identity nor the boundary fix allows the key."
-    ),
-)
-def test_printed_fixes_open_the_kms_encrypted_datasets(shell: Shell) -> None:
-    shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
+def test_mlspace_boundary_has_no_room_for_the_kms_bucket_and_the_printed_fix_stops_saying_so(
+    shell: Shell,
+) -> None:
+    """MLSpace's boundary has 64 of IAM's 6,144 characters free once alice's seeded grant is in it; the KMS
+    bucket's ARNs need more, so the printed boundary fix stops before writing, with the figures and the
+    options, and the boundary is left as it was."""
+    done = shell.check(f"{KMS_BUCKET}/datasets/", as_json=True)
+    assert done.returncode == DENIED
+    (boundary_fix,) = [fix for fix in json.loads(done.stdout)["fixes"] if fix["layer"] == "boundary"]
+    before = shell.managed_policy(BOUNDARY_ARN)
+    folder = shell.folder / "boundary-fix"
+    folder.mkdir()
+    ran = subprocess.run(
+        ["bash", "-e", "-c", boundary_fix["command"]],
+        env=shell.environment("admin"),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert ran.returncode != 0
+    assert "6,144" in ran.stderr and "nothing was written" in ran.stderr
+    assert shell.managed_policy(BOUNDARY_ARN) == before
+
+
+def _boundary_with_room(shell: Shell) -> None:
+    """The admin gave MLSpace a boundary of their own (MLSpace's PERMISSIONS_BOUNDARY_POLICY_NAME setting),
+    one with room: S3 and KMS within the caps of the identity and resource policies."""
+    iam = shell.state.aws_for("admin").client("iam")
+    roomy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:*", "kms:*", "iam:Get*", "iam:List*"], "Resource": "*"}
+        ],
+    }
+    for version in iam.list_policy_versions(PolicyArn=BOUNDARY_ARN)["Versions"]:
+        if not version["IsDefaultVersion"]:
+            iam.delete_policy_version(PolicyArn=BOUNDARY_ARN, VersionId=version["VersionId"])
+    iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(roomy), SetAsDefault=True)
+
+
+def test_printed_fixes_open_the_kms_encrypted_datasets_once_the_key_is_known(shell: Shell) -> None:
+    """The notebook may not read the bucket's encryption, so the first round cannot name the key; once the
+    S3 layers allow the read, KMS refuses it and the object's metadata (HeadObject, which KMS does not
+    decide) names the key: the second round fixes the key policy and the key grants. Then alice reads."""
+    _boundary_with_room(shell)
+    first = shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
+    assert [fix["run_as"] for fix in first if fix["layer"] == "kms"] == ["nobody"]
+    second = shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
+    kms = [fix for fix in second if fix["layer"] == "kms"]
+    assert [(fix["run_as"], fix["account"]) for fix in kms] == [("key-owner", PARTNER_ACCOUNT)]
     _assert_granted_exactly(shell, KMS_BUCKET, "datasets/", None)
+    # The key grant is for use through S3 only: alice cannot decrypt with the key directly.
+    kms_client = shell.state.aws_for("alice@demo").client("kms")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        kms_client.decrypt(CiphertextBlob=b"x" * 64, KeyId=kms[0]["target"])
 
 
 @pytest.fixture
