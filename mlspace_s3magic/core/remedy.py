@@ -871,12 +871,38 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         applied_by=_admin(plan),
         statements=tuple(statements),
         document=document,
-        command="\n".join(lines + _iam_version_lines(target, "boundary.json", ours=False)),
+        command="\n".join(
+            _settle_boundary_lines(plan, target)
+            + lines
+            + _iam_version_lines(target, "boundary.json", ours=False)
+        ),
         warnings=tuple(warnings),
         summary=f"Raise the permissions boundary so that it allows {grant.allows}.",
         operation=Operation.CREATE_POLICY_VERSION,
         sid_stem=plan.stem,
     )
+
+
+def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
+    """With the caller's role unread, its boundary is assumed: the command first reads the role's real one
+    and stops, naming it, when it is another policy (or none), so it never raises the wrong boundary."""
+    if plan.identity.boundary is not None or not plan.identity.role:
+        return []
+    role = shlex.quote(plan.identity.role)
+    stop = shlex.quote(
+        f"The role's boundary is not {target}: run the check again with rights to read the role "
+        "(iam:GetRole), or change this command's policy ARN to the one printed above."
+    )
+    return [
+        "# The caller's role could not be read, so its boundary is assumed: make sure it is this one.",
+        f"actual=$(aws iam get-role --role-name {role} "
+        "--query Role.PermissionsBoundary.PermissionsBoundaryArn --output text)",
+        'echo "boundary of the role: $actual"',
+        f'if [ "$actual" != {shlex.quote(target)} ]; then',
+        f"  echo {stop} >&2",
+        "  exit 1",
+        "fi",
+    ]
 
 
 def _with_this_bucket(plan: _Plan, document: Document, this: GrantedBucket) -> tuple[Document, str | None]:

@@ -1176,3 +1176,43 @@ def test_each_fix_says_whose_credentials_run_it() -> None:
         "scp": ("nobody", None),
     }
     assert fix_for("bucket-policy", bucket_owner_account=None).account is None
+
+
+@pytest.mark.parametrize(
+    ("live", "runs"),
+    [
+        (f"arn:aws:iam::{MLSPACE}:policy/{BOUNDARY_POLICY_NAME}", True),
+        (f"arn:aws:iam::{MLSPACE}:policy/another-boundary", False),
+        ("None", False),
+    ],
+)
+def test_an_assumed_boundary_is_settled_by_the_command_before_it_writes(
+    tmp_path: Path, live: str, runs: bool
+) -> None:
+    """GetRole denied to the notebook: the boundary is unknown, never absent. The printed command reads the
+    role's real boundary (the admin may) and raises only that one; another policy, or none, stops it."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    unknown = replace(ALICE, boundary=None, boundary_unreadable="iam:GetRole was denied")
+    fix = fix_for("boundary", identity=unknown)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        '#!/bin/sh\necho "$*" >> "$CALLS"\n'
+        'case "$2" in get-role) echo "$LIVE" ;; list-policy-versions) echo 1 ;; esac\n'
+    )
+    (bin_dir / "aws").chmod(0o755)
+    calls = tmp_path / "calls"
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "CALLS": str(calls),
+        "LIVE": live,
+    }
+    done = subprocess.run(
+        ["bash", "-e", "-c", fix.command], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    written = "create-policy-version" in calls.read_text()
+    assert (done.returncode == 0, written) == (runs, runs), done.stderr
+    if not runs:
+        assert "is not" in done.stderr and "iam:GetRole" in done.stderr
