@@ -344,10 +344,14 @@ class Planner:
         identity = requester_identity(self.aws, request.requester)
         chosen = Scope(scope) if scope is not None else default_scope(identity)
         if chosen is Scope.SHARED or not (identity.project if chosen is Scope.PROJECT else identity.user):
+            whose = (
+                f"The role {identity.role} is MLSpace's shared notebook role (every notebook uses it)"
+                if chosen is Scope.SHARED
+                else f"The role {identity.role} has no known MLSpace {chosen.value}"
+            )
             problem = (
-                f"The role {identity.role} is not a user-scoped MLSpace role with a known {chosen.value}: "
-                "its grant would go into MLSpace's shared notebook policy, which the endpoint does not edit. "
-                "Apply `s3access check`'s fix by hand."
+                f"{whose}: its grant would go into MLSpace's shared notebook policy, which CDK rewrites on "
+                "every deploy and the endpoint does not edit. Apply `s3access check`'s fix by hand."
             )
             return Plan(request.id, request.sid_stem, (), (problem,), accounts.notes)
         ref = request_ref(request)

@@ -322,6 +322,11 @@ def assemble_report(
     pure, so tests can craft every layer moto ignores."""
     owner = owner_account or (identity.account if ref.bucket == data_bucket_name(identity.account) else None)
     notes = list(ref.notes)
+    if identity.user_scoped is False and identity.role:
+        notes.append(
+            f"You run as MLSpace's shared notebook role {identity.role}: every notebook of every project "
+            "does, so whatever it is granted, they all get."
+        )
     if owner is None and diagnosis is None:
         notes.append(
             f"The account that owns {ref.bucket} is unknown, so it is treated as another account than "

@@ -367,3 +367,27 @@ def test_bob_cannot_read_alices_prefix_but_can_list_the_data_bucket(sandbox: San
 def test_identity_is_cached_between_checks(sandbox: SandboxState) -> None:
     checker = Checker(sandbox.aws_for("alice@demo"))
     assert checker.identity() is checker.identity()
+
+
+def test_the_shared_notebook_role_is_named_as_such_never_as_a_user() -> None:
+    shared = Identity(
+        arn="arn:aws:sts::111111111111:assumed-role/mlspace-notebook-role/SageMaker",
+        account="111111111111",
+        principal_type="assumed-role",
+        role="mlspace-notebook-role",
+        role_arn="arn:aws:iam::111111111111:role/mlspace-notebook-role",
+        user_scoped=False,
+    )
+    report = assemble_report(
+        REF,
+        shared,
+        _caller([_doc()], None),
+        _bucket(None),
+        _probes(Outcome.DENIED, Outcome.DENIED),
+        key=None,
+        need="read",
+        owner_account="222222222222",
+    )
+    text = str(report)
+    assert "shared notebook role mlspace-notebook-role" in text
+    assert "MLSpaceApplication" not in text and "MLSpaceApplication" not in json.dumps(report.to_dict())
