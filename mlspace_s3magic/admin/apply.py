@@ -72,6 +72,7 @@ NOTHING_TO_REMOVE = "nothing-to-remove"
 DETACHED = "detached"
 DELETED = "deleted"
 ROLE_MISSING = "role-missing"
+BOUNDARY_KEPT = "boundary-kept"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,18 @@ class PlanRefused(S3MagicError):
 
 class SizeLimitExceeded(PlanRefused):
     """A new document would pass its size limit (IAM, S3 or KMS would refuse it); nothing was written."""
+
+
+class VersionsFull(PlanRefused):
+    """MLSpace's boundary already holds the five versions IAM keeps, and it is not ours to prune."""
+
+    def __init__(self, arn: str):
+        super().__init__(
+            f"{arn} already has the {MAX_POLICY_VERSIONS} versions IAM keeps, and it is MLSpace's, not "
+            "ours to prune: delete a version you no longer need (aws iam list-policy-versions "
+            f"--policy-arn {arn}; aws iam delete-policy-version ...), then try again. Nothing was written "
+            "to it."
+        )
 
 
 class PlanOutdated(S3MagicError):
@@ -212,7 +225,11 @@ def apply(
     changes = sorted(plan.changes, key=lambda change: WRITE_ORDER.index(change.layer))
     # Every document is checked before the first write (at once), so an outdated plan writes nothing at all.
     with ThreadPoolExecutor(max(1, len(changes)), thread_name_prefix="s3access-apply") as pool:
-        list(pool.map(lambda change: _state(documents, change), changes))
+        states = list(pool.map(lambda change: _state(documents, change), changes))
+    for change, state in zip(changes, states, strict=True):
+        full = change.layer == "boundary" and state == WRITTEN
+        if full and len(documents.versions(change.target)) >= MAX_POLICY_VERSIONS:
+            raise VersionsFull(change.target)
     steps: list[Step] = []
     for change in changes:
         try:
@@ -409,7 +426,12 @@ def _revoke_one(
     if writer is None:
         return [Step(layer, target, AWAITING_OWNER, _owner_removal(layer, target, account, stem, new))]
     if _statements(new):
-        return documents.write(layer, target, account, new, live, outcome=REMOVED)
+        try:
+            return documents.write(layer, target, account, new, live, outcome=REMOVED)
+        except VersionsFull as full:
+            # The boundary is only a ceiling: the grant is gone with the grant policy's statements; the
+            # room it held comes back at the next apply, revoke or reconcile once a version is deleted.
+            return [Step(layer, target, BOUNDARY_KEPT, str(full))]
     return documents.delete(layer, target, account)
 
 
@@ -519,13 +541,20 @@ class _Documents:
             iam.create_policy_version(PolicyArn=target, PolicyDocument=text, SetAsDefault=True)
         return [*steps, Step(layer, target, outcome)]
 
-    def _make_room(self, iam: Any, layer: str, arn: str) -> list[Step]:
-        """At IAM's five versions, delete the oldest that is not the default, as the runbook says."""
+    def versions(self, arn: str) -> list[dict[str, Any]]:
+        iam = self.accounts.mlspace.client("iam")
         with aws_call(iam, "iam:ListPolicyVersions"):
             pages = iam.get_paginator("list_policy_versions").paginate(PolicyArn=arn)
-            versions = [version for page in pages for version in page["Versions"]]
+            return [version for page in pages for version in page["Versions"]]
+
+    def _make_room(self, iam: Any, layer: str, arn: str) -> list[Step]:
+        """At IAM's five versions, delete the oldest that is not the default, as the runbook says, in a policy
+        of ours; a policy we did not create (MLSpace's boundary) is never pruned: nothing is written."""
+        versions = self.versions(arn)
         if len(versions) < MAX_POLICY_VERSIONS:
             return []
+        if layer != "identity":
+            raise VersionsFull(arn)
         oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
         with aws_call(iam, "iam:DeletePolicyVersion"):
             iam.delete_policy_version(PolicyArn=arn, VersionId=oldest["VersionId"])
