@@ -108,6 +108,9 @@ class Situation:
     deny: bool = False  # the bucket policy holds an explicit Deny that matches the caller
     no_bucket_policy: bool = False  # the bucket has no policy at all (instead of an unrelated one)
     sse_kms: bool = False  # SSE-KMS even when the key does not block (it always does when "kms" blocks)
+    # The admin's own boundary with room (MLSpace's PERMISSIONS_BOUNDARY_POLICY_NAME): MLSpace's without its
+    # Bedrock statement, about 700 characters free instead of 140.
+    own_boundary: bool = False
 
     @property
     def id(self) -> str:
@@ -124,6 +127,10 @@ class Situation:
         ]
         if self.no_bucket_policy:
             parts.append("no-bucket-policy")
+        if self.sse_kms and "kms" not in self.blocks:
+            parts.append("sse-kms")
+        if self.own_boundary:
+            parts.append("own-boundary-with-room")
         return "/".join(parts)
 
     @property
@@ -419,6 +426,12 @@ def build_world(s: Situation) -> World:
 
     # The boundary: MLSpace's, raised for the earlier grant's bucket, and for this one when it allows.
     boundary = policies[BOUNDARY_POLICY_NAME]
+    if s.own_boundary:
+        boundary["Statement"] = [
+            statement
+            for statement in boundary["Statement"]
+            if not any(str(action).startswith("bedrock:") for action in statement.get("Action", []))
+        ]
     if s.grant in ("later", "joiner"):
         host_in_boundary(boundary, EARLIER_BUCKET, write=False)  # it was a read grant
     if "boundary" not in s.blocks and s.mode == "user":
@@ -573,13 +586,7 @@ class _Client:  # boto3's parameter names (RoleName...) are kept, so the product
         role = self.world.roles.get(RoleName)
         if role is None:
             raise _error("NoSuchEntity", "GetRole")
-        data: dict[str, Any] = {"RoleName": RoleName, "Arn": role_arn(RoleName), "Tags": list(role.tags)}
-        if role.boundary:
-            data["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "Policy",
-                "PermissionsBoundaryArn": policy_arn(role.boundary),
-            }
-        return {"Role": data}
+        return {"Role": _role_detail(RoleName, role)}
 
     def get_paginator(self, operation: str) -> _Pages:
         return _Pages(getattr(self, f"_{operation}"))
@@ -716,7 +723,21 @@ elif (service, operation) == ("iam", "list-policy-versions"):
     version = {"VersionId": "v1", "IsDefaultVersion": True, "CreateDate": "2026-01-01T00:00:00Z"}
     response = {"Versions": [version]}
 elif (service, operation) == ("iam", "list-roles"):
-    response = {"Roles": [{"RoleName": name, "Arn": arn} for name, arn in state["roles"].items()]}
+    response = {"Roles": [{"RoleName": r["RoleName"], "Arn": r["Arn"]} for r in state["roles"].values()]}
+elif (service, operation) == ("iam", "get-role"):
+    if options["--role-name"] not in state["roles"]:
+        fail("NoSuchEntity")
+    response = {"Role": state["roles"][options["--role-name"]]}
+elif (service, operation) == ("iam", "list-attached-role-policies"):
+    if options["--role-name"] not in state["roles"]:
+        fail("NoSuchEntity")
+    attached = state["attached"][options["--role-name"]]
+    response = {"AttachedPolicies": [{"PolicyName": a.rsplit("/", 1)[-1], "PolicyArn": a} for a in attached]}
+elif (service, operation) == ("s3api", "get-bucket-encryption"):
+    key = state["encryption"].get(options["--bucket"])
+    default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key} if key else {"SSEAlgorithm": "AES256"}
+    rule = {"ApplyServerSideEncryptionByDefault": default}
+    response = {"ServerSideEncryptionConfiguration": {"Rules": [rule]}}
 elif (service, operation) == ("iam", "create-policy"):
     arn = f"arn:aws:iam::{state['account']}:policy/{options['--policy-name']}"
     if arn in policies:
@@ -781,7 +802,12 @@ def run_printed(world: World, command: str) -> Printed:
     state = {
         "account": MLSPACE,
         "policies": {policy_arn(name): doc for name, doc in world.policies.items()},
-        "roles": {name: role_arn(name) for name in world.roles},
+        "roles": {name: _role_detail(name, role) for name, role in world.roles.items()},
+        "attached": {
+            name: [policy_arn(p) for p in role.attached if p in world.policies]
+            for name, role in world.roles.items()
+        },
+        "encryption": {name: bucket.key for name, bucket in world.buckets.items()},
         "buckets": {name: bucket.policy for name, bucket in world.buckets.items()},
         "keys": world.keys,
     }
@@ -803,6 +829,17 @@ def run_printed(world: World, command: str) -> Printed:
         with open(paths["CALLS"]) as stream:
             calls = tuple(json.loads(line) for line in stream if line.strip())
     return Printed(calls, done.returncode, done.stderr)
+
+
+def _role_detail(name: str, role: Role) -> dict[str, Any]:
+    """A role as ``iam get-role`` shows it."""
+    detail: dict[str, Any] = {"RoleName": name, "Arn": role_arn(name), "Tags": list(role.tags)}
+    if role.boundary:
+        detail["PermissionsBoundary"] = {
+            "PermissionsBoundaryType": "Policy",
+            "PermissionsBoundaryArn": policy_arn(role.boundary),
+        }
+    return detail
 
 
 def _statements(document: Document | None) -> list[str]:
