@@ -17,11 +17,12 @@ How a case runs (``fix_harness.py`` holds the pieces):
    answered an error; write not probed) or say what AWS would (denied where the situation denies).
 3. ``core.check.assemble_report`` builds the report; each ``report.fixes`` entry is applied as written: its
    complete document when it has one, else its statements merged into the live document the harness holds
-   (``core.remedy.merge_statements``, what the printed jq does). Every printed command is also run, as
-   pasted (bash without ``set -e``, jq, and a stand-in AWS CLI answering from the world with ``--query`` and
-   ``--output`` applied): the identity fix's attachments are taken from the roles it attaches the grant
-   policy to, an unread boundary's new version from what its jq writes (MLSpace's statements extended, no
-   Sid to merge by), and any document a command writes that differs from the fix's is a failure. IAM's
+   (``core.remedy.merge_statements``, what the printed jq does). Where the command holds what the data
+   does not, it is run as pasted (bash without ``set -e``, jq, and a stand-in AWS CLI answering from the
+   world with ``--query`` and ``--output`` applied): an identity fix's attachments are the roles its
+   command attaches the grant policy to, an unread boundary's new version is what its jq writes (MLSpace's
+   statements extended, no Sid to merge by), and a merge the command writes differently from
+   ``merge_statements`` is a failure (commands that write a document given whole are test_remedy.py's). IAM's
    refusals count as failures too: ``create-policy`` on a policy that exists, a version of one that does
    not, and a document over IAM's 6,144 characters (or S3's 20 KB, KMS's 32 KB), which leaves the layer
    as it was.
