@@ -1,4 +1,5 @@
-"""Apply a plan, verify the result with the evaluator, and revoke: the only code that writes policies.
+"""Apply a plan, verify the result with the evaluator, and revoke: with :mod:`reconcile`, which writes through
+:class:`Documents` too, the only code that writes policies.
 
 Apply writes the layers in :data:`WRITE_ORDER`: the bucket's side first (another account's role, the write
 most likely to be refused, so a refusal leaves MLSpace's account untouched), then the boundary (which grants
@@ -221,7 +222,7 @@ def apply(
         raise ValueError(f"The plan is for request {plan.request_id}, not {request.id}.")
     _refuse_problems(plan)
     accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
-    documents = _Documents(accounts)
+    documents = Documents(accounts)
     changes = sorted(plan.changes, key=lambda change: WRITE_ORDER.index(change.layer))
     # Every document is checked before the first write (at once), so an outdated plan writes nothing at all.
     with ThreadPoolExecutor(max(1, len(changes)), thread_name_prefix="s3access-apply") as pool:
@@ -260,7 +261,7 @@ def _refuse_problems(plan: Plan) -> None:
         raise PlanRefused("Nothing was written: " + " ".join(plan.problems))
 
 
-def _state(documents: _Documents, change: LayerChange) -> str:
+def _state(documents: Documents, change: LayerChange) -> str:
     """What a change needs now: WRITTEN (live is as planned), ALREADY_APPLIED, or AWAITING_OWNER."""
     if change.applied_by == OWNER:
         live = documents.read_if_allowed(change.layer, change.target, change.account)
@@ -329,7 +330,7 @@ def revoke(
     registry), so a bucket another grant needs stays allowed.
     """
     accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
-    documents = _Documents(accounts)
+    documents = Documents(accounts)
     plan = Plan.from_dict(request.plan) if request.plan else None
     steps: list[Step] = []
     targets = _revoke_targets(request, accounts, plan)
@@ -388,7 +389,7 @@ class _Lowered:
     home_account: str
 
     def __call__(self, boundary: Document) -> Document:
-        remaining = live_grants(self.aws, self.owners, without_stem=self.request.sid_stem)
+        remaining = live_grants(self.aws, self.owners, without=(self.request.sid_stem,))
         revoked = GrantedBucket(self.request.bucket, None)
         try:
             return with_ceiling(
@@ -399,7 +400,7 @@ class _Lowered:
 
 
 def _revoke_one(
-    documents: _Documents,
+    documents: Documents,
     layer: str,
     target: str,
     account: str,
@@ -439,7 +440,7 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
     """What the owner runs to remove our statements: the exact document when we could read it."""
     lines = [f"# Run with the credentials of account {account}."]
     if layer == "kms":
-        where = f"--key-id {target} --policy-name default --region {target.split(':')[3]}"
+        where = f"--key-id {shlex.quote(target)} --policy-name default --region {target.split(':')[3]}"
         put, fetch = (
             f"aws kms put-key-policy {where} --policy file://policy.json",
             f"aws kms get-key-policy {where}",
@@ -465,7 +466,7 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
 # -- reading and writing documents ---------------------------------------------------------------------------
 
 
-class _Documents:
+class Documents:
     """Reads and writes each layer's live document with the clients of the account it lives in."""
 
     def __init__(self, accounts: Accounts):

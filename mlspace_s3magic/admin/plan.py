@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -404,8 +404,9 @@ def unregistered(_bucket: str) -> str | None:
     return None
 
 
-def live_grants(aws: Aws, owners: Owners, *, without_stem: str | None = None) -> list[GrantedBucket]:
-    """Every bucket the statements of our grant policies reach now (but ``without_stem``'s), with its owner
+def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> list[GrantedBucket]:
+    """Every bucket the statements of our grant policies reach now (but those of the Sid stems ``without``:
+    a request being revoked, orphans), with its owner
     from the registry: what MLSpace's boundary must keep allowing (see :mod:`core.ceiling`)."""
     iam = aws.client("iam")
     with aws_call(iam, "iam:ListPolicies"):
@@ -420,7 +421,7 @@ def live_grants(aws: Aws, owners: Owners, *, without_stem: str | None = None) ->
         with aws_call(iam, "iam:GetPolicyVersion"):
             version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
         for statement in _statement_list(as_document(version["PolicyVersion"]["Document"])):
-            if without_stem is not None and is_ours(statement, without_stem):
+            if any(is_ours(statement, stem) for stem in without):
                 continue
             granted += _granted_by(statement, owners)
     return granted

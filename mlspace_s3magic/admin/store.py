@@ -46,6 +46,10 @@ DELETE_BUCKET = "delete bucket"
 T = TypeVar("T")
 
 
+# The statuses whose grant expires: applied, or written but for the owner's part.
+EXPIRING = (RequestStatus.APPLIED, RequestStatus.AWAITING_OWNER)
+
+
 class StoreError(S3MagicError):
     """The store cannot be opened or used; the message names the store and what failed."""
 
@@ -106,7 +110,8 @@ class Store(Protocol):
         """Oldest first (``seq`` increasing); with ``limit``, only the newest ``limit`` entries."""
 
     def due_for_expiry(self, now: datetime) -> list[AccessRequest]:
-        """Applied requests with ``expires_at <= now``, the longest expired first."""
+        """Requests with live statements (applied, or awaiting the owner) with ``expires_at <= now``, the
+        longest expired first."""
 
     def list_buckets(self) -> list[SharedBucket]:
         """The registry, by bucket name."""
@@ -593,8 +598,9 @@ class SqliteStore(_Changing):
 
     def due_for_expiry(self, now: datetime) -> list[AccessRequest]:
         rows = self._rows(
-            "SELECT * FROM requests WHERE status = ? AND expires_at <= ? ORDER BY expires_at, created_seq",
-            RequestStatus.APPLIED.value,
+            "SELECT * FROM requests WHERE status IN (?, ?) AND expires_at <= ? "
+            "ORDER BY expires_at, created_seq",
+            *EXPIRING,
             _stamp(_utc(now)),
         )
         return [_request_from_row(row) for row in rows]
@@ -994,9 +1000,7 @@ class DynamoDbStore(_Changing):
     def due_for_expiry(self, now: datetime) -> list[AccessRequest]:
         cutoff = _stamp(_utc(now))
         rows = self._requests(
-            lambda row: (
-                row["status"] == RequestStatus.APPLIED and "expires_at" in row and row["expires_at"] <= cutoff
-            )
+            lambda row: row["status"] in EXPIRING and "expires_at" in row and row["expires_at"] <= cutoff
         )
         rows.sort(key=lambda row: (row["expires_at"], int(row["created_seq"])))
         return [_request_from_row(row) for row in rows]
