@@ -71,24 +71,44 @@ class RequestTable(Rendered):
         ]
         return rows
 
+    def _changes(self) -> list[list[str]]:
+        """Per row, the endpoint's one line per layer (which document, what it allows, whether written)."""
+        return [[summary.line() for summary in r.summary or []] for r in self.requests] + [
+            [] for _ in self.queued
+        ]
+
     def __str__(self) -> str:
         rows = self._rows()
         if not rows:
             return "(no access requests)"
         header = ("id", "status", "access", "where", "reason")
-        rows = [(a, b, c, terminal_safe(where), terminal_safe(reason)) for a, b, c, where, reason in rows]
-        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
-        return "\n".join(
-            "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-            for row in (header, *rows)
-        )
+        safe = [tuple(terminal_safe(cell) for cell in row) for row in rows]
+        widths = [max(len(row[i]) for row in (header, *safe)) for i in range(4)]
+
+        def line(row: tuple[str, ...]) -> str:
+            return (
+                "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+                + "  "
+                + row[4]
+            )
+
+        lines = [line(header)]
+        for row, changes in zip(safe, self._changes(), strict=True):
+            lines.append(line(row))
+            lines += [f"    - {terminal_safe(change)}" for change in changes]
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         body = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in self._rows()
+            "<tr>"
+            + "".join(f"<td>{escape(cell)}</td>" for cell in row)
+            + "<td>"
+            + "<br>".join(escape(change) for change in changes)
+            + "</td></tr>"
+            for row, changes in zip(self._rows(), self._changes(), strict=True)
         )
         return (
             "<div><strong>Your S3 access requests</strong><table>"
             "<tr><th>id</th><th>status</th><th>access</th>"
-            f"<th>where</th><th>reason</th></tr>{body}</table></div>"
+            f"<th>where</th><th>reason</th><th>changes</th></tr>{body}</table></div>"
         )

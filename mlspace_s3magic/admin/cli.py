@@ -6,7 +6,11 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
 from mlspace_s3magic.admin.auth import check_admin_arn_pattern, create_admin_token
@@ -144,100 +148,137 @@ def _client(args: argparse.Namespace) -> AdminClient:
     return AdminClient(args.url, aws=Aws(AwsSettings()))
 
 
+# A line our own code paints (a diff's + and - lines), as (colour, text); the text is still made inert.
+Painted = tuple[str, str]
+Line = str | Painted
+
+
+def screen(lines: Iterable[Line], *, colour: bool = False) -> str:
+    """The one way text reaches the admin's terminal: each line with every control character shown as its
+    escape (a reason, description, bucket, prefix, ARN, actor, note, problem, diff or command cannot move
+    the cursor, erase a line, or break one line into two), then our own colours when ``colour``."""
+    shown = []
+    for line in lines:
+        paint, text = line if isinstance(line, tuple) else ("", line)
+        safe = terminal_safe(text)
+        shown.append(f"{paint}{safe}{RESET}" if colour and paint else safe)
+    return "\n".join(shown)
+
+
+def _print(lines: Iterable[Line] | str, *, colour: bool = False) -> None:
+    print(screen(lines.splitlines() if isinstance(lines, str) else lines, colour=colour))
+
+
+def _json(data: Any) -> str:
+    """JSON with every character past ASCII escaped (``\\u202e``), so it prints inert and stays valid."""
+    return json.dumps(data, indent=2, ensure_ascii=True)
+
+
 def _request_line(request: AccessRequest) -> str:
-    """One request on one line; every value from a requester or AWS is made inert for the terminal."""
-    who = terminal_safe(request.requester.user or request.requester.arn)
-    target = terminal_safe(f"s3://{request.bucket}/{request.prefix}")
+    """One request on one line (made inert where it is printed, see :func:`screen`)."""
+    who = request.requester.user or request.requester.arn
+    target = f"s3://{request.bucket}/{request.prefix}"
     status, access = request.status.value, request.access.value
-    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {terminal_safe(request.reason)}"
+    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {request.reason}"
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
     requests = _client(args).requests(args.status)
     if args.json:
-        print(json.dumps([r.model_dump(mode="json") for r in requests], indent=2))
+        _print(_json([r.model_dump(mode="json") for r in requests]))
     else:
-        print("\n".join(_request_line(r) for r in requests) or "(no requests)")
+        _print([_request_line(r) for r in requests] or ["(no requests)"])
     return 0
 
 
-def render_view(view: RequestView, *, colour: bool) -> str:
-    """A request, its plan layer by layer (diffs coloured in a terminal), and its history."""
+def view_lines(view: RequestView) -> list[Line]:
+    """A request, its plan layer by layer (diff lines painted), and its history."""
     request = view.request
-    lines = [_request_line(request), f"requester: {terminal_safe(request.requester.arn)}"]
+    lines: list[Line] = [_request_line(request), f"requester: {request.requester.arn}"]
     if request.expires_at:
         lines.append(f"expires: {request.expires_at.isoformat()}")
     plan = request.plan or {}
-    for problem in plan.get("problems", []):
-        lines.append(f"PROBLEM: {terminal_safe(str(problem))}")
+    lines += [f"PROBLEM: {problem}" for problem in plan.get("problems", [])]
     for change in plan.get("changes", []):
-        lines.append(
-            terminal_safe(
-                f"\n== {change['layer']}: {change['target']} (account {change['account']}, "
-                f"applied by {change['applied_by']})",
-                lines=True,
-            )
-        )
-        for line in map(terminal_safe, str(change.get("diff", "")).splitlines()):
-            painted = GREEN if line.startswith("+") else RED if line.startswith("-") else ""
-            lines.append(f"{painted}{line}{RESET}" if colour and painted else line)
-    if view.history:
-        lines.append("\nhistory:")
         lines += [
-            f"  {e.at.isoformat()}  {terminal_safe(e.actor)}  {e.action}  "
-            f"{(e.from_status or '-')}->{(e.to_status or '-')}"
+            "",
+            f"== {change['layer']}: {change['target']} (account {change['account']}, "
+            f"applied by {change['applied_by']})",
+        ]
+        for line in str(change.get("diff", "")).splitlines():
+            painted = GREEN if line.startswith("+") else RED if line.startswith("-") else ""
+            lines.append((painted, line) if painted else line)
+    lines += [summary.line() for summary in request.summary or []]
+    if view.history:
+        lines += ["", "history:"]
+        lines += [
+            f"  {e.at.isoformat()}  {e.actor}  {e.action}  {(e.from_status or '-')}->{(e.to_status or '-')}"
             for e in view.history
         ]
-    return "\n".join(lines)
+    return lines
+
+
+def render_view(view: RequestView, *, colour: bool) -> str:
+    return screen(view_lines(view), colour=colour)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     view = _client(args).show(args.id)
-    print(view.model_dump_json(indent=2) if args.json else render_view(view, colour=sys.stdout.isatty()))
+    if args.json:
+        _print(_json(view.model_dump(mode="json")))
+    else:
+        _print(view_lines(view), colour=sys.stdout.isatty())
     return 0
 
 
 def cmd_action(args: argparse.Namespace) -> int:
     request = _client(args).act(args.id, args.action)
-    print(request.model_dump_json(indent=2) if args.json else _request_line(request))
+    _print(_json(request.model_dump(mode="json")) if args.json else [_request_line(request)])
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     entries = _client(args).audit(args.request)
     if args.json:
-        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        _print(_json([e.model_dump(mode="json") for e in entries]))
     else:
-        for e in entries:
-            print(
-                f"{e.seq:>5}  {e.at.isoformat()}  {terminal_safe(e.actor):<40} {e.action:<10} "
-                f"{e.request_id or '-':<14} "
-                f"{e.from_status or '-'}->{e.to_status or '-'}"
-            )
+        _print(
+            f"{e.seq:>5}  {e.at.isoformat()}  {e.actor:<40} {e.action:<10} {e.request_id or '-':<14} "
+            f"{e.from_status or '-'}->{e.to_status or '-'}"
+            for e in entries
+        )
     return 0
 
 
 def cmd_buckets(args: argparse.Namespace) -> int:
     client = _client(args)
     if args.add:
-        client.put_bucket(
-            SharedBucket(
-                bucket=args.add,
-                owner_account=args.owner_account,
-                region=args.region,
-                description=args.description,
-                owner_role_arn=args.owner_role,
-            )
-        )
+        client.put_bucket(_shared_bucket(args))
     if args.remove:
         client.delete_bucket(args.remove)
     buckets = client.buckets()
     if args.json:
-        print(json.dumps([b.model_dump(mode="json") for b in buckets], indent=2))
+        _print(_json([b.model_dump(mode="json") for b in buckets]))
     else:
-        for b in buckets:
-            print(
-                f"{terminal_safe(b.bucket):<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
-                f"{b.owner_role_arn or '(owner applies by hand)'}  {terminal_safe(b.description)}"
-            )
+        _print(
+            f"{b.bucket:<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
+            f"{b.owner_role_arn or '(owner applies by hand)'}  {b.description}"
+            for b in buckets
+        )
     return 0
+
+
+def _shared_bucket(args: argparse.Namespace) -> SharedBucket:
+    """The registry entry ``--add`` describes, or an error naming each field and rule (never its value,
+    which may hold what a terminal would act on)."""
+    try:
+        return SharedBucket(
+            bucket=args.add,
+            owner_account=args.owner_account,
+            region=args.region,
+            description=args.description,
+            owner_role_arn=args.owner_role,
+        )
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise S3MagicError(f"Nothing was registered: {problems}.") from None

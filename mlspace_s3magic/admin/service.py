@@ -25,6 +25,7 @@ from mlspace_s3magic.admin.plan import (
     requester_identity,
 )
 from mlspace_s3magic.admin.store import NotFound, Store
+from mlspace_s3magic.admin.views import view_for
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import (
     AccessRequest,
@@ -109,8 +110,12 @@ class AdminService:
             raise NotFound(f"There is no request {request_id} of yours.")  # never confirm others' ids
         return request
 
-    def _view(self, request: AccessRequest) -> RequestView:
-        return RequestView(request=request, history=self.store.audit(request_id=request.id))
+    def _view(self, request: AccessRequest, caller: Caller | None = None) -> RequestView:
+        """The request with its history as ``caller`` may see it (:mod:`admin.views`): an admin everything,
+        the requester per layer a summary. Without a caller, the admin's view (the admins' actions)."""
+        return view_for(
+            request, self.store.audit(request_id=request.id), admin=caller is None or caller.is_admin
+        )
 
     def _notify(self, event: str, request: AccessRequest) -> None:
         if self.webhook is not None:
@@ -128,7 +133,8 @@ class AdminService:
     def list_requests(self, caller: Caller, status: RequestStatus | None) -> list[RequestView]:
         requester = None if caller.is_admin else caller.arn
         return [
-            RequestView(request=r) for r in self.store.list_requests(requester_arn=requester, status=status)
+            view_for(r, (), admin=caller.is_admin, with_history=False)
+            for r in self.store.list_requests(requester_arn=requester, status=status)
         ]
 
     def show(self, caller: Caller, request_id: str) -> RequestView:
@@ -136,7 +142,7 @@ class AdminService:
         request = self._visible(caller, request_id)
         if caller.is_admin and request.status is RequestStatus.PENDING:
             request = request.model_copy(update={"plan": self._plan(request).to_dict()})
-        return self._view(request)
+        return self._view(request, caller)
 
     def _plan(self, request: AccessRequest) -> Plan:
         return self.planner.plan(request, self._bucket(request.bucket))

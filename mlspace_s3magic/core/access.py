@@ -115,6 +115,30 @@ class Requester(BaseModel):
     project: str | None = None
 
 
+class LayerState(StrEnum):
+    """Where one layer's change of a request stands, as its requester is told."""
+
+    PLANNED = "planned"
+    WRITTEN = "written"
+    AWAITING_OWNER = "awaiting the owner"
+    AWAITING_OWNER_REMOVAL = "awaiting the owner's removal"
+    REMOVED = "removed"
+    NOT_WRITTEN = "not written"
+
+
+class LayerSummary(BaseModel):
+    """One layer of a request in a line a requester may read: which document (named only when it is in the
+    requester's own account), what the change allows, and whether it is written."""
+
+    layer: str
+    target: str
+    allows: str
+    state: LayerState
+
+    def line(self) -> str:
+        return f"{self.target}: {self.allows} ({self.state.value})"
+
+
 class AccessRequest(BaseModel):
     """A request as the endpoint records it."""
 
@@ -132,6 +156,11 @@ class AccessRequest(BaseModel):
     expires_at: datetime | None = None
     plan: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    summary: list[LayerSummary] | None = Field(
+        default=None,
+        description="The requester's view: one line per layer instead of the plan and the result (which "
+        "hold other accounts' documents); None in the admin's view, which has both.",
+    )
 
     @property
     def sid_stem(self) -> str:
@@ -174,7 +203,10 @@ class SharedBucket(BaseModel):
     def _description(cls, value: object) -> object:
         return without_controls(value) if isinstance(value, str) else value
 
-    owner_role_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+    # IAM's characters for role paths and names only: an ARN is printed in terminals and put in policies.
+    owner_role_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+    )
 
     @field_validator("bucket")
     @classmethod

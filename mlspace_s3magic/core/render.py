@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from html import escape
 
 Row = tuple[str, str]
-# C0 and C1 control characters (escape sequences start with one) and the bidirectional overrides, which can
-# make a terminal show text other than what it holds; newlines are kept only where a text may span lines.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 control characters (escape sequences start with one), Unicode's line and paragraph separators,
+# and every bidirectional control (marks, embeddings, overrides, isolates), which can make a terminal show
+# text other than what it holds; newlines are kept only where a text may span lines.
+_BIDI_AND_SEPARATORS = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]")
+_UNSAFE_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_AND_SEPARATORS}]")
 
 
 def terminal_safe(text: str, *, lines: bool = False) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,30 @@ def test_request_follow_and_cancel_from_a_notebook(alice_shell: InteractiveShell
     after = alice_shell.run_line_magic("s3access", f"cancel {receipt.filed.id}")
     assert [r.status for r in after.requests] == [RequestStatus.CANCELLED]
     assert endpoint.service.store.get(receipt.filed.id).status is RequestStatus.CANCELLED
+
+
+def test_the_requests_table_shows_one_line_per_layer_of_an_applied_grant(
+    alice_shell: InteractiveShell, endpoint: Endpoint
+) -> None:
+    receipt = alice_shell.run_line_magic(
+        "s3access", 'request BucketToBeShared/datasets/ --reason "iris study for the demo"'
+    )
+    admin = endpoint.client("admin")
+    admin.act(receipt.filed.id, "approve")
+    admin.act(receipt.filed.id, "apply")
+    table = alice_shell.run_line_magic("s3access", "requests")
+    text, html = str(table), table._repr_html_()
+    for line in (
+        "the bucket's policy: allows your role to read and list s3://BucketToBeShared/datasets/ (written)",
+        "the grant policy MLSpace-s3access-project-demo: allows your role to read and list "
+        "s3://BucketToBeShared/datasets/ (written)",
+        "the permissions boundary mlspace-project-user-permission-boundary: lets read and list "
+        "s3://BucketToBeShared/datasets/ pass MLSpace's ceiling (the grant policy still decides) (written)",
+    ):
+        assert f"    - {line}" in text
+        assert escape(line) in html
+    (shown,) = table.to_dict()["requests"]
+    assert "plan" not in shown and {entry["state"] for entry in shown["summary"]} == {"written"}
 
 
 def test_bad_requests_are_usage_errors(alice_shell: InteractiveShell) -> None:

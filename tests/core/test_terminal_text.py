@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from mlspace_s3magic.admin.cli import _request_line, render_view
+from mlspace_s3magic.admin.cli import GREEN, RESET, _request_line, render_view, screen
 from mlspace_s3magic.core.access import (
     AccessRequest,
     NewAccessRequest,
@@ -49,6 +49,8 @@ def _request(**changes: object) -> AccessRequest:
 def test_control_characters_are_shown_as_their_escapes() -> None:
     assert terminal_safe(f"read{REWRITE}datasets/") == "read\\x1b[2K\\r\\x1b[1Adatasets/"
     assert terminal_safe("a\u202eb") == "a\\u202eb"  # a right-to-left override would reorder the line
+    assert terminal_safe("a\u061cb\u2028c") == "a\\u061cb\\u2028c"  # the Arabic letter mark; a separator
+    assert terminal_safe("\x9b2K") == "\\x9b2K"  # the one-byte CSI
     assert terminal_safe("two\nlines", lines=True) == "two\nlines"
     assert "\x1b" not in text_table([("Reason", f"x{REWRITE}")], [f"note{REWRITE}"])
 
@@ -56,7 +58,7 @@ def test_control_characters_are_shown_as_their_escapes() -> None:
 def test_a_stored_reason_with_escapes_is_inert_in_every_admin_line() -> None:
     """A record stored before input was cleaned (or by another client) still prints inert."""
     forged = _request(reason=f"x{REWRITE}req-0001  pending  read  alice  s3://BucketToBeShared/datasets/")
-    line = _request_line(forged)
+    line = screen([_request_line(forged)])
     assert "\x1b" not in line and "\r" not in line and "read-write" in line
     view = render_view(RequestView(request=forged), colour=True)
     assert "\x1b[2K" not in view and "\\x1b[2K" in view
@@ -83,3 +85,30 @@ def test_input_drops_control_characters_from_reasons_and_descriptions_and_refuse
                 "idempotency_key": "0b8f2c8e-4f7a-4c1e-9a59-1f0e2d3c4b5a",
             }
         )
+
+
+def test_the_admins_screen_escapes_every_line_once_and_paints_only_our_own_lines() -> None:
+    """A reason may not open a second line that reads as another request; a diff line keeps its colour."""
+    forged = _request(reason="ok\nreq-0002  pending  read  alice  s3://BucketToBeShared/datasets/")
+    (line,) = screen([_request_line(forged)]).splitlines()
+    assert "\\n" in line
+    painted = screen([(GREEN, f"+ {REWRITE}x"), "plain"], colour=True)
+    assert painted == f"{GREEN}+ \\x1b[2K\\r\\x1b[1Ax{RESET}\nplain"
+    assert screen([(GREEN, "+ x")], colour=False) == "+ x"
+
+
+def test_a_plan_and_a_requesters_lines_are_shown_inert() -> None:
+    change = {
+        "layer": "bucket-policy",
+        "target": f"Bucket{REWRITE}",
+        "account": "222222222222",
+        "applied_by": "owner",
+        "diff": f'+  "Sid": "x{REWRITE}"\n- old',
+    }
+    plan = {"changes": [change], "problems": [f"too big{REWRITE}"]}
+    shown = render_view(RequestView(request=_request(plan=plan)), colour=True)
+    assert "\x1b[2K" not in shown and "\r" not in shown.replace("\\r", "")
+    assert shown.count("\\x1b[2K") == 3 and f"{GREEN}+" in shown
+    summary = [{"layer": "identity", "target": "t", "allows": f"a{REWRITE}", "state": "written"}]
+    lines = render_view(RequestView(request=_request(summary=summary)), colour=False)
+    assert "t: a\\x1b[2K\\r\\x1b[1A (written)" in lines
