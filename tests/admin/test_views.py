@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from mlspace_s3magic.access_requests.client import AdminClient
+from mlspace_s3magic.admin.views import for_requester, summaries, view_for
 from mlspace_s3magic.cli import main
 from mlspace_s3magic.core.access import (
     AccessRequest,
+    AuditEntry,
     LayerState,
     NewAccessRequest,
     RequestStatus,
@@ -263,3 +265,149 @@ def test_an_owner_role_arn_with_control_characters_is_refused(endpoint: Endpoint
         SharedBucket(bucket=BUCKET, owner_role_arn="arn:aws:iam::222222222222:role/${aws:username}")
     ok = SharedBucket(bucket=BUCKET, owner_role_arn="arn:aws:iam::222222222222:role/team/S3Editor_1+=,.@-")
     assert ok.owner_role_arn is not None
+
+
+# -- the requester's view, from stored records alone ------------------------------------------------------
+
+MLSPACE, PARTNER = "111111111111", "222222222222"
+GRANT = f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-project-demo"
+BOUNDARY = f"arn:aws:iam::{MLSPACE}:policy/{BOUNDARY_POLICY_NAME}"
+
+
+def _record(status: RequestStatus, result: dict[str, Any] | None) -> AccessRequest:
+    def change(layer: str, target: str, account: str) -> dict[str, Any]:
+        return {"layer": layer, "target": target, "account": account, "current": {"Sid": PARTNER_SID}}
+
+    return AccessRequest.model_validate(
+        {
+            "id": "req1",
+            "requester": {"arn": f"arn:aws:sts::{MLSPACE}:assumed-role/R/SageMaker", "account": MLSPACE},
+            "bucket": BUCKET,
+            "prefix": "datasets/",
+            "access": "read-write",
+            "reason": "iris",
+            "days": None,
+            "idempotency_key": "key-req1",
+            "status": status,
+            "created_at": "2026-12-01T00:00:00Z",
+            "updated_at": "2026-12-01T00:00:00Z",
+            "plan": {
+                "changes": [
+                    change("bucket-policy", BUCKET, PARTNER),
+                    change("kms", f"arn:aws:kms:us-east-1:{PARTNER}:key/k", PARTNER),
+                    change("boundary", BOUNDARY, MLSPACE),
+                    change("identity", GRANT, MLSPACE),
+                ]
+            },
+            "result": result,
+        }
+    )
+
+
+def _states(request: AccessRequest) -> list[str]:
+    return [line.state.value for line in summaries(request)]
+
+
+def _steps(*outcomes: tuple[str, str, str]) -> list[dict[str, str]]:
+    return [
+        {"layer": layer, "target": target, "outcome": outcome, "detail": "cat > policy.json"}
+        for layer, target, outcome in outcomes
+    ]
+
+
+APPLIED_STEPS = _steps(
+    ("bucket-policy", BUCKET, "awaiting-owner"),
+    ("kms", f"arn:aws:kms:us-east-1:{PARTNER}:key/k", "written"),
+    ("boundary", BOUNDARY, "written"),
+    ("identity", GRANT, "created"),
+    ("identity", GRANT, "attached"),
+)
+REMOVED_STEPS = _steps(
+    ("identity", GRANT, "deleted"),
+    ("boundary", BOUNDARY, "boundary-kept"),
+    ("kms", f"arn:aws:kms:us-east-1:{PARTNER}:key/k", "removed"),
+    ("bucket-policy", BUCKET, "awaiting-owner"),
+)
+
+
+def test_each_layers_state_follows_the_stored_apply_revoke_and_rollback() -> None:
+    assert _states(_record(RequestStatus.APPROVED, None)) == ["planned"] * 4
+    assert _states(_record(RequestStatus.CANCELLED, None)) == ["not written"] * 4
+    apply_result = {"status": "awaiting-owner", "steps": APPLIED_STEPS, "verification": {}}
+    assert _states(_record(RequestStatus.AWAITING_OWNER, apply_result)) == [
+        "awaiting the owner",
+        "written",
+        "written",
+        "written",
+    ]
+    revoked = {"steps": REMOVED_STEPS, "verification": None}  # a revoke's result has no status
+    assert _states(_record(RequestStatus.REVOKED, revoked)) == [
+        "awaiting the owner's removal",
+        "removed",
+        "written",  # the boundary is only a ceiling, kept raised when it holds five versions
+        "removed",
+    ]
+    rolled_back = {**apply_result, "status": "failed", "rollback": {"steps": REMOVED_STEPS}}
+    assert _states(_record(RequestStatus.FAILED, rolled_back)) == _states(
+        _record(RequestStatus.REVOKED, revoked)
+    )
+    untouched = {"rollback": {"steps": _steps(("identity", GRANT, "nothing-to-remove"))}}
+    assert _states(_record(RequestStatus.FAILED, untouched)) == ["not written"] * 4
+
+
+def test_only_the_requesters_own_documents_are_named_and_no_detail_quotes_a_document() -> None:
+    request = _record(RequestStatus.AWAITING_OWNER, {"status": "awaiting-owner", "steps": APPLIED_STEPS})
+    lines = [line.line() for line in summaries(request)]
+    assert lines == [
+        "the bucket's policy: allows your role to read, write and list s3://BucketToBeShared/datasets/ "
+        "(awaiting the owner)",
+        "the key's policy: lets your role decrypt and encrypt with the key of "
+        "s3://BucketToBeShared/datasets/ (written)",
+        f"the permissions boundary {BOUNDARY_POLICY_NAME}: lets read, write and list "
+        "s3://BucketToBeShared/datasets/ pass MLSpace's ceiling (the grant policy still decides) (written)",
+        "the grant policy MLSpace-s3access-project-demo: allows your role to read, write and list "
+        "s3://BucketToBeShared/datasets/ (written)",
+    ]
+    history = [
+        AuditEntry(
+            seq=1,
+            at=request.created_at,
+            actor="a",
+            action="submit",
+            detail={"bucket": BUCKET, "prefix": "datasets/", "access": "read-write"},
+        ),
+        AuditEntry(
+            seq=2,
+            at=request.created_at,
+            actor="admin",
+            action="approve",
+            detail={"problems": [f"The bucket-policy ({PARTNER_SID}) could not be read"]},
+        ),
+        AuditEntry(
+            seq=3,
+            at=request.created_at,
+            actor="admin",
+            action="apply-started",
+            detail={"sid_stem": "S3AccessReqreq1", "writes": [{"layer": "kms", "target": GRANT}]},
+        ),
+        AuditEntry(
+            seq=4,
+            at=request.created_at,
+            actor="admin",
+            action="apply",
+            detail={
+                "error": f"The bucket-policy document ({BUCKET}) changed: {PARTNER_SID}",
+                "verified": False,
+                "rolled_back": True,
+                "rollback": {"steps": []},
+            },
+        ),
+    ]
+    view = for_requester(request, history)
+    assert view.request.plan is None and view.request.result is None
+    details = [entry.detail for entry in view.history]
+    assert details[0] == {"bucket": BUCKET, "prefix": "datasets/", "access": "read-write"}
+    assert details[1] == {"problems": 1} and details[2] == {}
+    assert details[3]["verified"] is False and details[3]["rolled_back"] is True
+    assert PARTNER_SID not in view.model_dump_json() and GRANT not in json.dumps(details)
+    assert view_for(request, history, admin=True).request == request  # the admin's, whole
