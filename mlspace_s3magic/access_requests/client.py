@@ -1,28 +1,29 @@
 """Talk to the admin endpoint as a proven AWS identity (or the admin's local token), with an outbox.
 
-A submission the endpoint cannot be reached for is queued on disk with its idempotency key and sent later,
-so the user never loses a request and the endpoint never files one twice.
+Every call carries a new identity proof bound to that call (its method, path and body; see
+:mod:`mlspace_s3magic.access_requests.proof`): signing is local, so a proof costs no round trip, and the
+endpoint refuses a proof made for another call. A submission the endpoint cannot be reached for is queued
+on disk with its idempotency key and sent later, so the user never loses a request and the endpoint never
+files one twice.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from mlspace_s3magic.access_requests.outbox import Outbox
-from mlspace_s3magic.access_requests.proof import make_proof
+from mlspace_s3magic.access_requests.proof import Call, make_proof
 from mlspace_s3magic.core.access import AccessRequest, AuditEntry, NewAccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.errors import S3MagicError
 
 ADMIN_URL_ENV = "S3ACCESS_ADMIN_URL"
 DIAGNOSE_TIMEOUT_SECONDS = 5.0  # a check waits this long for the endpoint before its own reading answers
-PROOF_REUSE_SECONDS = 120  # proofs last 5 minutes at the endpoint; renew well before
 T = TypeVar("T")
 VIEW = TypeAdapter(RequestView)
 VIEWS = TypeAdapter(list[RequestView])
@@ -67,23 +68,24 @@ class AdminClient:
         self._token = token
         self.outbox = outbox
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
-        self._proof: tuple[float, str] | None = None
-        self._lock = threading.Lock()
+        self._base_path = urlsplit(self.base_url).path.rstrip("/")
 
-    def _authorization(self) -> str:
+    def authorization(self, method: str, path: str, body: bytes = b"") -> str:
+        """The ``Authorization`` value for one call: ``path`` with its query, relative to the endpoint's URL
+        and encoded as sent, and the body's exact bytes. A new proof each time (the admin token as is)."""
         if self._token is not None:
             return f"Bearer {self._token}"
         assert self._aws is not None
-        with self._lock:
-            if self._proof is None or time.monotonic() - self._proof[0] > PROOF_REUSE_SECONDS:
-                self._proof = (time.monotonic(), make_proof(self._aws, self.base_url))
-            return self._proof[1]
+        return make_proof(self._aws, self.base_url, Call.of(method, path, body))
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        request = self._http.build_request(method, path, **kwargs)
+        sent = request.url.raw_path.decode("ascii")  # path and query, percent-encoded as on the wire
+        if self._base_path and sent.startswith(self._base_path + "/"):
+            sent = sent[len(self._base_path) :]
+        request.headers["Authorization"] = self.authorization(method, sent, request.content)
         try:
-            response = self._http.request(
-                method, path, headers={"Authorization": self._authorization()}, **kwargs
-            )
+            response = self._http.send(request)
         except httpx.TransportError as error:
             raise AdminUnreachable(
                 f"The admin endpoint {self.base_url} did not answer ({type(error).__name__}); check "
@@ -95,7 +97,15 @@ class AdminClient:
             except ValueError:
                 detail = response.text[:500]
             raise AdminRefused(response.status_code, detail)
-        return None if response.status_code == 204 else response.json()
+        if response.status_code == 204:
+            return None
+        try:
+            return response.json()
+        except ValueError:  # a proxy's sign-in page, say: not the endpoint's answer
+            raise S3MagicError(
+                f"{self.base_url} answered {response.status_code} with something that is not JSON: is "
+                f"S3Access.admin_url / ${ADMIN_URL_ENV} the admin endpoint?"
+            ) from None
 
     # -- a notebook user's calls ----------------------------------------------------------------------
     def submit(self, new: NewAccessRequest) -> AccessRequest | None:
@@ -153,6 +163,11 @@ class AdminClient:
         return dict(
             self._call("GET", "/v1/diagnose", params={"bucket": target}, timeout=DIAGNOSE_TIMEOUT_SECONDS)
         )
+
+    def reconcile(self, *, remove_orphans: bool = False) -> dict[str, Any]:
+        """Keep live grants whole and list (or remove) orphaned statements; admins only."""
+        params = {"remove_orphans": "true"} if remove_orphans else None
+        return dict(self._call("POST", "/v1/reconcile", params=params))
 
     def close(self) -> None:
         self._http.close()

@@ -1,20 +1,27 @@
 """Proving a notebook's AWS identity to the admin endpoint without sending its credentials.
 
-The notebook signs, but does not send, an STS ``GetCallerIdentity`` request that also signs a header naming
-the admin endpoint (its *audience*). The endpoint replays that request to its own STS endpoint and trusts only
-the ARN STS returns, so the proof cannot be redirected to another endpoint, altered, or used for another call.
+The notebook signs, but does not send, an STS ``GetCallerIdentity`` request that also signs headers naming
+the admin endpoint (its *audience*) and the one HTTP call the proof is for: its method, its path with query
+(relative to the endpoint's URL, exactly as sent) and the SHA-256 of its body. The endpoint checks those
+against the call it received, then replays the request to its own STS endpoint and trusts only the ARN STS
+returns. SigV4 covers every header listed in ``SignedHeaders`` (AWS, "Create a signed AWS API request":
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html), so a proof
+cannot be redirected to another endpoint, altered, or used for another route, method or body.
 
 The proof carries the SigV4 headers, including ``X-Amz-Security-Token`` for temporary credentials, as STS
-requires. It never carries the secret key, but anyone holding it can replay it to that audience until it goes
-stale (minutes): send it only over loopback or TLS, and never log it.
+requires. It never carries the secret key, and the endpoint accepts it for 2 minutes after its signing time
+for that one call only; still, send it only over loopback or TLS, and never log it. Signing is local (no
+network), so a client makes one proof per call.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -27,6 +34,10 @@ from mlspace_s3magic.core.aws import Aws, aws_call
 PROOF_SCHEME = "S3AccessProof"
 PROOF_VERSION = 1
 AUDIENCE_HEADER = "X-S3Access-Audience"
+# The call a proof is bound to, each a signed header: the method, the path with query, the body's SHA-256.
+METHOD_HEADER = "X-S3Access-Method"
+PATH_HEADER = "X-S3Access-Path"
+BODY_HASH_HEADER = "X-S3Access-Content-SHA256"
 PROOF_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 # STS's global endpoint signs in us-east-1 whatever region the client is configured for.
@@ -38,11 +49,35 @@ class MalformedProof(ValueError):
     """The proof is not in the wire format; the message says which part, never its content."""
 
 
-def make_proof(aws: Aws, audience: str, *, now: datetime | None = None) -> str:
-    """The ``Authorization`` header value proving ``aws``'s identity to the endpoint named ``audience``.
+@dataclass(frozen=True)
+class Call:
+    """The one HTTP call to the endpoint a proof is made for.
+
+    ``path`` is the path with its query (``/v1/diagnose?bucket=b``), relative to the endpoint's URL and
+    percent-encoded exactly as sent; ``body_sha256`` is the lower-case hex SHA-256 of the body's bytes (of
+    no bytes for a call without a body).
+    """
+
+    method: str
+    path: str
+    body_sha256: str
+
+    @classmethod
+    def of(cls, method: str, path: str, body: bytes = b"") -> Call:
+        return cls(method.upper(), path, hashlib.sha256(body).hexdigest())
+
+    def headers(self) -> dict[str, str]:
+        """The headers a proof signs to name this call."""
+        return {METHOD_HEADER: self.method, PATH_HEADER: self.path, BODY_HASH_HEADER: self.body_sha256}
+
+
+def make_proof(aws: Aws, audience: str, call: Call, *, now: datetime | None = None) -> str:
+    """The ``Authorization`` header value proving ``aws``'s identity to the endpoint named ``audience``, for
+    ``call`` only.
 
     ``audience`` must be the endpoint's configured identity (usually its base URL). ``now`` sets the signing
-    time; the proof is accepted for a few minutes around it.
+    time; the endpoint accepts the proof for 2 minutes after it. No network call: the credentials are the
+    session's (refreshed only when temporary ones are about to expire) and the signature is computed here.
     """
     sts = aws.client("sts")
     url = str(sts.meta.endpoint_url).rstrip("/") + "/"
@@ -54,7 +89,7 @@ def make_proof(aws: Aws, audience: str, *, now: datetime | None = None) -> str:
         credentials,
         url=url,
         region=region,
-        headers={"Host": host, "Content-Type": CONTENT_TYPE, AUDIENCE_HEADER: audience},
+        headers={"Host": host, "Content-Type": CONTENT_TYPE, AUDIENCE_HEADER: audience, **call.headers()},
         body=PROOF_BODY,
         now=now or datetime.now(UTC),
     )

@@ -2,16 +2,21 @@
 
 Routes are plain ``def`` functions, so FastAPI runs them (and their AWS and SQLite calls) in its worker
 threads, off the event loop. Errors are JSON ``{"detail": message}`` with the status that fits.
+
+Every route authenticates the call it serves: an identity proof must name this call's method, path (with
+query, as received) and body, so the dependency reads the body (FastAPI reads it once and keeps it).
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from mlspace_s3magic.admin.auth import Caller, Unauthenticated
+from mlspace_s3magic.access_requests.proof import Call
+from mlspace_s3magic.admin.auth import Caller, ForeignAccount, RateLimited, Unauthenticated
 from mlspace_s3magic.admin.service import AdminService, Forbidden
 from mlspace_s3magic.admin.store import NotFound, StoreError, TransitionRefused
 from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
@@ -21,7 +26,9 @@ from mlspace_s3magic.core.names import InvalidBucketReference
 # The most specific class first: each maps to the status a client can act on.
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthenticated, 401),
+    (ForeignAccount, 403),
     (Forbidden, 403),
+    (RateLimited, 429),
     (NotFound, 404),
     (TransitionRefused, 409),
     (InvalidBucketReference, 400),
@@ -47,16 +54,21 @@ def create_app(service: AdminService) -> FastAPI:
         redoc_url=None,
     )
 
-    def caller(authorization: Annotated[str | None, Header()] = None) -> Caller:
-        return service.authenticate(authorization)
+    async def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+        call = Call.of(request.method, received_path(request), await request.body())
+        source = request.client.host if request.client else None
+        # STS and IAM are called off the event loop, as the routes are.
+        return await run_in_threadpool(service.authenticator.authenticate, authorization, call, source=source)
 
     Authenticated = Annotated[Caller, Depends(caller)]
 
     @app.exception_handler(S3MagicError)
     def _known(request: Request, error: S3MagicError) -> JSONResponse:
-        headers = (
-            {"WWW-Authenticate": "S3AccessProof, Bearer"} if isinstance(error, Unauthenticated) else None
-        )
+        headers: dict[str, str] | None = None
+        if isinstance(error, Unauthenticated):
+            headers = {"WWW-Authenticate": "S3AccessProof, Bearer"}
+        elif isinstance(error, RateLimited):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse({"detail": str(error)}, status_code=_status_for(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -134,12 +146,27 @@ def create_app(service: AdminService) -> FastAPI:
             str, Query(min_length=1, max_length=1100, description="BUCKET[/PREFIX] or s3://...")
         ],
     ) -> dict[str, Any]:
+        service.authenticator.limit_diagnosis(who)
         return service.diagnose(who, bucket)
 
     return app
 
 
-def _action_route(action: Callable[[Caller, str], RequestView], caller: Callable[..., Caller]) -> Any:
+def received_path(request: Request) -> str:
+    """The path and query of the call as the client sent them (percent-encoded, relative to the endpoint's
+    root path), which is what an identity proof names."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    if root and path.startswith(root + "/"):
+        path = path[len(root) :]
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def _action_route(
+    action: Callable[[Caller, str], RequestView], caller: Callable[..., Awaitable[Caller]]
+) -> Any:
     """A POST route for one state change, so the five of them share one shape."""
 
     def route(request_id: str, who: Annotated[Caller, Depends(caller)]) -> RequestView:

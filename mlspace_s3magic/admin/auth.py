@@ -1,10 +1,17 @@
 """Who calls the admin endpoint: an AWS identity proven by a signed STS request, or the local admin token.
 
 A proof (see :mod:`mlspace_s3magic.access_requests.proof`) is checked here before any network call: it must
-sign the header naming this endpoint, be fresh, be for our own STS host and region, and ask for nothing but
-``GetCallerIdentity``. Only then is it replayed to *our* configured STS endpoint, and the ARN STS returns is
-the caller; a client-chosen host or URL is never contacted. moto's STS does not check ``X-Amz-Date``, and
-real STS allows 15 minutes, so the freshness check here is what bounds a proof's life.
+sign the header naming this endpoint and the headers naming the one call it is for (method, path with query,
+SHA-256 of the body), which must be the call received; be fresh; be for our own STS host and region; carry
+no hop-by-hop or framing header; and ask for nothing but ``GetCallerIdentity``. Only then is it replayed to
+*our* configured STS endpoint, and the ARN STS returns is the caller; a client-chosen host or URL is never
+contacted. moto's STS does not check ``X-Amz-Date``, and real STS allows 15 minutes, so the freshness check
+here is what bounds a proof's life (2 minutes, see :class:`AuthSettings`).
+
+Callers must be principals of the MLSpace accounts this endpoint serves (by default its own account); a
+proven caller of any other account is refused with :class:`ForeignAccount` (HTTP 403) on every route.
+Proof verification is rate-limited per caller ARN, refused attempts per source address, and diagnoses per
+caller: over a limit, :class:`RateLimited` (HTTP 429) says when to retry.
 
 Refusals raise :class:`Unauthenticated` (HTTP 401); its message says what was wrong and never carries a
 signature, session token or admin token.
@@ -12,15 +19,19 @@ signature, session token or admin token.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
 import stat
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -34,7 +45,11 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.access_requests.proof import (
     AUDIENCE_HEADER,
+    BODY_HASH_HEADER,
+    METHOD_HEADER,
+    PATH_HEADER,
     PROOF_SCHEME,
+    Call,
     MalformedProof,
     decode_proof,
     host_of,
@@ -50,16 +65,31 @@ from mlspace_s3magic.core.mlspace import is_shared_role
 logger = logging.getLogger(__name__)
 
 TOKEN_SCHEME = "Bearer"
-TOKEN_CALLER_ARN = "admin-token"
+TOKEN_CALLER_ARN = "admin-token"  # the admin token's caller unless it is given an AWS identity
+TOKEN_SESSION = "admin-token"  # the session name of a token identity given as a role ARN
 ACCEPTED_SCHEMES = f"{PROOF_SCHEME} (an AWS identity proof) or {TOKEN_SCHEME} (the admin token)"
 STS_TIMEOUT_SECONDS = 5.0
 ROLE_CACHE_SECONDS = 300.0
 MAX_HEADER_CHARS = 16_384
 MAX_CACHED_PROOFS = 50_000
+MAX_LIMITED_KEYS = 50_000
 EXPECTED_BODY = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
 AUDIENCE = AUDIENCE_HEADER.lower()
+# The headers naming the one call a proof is for, with how a refusal names each.
+CALL_HEADERS = {
+    METHOD_HEADER.lower(): "method",
+    PATH_HEADER.lower(): "path",
+    BODY_HASH_HEADER.lower(): "body",
+}
+CALL_HEADERS_BY_PART = {part: name for name, part in CALL_HEADERS.items()}
 # Headers a proof must sign: without host or date STS would not bind it to our endpoint or to a time.
 REQUIRED_SIGNED = ("host", "x-amz-date", AUDIENCE)
+# Hop-by-hop (RFC 9110 7.6.1) and framing headers: they describe one connection or how a body is framed, so
+# they are never replayed to STS, signed or not; a proof carrying one is refused. Content-Length is
+# recomputed for the body sent, so it is accepted only when it is that body's length.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "expect"}
+)
 
 _SIGV4 = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<scope>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
@@ -80,7 +110,23 @@ _STS_HINTS = {
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """How this endpoint checks callers; ``audience`` is what a proof's naming header must say."""
+    """How this endpoint checks callers; ``audience`` is what a proof's naming header must say.
+
+    ``accounts``: the MLSpace accounts whose principals may call; empty means the endpoint's own account,
+    read from its credentials (``sts:GetCallerIdentity``) when the :class:`Authenticator` starts.
+
+    ``token_identity``: who the admin token acts as. By default a fixed name that is no AWS principal; the
+    admin's own AWS principal (an IAM user ARN, an assumed-role ARN as ``aws sts get-caller-identity``
+    prints it, or a role ARN, which stands for every session of that role) makes "a requester never
+    approves their own request" hold for the token too.
+
+    Freshness: a proof is accepted while its ``X-Amz-Date`` is at most ``max_age`` (2 minutes) in the past,
+    and at most ``clock_skew`` (30 seconds) in the future, for a signer whose clock runs ahead of ours.
+
+    Rate limits, each a token bucket refilled evenly over a minute (so a burst of the whole minute's count
+    is allowed): verified proofs per caller ARN, refused attempts (401) per source address, and diagnoses
+    per caller ARN.
+    """
 
     audience: str
     sts_endpoint: str
@@ -88,7 +134,13 @@ class AuthSettings:
     # fnmatch patterns (case-sensitive); for a role session the role's ARN is tried as well.
     admin_arn_patterns: tuple[str, ...] = ()
     admin_token_file: Path | None = None
-    max_skew: timedelta = timedelta(minutes=5)
+    accounts: tuple[str, ...] = ()
+    token_identity: str = TOKEN_CALLER_ARN
+    max_age: timedelta = timedelta(minutes=2)
+    clock_skew: timedelta = timedelta(seconds=30)
+    proofs_per_minute: int = 60
+    refusals_per_minute: int = 60
+    diagnoses_per_minute: int = 30
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.sts_endpoint)
@@ -105,10 +157,16 @@ class AuthSettings:
             )
         if not self.audience:
             raise ValueError("audience must name this endpoint, for example its base URL")
-        if self.max_skew <= timedelta(0):
-            raise ValueError("max_skew must be positive")
+        if self.max_age <= timedelta(0) or self.clock_skew < timedelta(0):
+            raise ValueError("max_age must be positive and clock_skew not negative")
         for pattern in self.admin_arn_patterns:
             check_admin_arn_pattern(pattern)
+        for account in self.accounts:
+            check_account(account)
+        token_caller_arn(self.token_identity)
+        for name in ("proofs_per_minute", "refusals_per_minute", "diagnoses_per_minute"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
 
 _ADMIN_ARN = re.compile(r"arn:[a-z-]+:(iam|sts)::\d{12}:(?P<resource>.+)")
@@ -126,8 +184,108 @@ def check_admin_arn_pattern(pattern: str) -> str:
     return pattern
 
 
+_ACCOUNT = re.compile(r"\d{12}")
+_NAME = r"[\w+=,.@-]+"
+_PATH = r"(?:/[\w+=,.@/-]*)?/"
+_TOKEN_IDENTITIES = (
+    re.compile(rf"arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{{12}}):user{_PATH}{_NAME}"),
+    re.compile(rf"arn:(?P<partition>[a-z-]+):sts::(?P<account>\d{{12}}):assumed-role/{_NAME}/{_NAME}"),
+    re.compile(rf"arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{{12}}):role{_PATH}(?P<role>{_NAME})"),
+)
+
+
+def check_account(account: str) -> str:
+    """A 12-digit AWS account id, or ValueError."""
+    if not _ACCOUNT.fullmatch(account):
+        raise ValueError(f"an account must be a 12-digit AWS account id, not {account!r}")
+    return account
+
+
+def token_caller_arn(identity: str) -> tuple[str, str]:
+    """The ARN and account the admin token acts as, for a configured ``token_identity``.
+
+    A role ARN becomes a session of that role named ``admin-token``: approvals compare role sessions by
+    role, so every session of the admin's role counts as the admin.
+    """
+    if identity == TOKEN_CALLER_ARN:
+        return TOKEN_CALLER_ARN, ""
+    for form in _TOKEN_IDENTITIES:
+        match = form.fullmatch(identity)
+        if match is None:
+            continue
+        if "role" in form.groupindex:
+            partition, account, role = match["partition"], match["account"], match["role"]
+            return f"arn:{partition}:sts::{account}:assumed-role/{role}/{TOKEN_SESSION}", account
+        return identity, match["account"]
+    raise ValueError(
+        f"the admin token's identity must be {TOKEN_CALLER_ARN!r} or the admin's AWS principal: an IAM user "
+        "ARN (arn:aws:iam::111111111111:user/NAME), a role ARN (arn:aws:iam::111111111111:role/NAME) or an "
+        f"assumed-role ARN as `aws sts get-caller-identity` prints it, not {identity!r}"
+    )
+
+
 class Unauthenticated(S3MagicError):
     """The caller is not proven (HTTP 401); the message is safe to show the caller."""
+
+
+class ForeignAccount(S3MagicError):
+    """The caller is proven but belongs to an account this endpoint does not serve (HTTP 403)."""
+
+
+class RateLimited(S3MagicError):
+    """Too many calls of one kind from one caller or source (HTTP 429); ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimiter:
+    """Token buckets by key (a caller ARN, a source address): ``per_minute`` calls a minute, refilled evenly,
+    with a burst of a whole minute's count. Safe to share between threads; keeps at most
+    ``MAX_LIMITED_KEYS`` buckets (full ones are forgotten first, as they limit nothing)."""
+
+    def __init__(self, what: str, clock: Callable[[], float] = time.monotonic):
+        self.what = what
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def take(self, key: str, per_minute: int) -> None:
+        """Count one call of ``key``, or raise :class:`RateLimited` (counting nothing) if none is left."""
+        self._use(key, per_minute, spend=True)
+
+    def check(self, key: str, per_minute: int) -> None:
+        """Raise :class:`RateLimited` if ``key`` has no call left now, without counting one."""
+        self._use(key, per_minute, spend=False)
+
+    def _use(self, key: str, per_minute: int, *, spend: bool) -> None:
+        now, rate = self._clock(), per_minute / 60.0
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(per_minute), now))
+            tokens = min(float(per_minute), tokens + (now - then) * rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                wait = math.ceil((1.0 - tokens) / rate)
+                raise RateLimited(
+                    f"Too many {self.what} for {key}: at most {per_minute} a minute. Retry in {wait} second"
+                    f"{'' if wait == 1 else 's'} (after "
+                    f"{(datetime.now(UTC) + timedelta(seconds=wait)).strftime('%Y-%m-%dT%H:%M:%SZ')}).",
+                    wait,
+                )
+            if spend:
+                if key not in self._buckets and len(self._buckets) >= MAX_LIMITED_KEYS:
+                    self._forget_some(now, rate, per_minute)
+                self._buckets[key] = (tokens - 1.0, now)
+
+    def _forget_some(self, now: float, rate: float, per_minute: int) -> None:
+        self._buckets = {
+            key: (tokens, then)
+            for key, (tokens, then) in self._buckets.items()
+            if tokens + (now - then) * rate < per_minute
+        }
+        while len(self._buckets) >= MAX_LIMITED_KEYS:
+            del self._buckets[next(iter(self._buckets))]
 
 
 @dataclass(frozen=True)
@@ -148,40 +306,96 @@ class _RoleFacts:
     project: str | None
 
 
-class Authenticator:
-    """Turns an ``Authorization`` header into a :class:`Caller`; safe to share between threads.
+@dataclass(frozen=True)
+class _Inspected:
+    """A proof that passed every local check: what STS is sent, and who the signer claims to be."""
 
-    ``aws`` holds the endpoint's own credentials, used only for ``iam:GetRole`` on a caller's role to read
-    MLSpace's ``user`` and ``project`` tags. ``transport`` replaces the HTTP transport to STS (tests).
+    forwarded: dict[str, str]
+    body: str
+    signed_at: datetime
+    access_key: str
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header, for one call, into a :class:`Caller`; safe to share between threads.
+
+    ``aws`` holds the endpoint's own credentials, used for ``sts:GetCallerIdentity`` once at start (when no
+    accounts are configured: the endpoint serves its own) and for ``iam:GetRole`` on a caller's role to read
+    MLSpace's ``user`` and ``project`` tags. ``transport`` replaces the HTTP transport to STS and ``clock``
+    the monotonic clock of the rate limits (tests).
     """
 
-    def __init__(self, settings: AuthSettings, aws: Aws, *, transport: httpx.BaseTransport | None = None):
-        self.settings = settings
+    def __init__(
+        self,
+        settings: AuthSettings,
+        aws: Aws,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._aws = aws
+        self.settings = settings if settings.accounts else replace(settings, accounts=(self._own_account(),))
+        _, token_account = token_caller_arn(self.settings.token_identity)
+        if token_account and token_account not in self.settings.accounts:
+            raise ValueError(
+                f"the admin token's identity {self.settings.token_identity} is in account {token_account}, "
+                f"which is not one this endpoint serves ({', '.join(self.settings.accounts)})"
+            )
         self._sts_url = settings.sts_endpoint.rstrip("/") + "/"
         self._sts_host = host_of(self._sts_url)
         self._http = httpx.Client(timeout=STS_TIMEOUT_SECONDS, transport=transport, follow_redirects=False)
         self._roles: TimedCache[_RoleFacts | None] = TimedCache(ROLE_CACHE_SECONDS)
-        # Verified proofs by SHA-256 of the proof: (valid until, caller). Repeats skip the STS round trip.
+        # Verified proofs by SHA-256 of the proof and the call it was used for: (valid until, caller).
+        # A repeat of the same call skips the STS round trip; any other call never reaches this cache.
         self._proofs: dict[bytes, tuple[datetime, Caller]] = {}
         self._proofs_lock = threading.Lock()
+        # Access keys STS has verified, with their caller: an over-limit caller is refused before STS.
+        self._key_callers: dict[str, str] = {}
+        self._proof_limits = RateLimiter("identity proofs", clock)
+        self._refusal_limits = RateLimiter("refused identity proofs", clock)
+        self._diagnosis_limits = RateLimiter("diagnoses", clock)
+
+    def _own_account(self) -> str:
+        sts = self._aws.client("sts")
+        with aws_call(sts, "sts:GetCallerIdentity"):
+            account = str(sts.get_caller_identity()["Account"])
+        logger.info("callers must be principals of account %s, the endpoint's own", account)
+        return account
 
     def close(self) -> None:
         self._http.close()
 
-    def authenticate(self, authorization_header: str | None, *, now: datetime | None = None) -> Caller:
-        """The proven caller, or :class:`Unauthenticated`; ``now`` (timezone-aware) is for tests.
+    def authenticate(
+        self,
+        authorization_header: str | None,
+        call: Call | None = None,
+        *,
+        source: str | None = None,
+        now: datetime | None = None,
+    ) -> Caller:
+        """The proven caller of ``call`` (the request received: a proof must be made for it), or
+        :class:`Unauthenticated`; ``source`` is the client's address, for the limit on refused attempts;
+        ``now`` (timezone-aware) is for tests.
 
-        Raises ``EndpointUnreachable`` or ``AwsRequestFailed`` when STS or IAM fail: that is the endpoint's
-        problem (503), not the caller's.
+        Raises :class:`ForeignAccount` for a caller of an account this endpoint does not serve,
+        :class:`RateLimited` over a limit, and ``EndpointUnreachable`` or ``AwsRequestFailed`` when STS or
+        IAM fail: that is the endpoint's problem (503), not the caller's.
         """
+        origin = f"source {source or 'unknown'}"
+        self._refusal_limits.check(origin, self.settings.refusals_per_minute)
         try:
-            return self._authenticate(authorization_header, now or datetime.now(UTC))
+            return self._authenticate(authorization_header, call, now or datetime.now(UTC))
         except Unauthenticated as refusal:
-            logger.info("refused a caller: %s", refusal)
+            logger.info("refused a caller from %s: %s", origin, refusal)
+            with contextlib.suppress(RateLimited):  # the last one counted; the next attempt gets the 429
+                self._refusal_limits.take(origin, self.settings.refusals_per_minute)
             raise
 
-    def _authenticate(self, header: str | None, now: datetime) -> Caller:
+    def limit_diagnosis(self, caller: Caller) -> None:
+        """Count one diagnosis for ``caller``, or raise :class:`RateLimited`."""
+        self._diagnosis_limits.take(caller.arn, self.settings.diagnoses_per_minute)
+
+    def _authenticate(self, header: str | None, call: Call | None, now: datetime) -> Caller:
         if not header or not header.strip():
             raise Unauthenticated(f"no Authorization header; send {ACCEPTED_SCHEMES}")
         if len(header) > MAX_HEADER_CHARS:
@@ -194,15 +408,42 @@ class Authenticator:
             raise Unauthenticated(
                 f"the Authorization scheme is not one this endpoint accepts; send {ACCEPTED_SCHEMES}"
             )
+        if call is None:
+            raise Unauthenticated("this endpoint cannot tell which call the proof is for, so it takes none")
         proof = value.strip()
-        key = hashlib.sha256(proof.encode()).digest()
+        inspected = self._inspect(proof, call, now)  # every local check, on every use of a proof
+        key = hashlib.sha256("\n".join((proof, call.method, call.path, call.body_sha256)).encode()).digest()
         with self._proofs_lock:
             cached = self._proofs.get(key)
+            known = self._key_callers.get(inspected.access_key)
         if cached is not None and now < cached[0]:
-            return cached[1]
-        valid_until, caller = self._verify(proof, now)
-        self._remember(key, valid_until, caller, now)
+            return self._admitted(cached[1])
+        if known is not None:  # never counts: a forger naming someone's key must not use up their calls
+            self._proof_limits.check(known, self.settings.proofs_per_minute)
+        arn, account = self._ask_sts(inspected.forwarded, inspected.body)
+        with self._proofs_lock:
+            if len(self._key_callers) >= MAX_CACHED_PROOFS:
+                self._key_callers.clear()
+            self._key_callers[inspected.access_key] = arn
+        self._proof_limits.take(arn, self.settings.proofs_per_minute)
+        self._check_account(arn, account)
+        caller = self._caller(arn, account)
+        self._remember(key, inspected.signed_at + self.settings.max_age, caller, now)
         return caller
+
+    def _admitted(self, caller: Caller) -> Caller:
+        """A caller from the cache, counted and checked as a new one is."""
+        self._proof_limits.take(caller.arn, self.settings.proofs_per_minute)
+        self._check_account(caller.arn, caller.account)
+        return caller
+
+    def _check_account(self, arn: str, account: str) -> None:
+        accepted = self.settings.accounts
+        if account not in accepted:
+            raise ForeignAccount(
+                f"{arn} is a principal of account {account}; this endpoint serves only principals of the "
+                f"MLSpace account{'' if len(accepted) == 1 else 's'} {', '.join(accepted)}."
+            )
 
     def _remember(self, key: bytes, valid_until: datetime, caller: Caller, now: datetime) -> None:
         with self._proofs_lock:
@@ -214,8 +455,8 @@ class Authenticator:
 
     # ----------------------------------------------------------------------------------------- proofs
 
-    def _verify(self, proof: str, now: datetime) -> tuple[datetime, Caller]:
-        """Check everything we can locally, then let STS check the signature; return (valid until, caller)."""
+    def _inspect(self, proof: str, call: Call, now: datetime) -> _Inspected:
+        """Everything we can check locally, so that STS is asked only about a proof made for this call."""
         try:
             headers, body = decode_proof(proof)
         except MalformedProof as error:
@@ -237,6 +478,7 @@ class Authenticator:
         for name in signed:
             if name not in named:
                 raise Unauthenticated(f"the proof signs the header {_shown(name)} but does not include it")
+        _check_framing(named, body)
         for name in REQUIRED_SIGNED:
             if name not in signed:
                 raise Unauthenticated(f"the proof must sign its {name} header")
@@ -247,6 +489,7 @@ class Authenticator:
                 f"the proof was made for the endpoint {_shown(named[AUDIENCE])}, "
                 f"not this one ({self.settings.audience})"
             )
+        _check_call(named, signed, call)
         _check_body(body, named)
         signed_at = self._check_fresh(named["x-amz-date"], now)
         if named["host"].lower() != self._sts_host:
@@ -260,8 +503,7 @@ class Authenticator:
             for name, text in headers.items()
             if name.lower() in signed or name.lower() == "authorization"
         }
-        arn, account = self._ask_sts(forwarded, body)
-        return signed_at + self.settings.max_skew, self._caller(arn, account)
+        return _Inspected(forwarded, body, signed_at, match["scope"].split("/", 1)[0])
 
     def _check_fresh(self, amz_date: str, now: datetime) -> datetime:
         try:
@@ -270,13 +512,13 @@ class Authenticator:
             raise Unauthenticated(
                 "the proof's X-Amz-Date is not a SigV4 timestamp (YYYYMMDDTHHMMSSZ)"
             ) from None
-        age, limit = now - signed_at, self.settings.max_skew
-        if age > limit:
+        age = now - signed_at
+        if age > self.settings.max_age:
             raise Unauthenticated(
-                f"the proof's X-Amz-Date is {_duration(age)} old; proofs last {_duration(limit)}: "
-                "make a new one"
+                f"the proof's X-Amz-Date is {_duration(age)} old; proofs last "
+                f"{_duration(self.settings.max_age)}: make a new one"
             )
-        if -age > limit:
+        if -age > self.settings.clock_skew:
             raise Unauthenticated(
                 f"the proof's X-Amz-Date is {_duration(-age)} in the future; "
                 "check the clock where it was made"
@@ -379,7 +621,8 @@ class Authenticator:
         expected = _read_token(path)
         if expected is None or not token or not hmac.compare_digest(token.encode(), expected.encode()):
             raise Unauthenticated("the admin token is not valid for this endpoint")
-        return Caller(arn=TOKEN_CALLER_ARN, account="", is_admin=True, requester=None, via="token")
+        arn, account = token_caller_arn(self.settings.token_identity)
+        return Caller(arn=arn, account=account, is_admin=True, requester=None, via="token")
 
 
 def create_admin_token(path: Path, *, overwrite: bool = False) -> str:
@@ -434,6 +677,45 @@ def _by_name(headers: dict[str, str]) -> dict[str, str]:
     return named
 
 
+def _check_framing(named: dict[str, str], body: str) -> None:
+    """Refuse hop-by-hop and framing headers: they are never replayed to STS, so STS would check a
+    signature over headers it did not get, or frame the body as the proof's maker chose."""
+    for name in named:
+        if name in HOP_BY_HOP or name.startswith("proxy-"):
+            raise Unauthenticated(
+                f"the proof carries the header {_shown(name)}, a hop-by-hop or framing header that is never "
+                "sent to STS; make the proof without it"
+            )
+    length = named.get("content-length")
+    if length is not None and length != str(len(body.encode())):
+        raise Unauthenticated("the proof's Content-Length is not the length of its body")
+
+
+def _check_call(named: dict[str, str], signed: list[str], call: Call) -> None:
+    """The proof must sign the headers naming one call, and that call must be the one received."""
+    expected = {name.lower(): value for name, value in call.headers().items()}
+    for name, part in CALL_HEADERS.items():
+        if name not in signed:
+            raise Unauthenticated(
+                f"the proof does not sign the {part} of the call it is for ({name}), so it could be replayed "
+                "on another call; make one proof per call with a current mlspace-s3magic"
+            )
+    if named[CALL_HEADERS_BY_PART["method"]] != call.method:
+        raise Unauthenticated(
+            f"the proof was made for a {_shown(named[CALL_HEADERS_BY_PART['method']])} call, not this "
+            f"{call.method}: make one proof per call"
+        )
+    if named[CALL_HEADERS_BY_PART["path"]] != call.path:
+        raise Unauthenticated(
+            f"the proof was made for the path {_shown(named[CALL_HEADERS_BY_PART['path']])}, not this call's "
+            f"{_shown(call.path)}: make one proof per call"
+        )
+    if named[CALL_HEADERS_BY_PART["body"]] != expected[CALL_HEADERS_BY_PART["body"]]:
+        raise Unauthenticated(
+            "the proof was made for another request body (its SHA-256 differs): make one proof per call"
+        )
+
+
 def _check_body(body: str, named: dict[str, str]) -> None:
     """Only ``GetCallerIdentity`` may be replayed: a proof must never make STS do anything else."""
     try:
@@ -469,6 +751,7 @@ def _shown(value: str) -> str:
 def _duration(span: timedelta) -> str:
     seconds = int(span.total_seconds())
     if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = seconds // 60
-    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+        return f"{seconds} second{'' if seconds == 1 else 's'}"
+    minutes, rest = divmod(seconds, 60)
+    shown = f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{shown} {rest} second{'' if rest == 1 else 's'}" if rest and minutes < 10 else shown

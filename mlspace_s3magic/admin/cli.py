@@ -13,7 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
-from mlspace_s3magic.admin.auth import check_admin_arn_pattern, create_admin_token
+from mlspace_s3magic.admin.auth import (
+    TOKEN_CALLER_ARN,
+    check_account,
+    check_admin_arn_pattern,
+    create_admin_token,
+    token_caller_arn,
+)
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
@@ -46,6 +52,34 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "(repeatable)",
     )
     serve.add_argument("--token-file", type=Path, help="a local admin token file (see `admin token`)")
+    serve.add_argument(
+        "--token-identity",
+        type=_token_identity,
+        default=TOKEN_CALLER_ARN,
+        metavar="ARN",
+        help="the admin's own AWS principal, which the token acts as, so it never approves that admin's own "
+        "requests (an IAM user, role or assumed-role ARN; default: %(default)s)",
+    )
+    serve.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        type=_account,
+        help="an MLSpace account whose principals may call (repeatable; default: the endpoint's own, "
+        "from its credentials); callers of any other account get 403",
+    )
+    for limit, default, what in (
+        ("proofs", 60, "verified identity proofs per caller"),
+        ("diagnoses", 30, "diagnoses (/v1/diagnose) per caller"),
+        ("refusals", 60, "refused attempts (401) per source address"),
+    ):
+        serve.add_argument(
+            f"--{limit}-per-minute",
+            type=_positive,
+            default=default,
+            metavar="N",
+            help=f"rate limit: {what} a minute, over which 429 with Retry-After (default: %(default)s)",
+        )
     serve.add_argument("--audience", help="the endpoint's name in proofs (default: http://HOST:PORT)")
     serve.add_argument(
         "--sts-endpoint", help="STS used to verify proofs (default: AWS_ENDPOINT_URL or AWS's)"
@@ -99,6 +133,27 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     buckets.set_defaults(handler=cmd_buckets)
 
 
+def _token_identity(text: str) -> str:
+    try:
+        token_caller_arn(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _account(text: str) -> str:
+    try:
+        return check_account(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _admin_arn(text: str) -> str:
     try:
         return check_admin_arn_pattern(text)
@@ -122,6 +177,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         region=args.region,
         admin_arn_patterns=tuple(args.admin_arn),
         token_file=args.token_file,
+        accounts=tuple(args.account),
+        token_identity=args.token_identity,
+        proofs_per_minute=args.proofs_per_minute,
+        refusals_per_minute=args.refusals_per_minute,
+        diagnoses_per_minute=args.diagnoses_per_minute,
         webhook_url=args.webhook,
         expiry_seconds=args.expiry_seconds,
     )

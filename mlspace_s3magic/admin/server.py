@@ -13,7 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from mlspace_s3magic.admin.app import create_app
-from mlspace_s3magic.admin.auth import Authenticator, AuthSettings
+from mlspace_s3magic.admin.auth import TOKEN_CALLER_ARN, Authenticator, AuthSettings
 from mlspace_s3magic.admin.plan import owner_role_sessions
 from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.admin.store import open_store
@@ -33,6 +33,12 @@ class ServerConfig:
     region: str = "us-east-1"
     admin_arn_patterns: tuple[str, ...] = ()
     token_file: Path | None = None
+    # The MLSpace accounts whose principals may call; empty: the endpoint's own (from its credentials).
+    accounts: tuple[str, ...] = ()
+    token_identity: str = TOKEN_CALLER_ARN  # who the admin token acts as (see AuthSettings)
+    proofs_per_minute: int = 60  # verified identity proofs per caller
+    refusals_per_minute: int = 60  # refused attempts (401) per source address
+    diagnoses_per_minute: int = 30  # /v1/diagnose per caller
     webhook_url: str | None = None
     expiry_seconds: float = 60.0
 
@@ -55,6 +61,11 @@ def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
         sts_region=config.region,
         admin_arn_patterns=config.admin_arn_patterns,
         admin_token_file=config.token_file,
+        accounts=config.accounts,
+        token_identity=config.token_identity,
+        proofs_per_minute=config.proofs_per_minute,
+        refusals_per_minute=config.refusals_per_minute,
+        diagnoses_per_minute=config.diagnoses_per_minute,
     )
     return AdminService(
         open_store(config.store_url, aws),

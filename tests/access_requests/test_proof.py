@@ -1,8 +1,15 @@
-"""Identity proofs as a notebook makes them: signed for STS, naming their audience, carrying no secret."""
+"""Identity proofs as a notebook makes them: signed for STS, naming their audience and their one call,
+carrying no secret.
+
+SigV4 signs exactly the headers listed in ``SignedHeaders`` (AWS, "Create a signed AWS API request", task 1:
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html), so a value the
+endpoint relies on (audience, method, path, body hash) must be one of them.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -11,8 +18,12 @@ import pytest
 
 from mlspace_s3magic.access_requests.proof import (
     AUDIENCE_HEADER,
+    BODY_HASH_HEADER,
+    METHOD_HEADER,
+    PATH_HEADER,
     PROOF_BODY,
     PROOF_SCHEME,
+    Call,
     MalformedProof,
     decode_proof,
     encode_proof,
@@ -25,6 +36,7 @@ from mlspace_s3magic.sandbox.state import SandboxState
 
 AUDIENCE = "http://127.0.0.1:9999"
 SIGNED_AT = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+CALL = Call.of("POST", "/v1/requests?dry=1", b'{"bucket": "BucketToBeShared"}')
 
 
 def _parts(proof: str) -> tuple[dict[str, str], str]:
@@ -35,7 +47,7 @@ def _parts(proof: str) -> tuple[dict[str, str], str]:
 
 def test_a_proof_signs_the_audience_host_and_date_and_carries_no_secret(sandbox: SandboxState) -> None:
     alice = sandbox.principal("alice@demo").credentials
-    headers, body = _parts(make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, now=SIGNED_AT))
+    headers, body = _parts(make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=SIGNED_AT))
     assert body == PROOF_BODY
     assert headers[AUDIENCE_HEADER] == AUDIENCE
     assert headers["Host"] == host_of(sandbox.endpoint_url)
@@ -44,14 +56,32 @@ def test_a_proof_signs_the_audience_host_and_date_and_carries_no_secret(sandbox:
     authorization = headers["Authorization"]
     assert authorization.startswith(
         f"AWS4-HMAC-SHA256 Credential={alice.access_key_id}/20260115/us-east-1/sts/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-s3access-audience, Signature="
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-s3access-audience;"
+        "x-s3access-content-sha256;x-s3access-method;x-s3access-path, Signature="
     )
     assert alice.secret_access_key not in json.dumps(headers)
 
 
+def test_a_proof_names_its_one_call_in_signed_headers(sandbox: SandboxState) -> None:
+    """Method, path with query (as sent) and the body's SHA-256, each a header the signature covers."""
+    headers, _ = _parts(make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=SIGNED_AT))
+    assert headers[METHOD_HEADER] == "POST"
+    assert headers[PATH_HEADER] == "/v1/requests?dry=1"
+    assert headers[BODY_HASH_HEADER] == hashlib.sha256(b'{"bucket": "BucketToBeShared"}').hexdigest()
+    signed = headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {METHOD_HEADER.lower(), PATH_HEADER.lower(), BODY_HASH_HEADER.lower()} <= set(signed)
+
+
+def test_a_call_without_a_body_hashes_no_bytes() -> None:
+    call = Call.of("get", "/v1/buckets")
+    assert (call.method, call.path) == ("GET", "/v1/buckets")
+    assert call.body_sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
 def test_sts_accepts_the_proof_as_it_is(sandbox: SandboxState) -> None:
-    """The signed request is one STS answers; moto ignores the date, so an old signing time is fine."""
-    headers, body = _parts(make_proof(sandbox.aws_for("bob@demo"), AUDIENCE, now=SIGNED_AT))
+    """The signed request, with its call headers, is one STS answers; moto ignores the date, so an old
+    signing time is fine."""
+    headers, body = _parts(make_proof(sandbox.aws_for("bob@demo"), AUDIENCE, CALL, now=SIGNED_AT))
     response = httpx.post(sandbox.endpoint_url + "/", headers=headers, content=body.encode(), timeout=5)
     assert response.status_code == 200
     assert sandbox.principal("bob@demo").arn in response.text
@@ -59,7 +89,7 @@ def test_sts_accepts_the_proof_as_it_is(sandbox: SandboxState) -> None:
 
 def test_the_current_time_is_the_default(sandbox: SandboxState) -> None:
     before = datetime.now(UTC).replace(microsecond=0)
-    headers, _ = _parts(make_proof(sandbox.aws_for("admin"), AUDIENCE))
+    headers, _ = _parts(make_proof(sandbox.aws_for("admin"), AUDIENCE, CALL))
     signed = datetime.strptime(headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert before <= signed <= datetime.now(UTC)
     assert "X-Amz-Security-Token" not in headers  # an IAM user's long-term keys have no session token
@@ -70,7 +100,7 @@ def test_without_credentials_the_error_says_where_to_get_them(sandbox: SandboxSt
     with pytest.raises(
         CredentialsMissing, match="No AWS credentials were found for signing an identity proof"
     ):
-        make_proof(nobody, AUDIENCE)
+        make_proof(nobody, AUDIENCE, CALL)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +113,7 @@ def test_without_credentials_the_error_says_where_to_get_them(sandbox: SandboxSt
 def test_the_scope_region_is_the_one_sts_expects(settings: AwsSettings, scope: str) -> None:
     """Regional endpoints sign in their region; the global endpoint always signs in us-east-1."""
     aws = Aws(settings, StaticCredentials("AKIAEXAMPLEEXAMPLE00", "not-a-real-secret"))
-    headers, _ = _parts(make_proof(aws, AUDIENCE, now=SIGNED_AT))
+    headers, _ = _parts(make_proof(aws, AUDIENCE, CALL, now=SIGNED_AT))
     assert f"/20260115/{scope}/sts/aws4_request" in headers["Authorization"]
     assert headers["Host"] == host_of(aws.client("sts").meta.endpoint_url)
 

@@ -1,4 +1,11 @@
-"""Caller authentication of the admin endpoint: real proofs pass, every forgery is refused with a reason."""
+"""Caller authentication of the admin endpoint: real proofs pass, every forgery is refused with a reason.
+
+A proof is a SigV4-signed STS request; SigV4 covers exactly the headers its ``SignedHeaders`` lists, with
+``X-Amz-Date`` as the signing time and a credential scope of day/region/service (AWS, "Create a signed AWS
+API request": https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
+The tests below pin which headers a proof must sign (audience, host, date, and its call: method, path,
+body hash), which it may never carry (hop-by-hop and framing ones), and how long it lives.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import botocore.auth
 import httpx
 import pytest
 from botocore.credentials import ReadOnlyCredentials
@@ -22,6 +30,7 @@ from mlspace_s3magic.access_requests.proof import (
     CONTENT_TYPE,
     PROOF_BODY,
     PROOF_SCHEME,
+    Call,
     decode_proof,
     encode_proof,
     host_of,
@@ -32,6 +41,9 @@ from mlspace_s3magic.admin.auth import (
     Authenticator,
     AuthSettings,
     Caller,
+    ForeignAccount,
+    RateLimited,
+    RateLimiter,
     Unauthenticated,
     create_admin_token,
 )
@@ -47,17 +59,25 @@ ADMIN_USER = f"arn:aws:iam::{MLSPACE_ACCOUNT}:user/admin"
 ALICE_ROLE = user_role_name("demo", "alice")
 # moto does not check X-Amz-Date, so proofs are signed at a fixed instant and checked "at" it.
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+CALL = Call.of("GET", "/v1/requests")  # the call every proof here is made for, and checked against
 Forge = Callable[[SandboxState], str]
 
 
 def _settings(
-    sandbox: SandboxState, *, admins: tuple[str, ...] = (ADMIN_USER,), token_file: Path | None = None
+    sandbox: SandboxState,
+    *,
+    admins: tuple[str, ...] = (ADMIN_USER,),
+    token_file: Path | None = None,
+    accounts: tuple[str, ...] = (MLSPACE_ACCOUNT,),
+    **more: object,
 ) -> AuthSettings:
     return AuthSettings(
         audience=AUDIENCE,
         sts_endpoint=sandbox.endpoint_url,
         admin_arn_patterns=admins,
         admin_token_file=token_file,
+        accounts=accounts,
+        **more,  # type: ignore[arg-type]
     )
 
 
@@ -82,8 +102,10 @@ def offline(sandbox: SandboxState) -> Iterator[Authenticator]:
     auth.close()
 
 
-def _proof(sandbox: SandboxState, who: str = "alice@demo", audience: str = AUDIENCE) -> str:
-    return make_proof(sandbox.aws_for(who), audience, now=NOW)
+def _proof(
+    sandbox: SandboxState, who: str = "alice@demo", audience: str = AUDIENCE, call: Call = CALL
+) -> str:
+    return make_proof(sandbox.aws_for(who), audience, call, now=NOW)
 
 
 def _credentials(sandbox: SandboxState, who: str, *, secret: str | None = None) -> ReadOnlyCredentials:
@@ -103,7 +125,7 @@ def _signed(
 ) -> str:
     """A proof signed the way make_proof signs, with one part of the request chosen by the test."""
     url = url or sandbox.endpoint_url + "/"
-    chosen = {"Host": host_of(url), "Content-Type": CONTENT_TYPE, AUDIENCE_HEADER: AUDIENCE}
+    chosen = {"Host": host_of(url), "Content-Type": CONTENT_TYPE, AUDIENCE_HEADER: AUDIENCE, **CALL.headers()}
     signed = sign_request(
         _credentials(sandbox, who, secret=secret),
         url=url,
@@ -134,7 +156,7 @@ def _secrets_of(proof: str) -> list[str]:
 def test_alice_is_her_session_with_her_mlspace_user_and_project(
     sandbox: SandboxState, authenticator: Authenticator
 ) -> None:
-    caller = authenticator.authenticate(_proof(sandbox), now=NOW)
+    caller = authenticator.authenticate(_proof(sandbox), CALL, now=NOW)
     arn = f"arn:aws:sts::{MLSPACE_ACCOUNT}:assumed-role/{ALICE_ROLE}/SageMaker"
     assert caller == Caller(
         arn=arn,
@@ -148,13 +170,13 @@ def test_alice_is_her_session_with_her_mlspace_user_and_project(
 def test_a_proof_made_now_passes_without_a_chosen_clock(
     sandbox: SandboxState, authenticator: Authenticator
 ) -> None:
-    caller = authenticator.authenticate(make_proof(sandbox.aws_for("bob@demo"), AUDIENCE))
+    caller = authenticator.authenticate(make_proof(sandbox.aws_for("bob@demo"), AUDIENCE, CALL), CALL)
     assert caller.requester is not None
     assert (caller.requester.user, caller.requester.project) == ("bob", "demo")
 
 
 def test_the_admin_user_is_an_admin(sandbox: SandboxState, authenticator: Authenticator) -> None:
-    caller = authenticator.authenticate(_proof(sandbox, "admin"), now=NOW)
+    caller = authenticator.authenticate(_proof(sandbox, "admin"), CALL, now=NOW)
     assert (caller.arn, caller.is_admin, caller.via) == (ADMIN_USER, True, "proof")
     assert caller.requester == Requester(arn=ADMIN_USER, account=MLSPACE_ACCOUNT)
 
@@ -163,18 +185,54 @@ def test_a_pattern_on_the_role_arn_makes_its_sessions_admins(sandbox: SandboxSta
     settings = _settings(sandbox, admins=(f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/{ALICE_ROLE}",))
     auth = Authenticator(settings, sandbox.aws_for("admin"))
     try:
-        assert auth.authenticate(_proof(sandbox, "alice@demo"), now=NOW).is_admin
-        assert not auth.authenticate(_proof(sandbox, "bob@demo"), now=NOW).is_admin
-        assert not auth.authenticate(_proof(sandbox, "admin"), now=NOW).is_admin
+        assert auth.authenticate(_proof(sandbox, "alice@demo"), CALL, now=NOW).is_admin
+        assert not auth.authenticate(_proof(sandbox, "bob@demo"), CALL, now=NOW).is_admin
+        assert not auth.authenticate(_proof(sandbox, "admin"), CALL, now=NOW).is_admin
     finally:
         auth.close()
 
 
-def test_a_partner_user_is_proven_in_its_own_account(
+def test_a_partner_user_is_proven_but_refused_naming_the_accounts_served(
     sandbox: SandboxState, authenticator: Authenticator
 ) -> None:
-    caller = authenticator.authenticate(_proof(sandbox, "owner"), now=NOW)
+    """The partner's owner proves who it is, and is still no caller: it is not a principal of MLSpace's."""
+    owner = sandbox.principal("owner").arn
+    with pytest.raises(ForeignAccount) as refused:
+        authenticator.authenticate(_proof(sandbox, "owner"), CALL, now=NOW)
+    assert str(refused.value) == (
+        f"{owner} is a principal of account {PARTNER_ACCOUNT}; this endpoint serves only principals of the "
+        f"MLSpace account {MLSPACE_ACCOUNT}."
+    )
+    with pytest.raises(ForeignAccount):  # a second use of the same proof for the same call: from the cache
+        authenticator.authenticate(_proof(sandbox, "owner"), CALL, now=NOW)
+
+
+def test_the_partner_may_call_once_its_account_is_configured(sandbox: SandboxState) -> None:
+    settings = _settings(sandbox, accounts=(MLSPACE_ACCOUNT, PARTNER_ACCOUNT))
+    auth = Authenticator(settings, sandbox.aws_for("admin"))
+    try:
+        caller = auth.authenticate(_proof(sandbox, "owner"), CALL, now=NOW)
+    finally:
+        auth.close()
     assert (caller.account, caller.is_admin) == (PARTNER_ACCOUNT, False)
+
+
+@pytest.mark.parametrize(("server", "account"), [("admin", MLSPACE_ACCOUNT), ("owner", PARTNER_ACCOUNT)])
+def test_by_default_the_endpoint_serves_its_own_account(
+    sandbox: SandboxState, server: str, account: str
+) -> None:
+    """No accounts configured: the endpoint's credentials name its account (sts:GetCallerIdentity)."""
+    auth = Authenticator(_settings(sandbox, accounts=()), sandbox.aws_for(server))
+    try:
+        assert auth.settings.accounts == (account,)
+    finally:
+        auth.close()
+
+
+@pytest.mark.parametrize("account", ["11111111111", "1111111111111", "*", "abcdefghijkl"])
+def test_an_account_must_be_twelve_digits(sandbox: SandboxState, account: str) -> None:
+    with pytest.raises(ValueError, match="12-digit AWS account id"):
+        _settings(sandbox, accounts=(account,))
 
 
 class _Counting(httpx.HTTPTransport):
@@ -192,11 +250,11 @@ def test_a_verified_proof_is_remembered_until_it_goes_stale(sandbox: SandboxStat
     auth = Authenticator(_settings(sandbox), sandbox.aws_for("admin"), transport=transport)
     try:
         proof = _proof(sandbox)
-        first = auth.authenticate(proof, now=NOW)
-        assert auth.authenticate(proof, now=NOW + timedelta(minutes=4)) == first
+        first = auth.authenticate(proof, CALL, now=NOW)
+        assert auth.authenticate(proof, CALL, now=NOW + timedelta(minutes=1)) == first
         assert transport.calls == 1
-        with pytest.raises(Unauthenticated, match="6 minutes old"):
-            auth.authenticate(proof, now=NOW + timedelta(minutes=6))
+        with pytest.raises(Unauthenticated, match="2 minutes 1 second old"):
+            auth.authenticate(proof, CALL, now=NOW + timedelta(minutes=2, seconds=1))
         assert transport.calls == 1
     finally:
         auth.close()
@@ -205,7 +263,7 @@ def test_a_verified_proof_is_remembered_until_it_goes_stale(sandbox: SandboxStat
 def test_many_threads_can_authenticate_at_once(sandbox: SandboxState, authenticator: Authenticator) -> None:
     proofs = [_proof(sandbox, who) for who in ("alice@demo", "bob@demo", "admin")] * 8
     with ThreadPoolExecutor(8) as pool:
-        callers = list(pool.map(lambda proof: authenticator.authenticate(proof, now=NOW), proofs))
+        callers = list(pool.map(lambda proof: authenticator.authenticate(proof, CALL, now=NOW), proofs))
     assert {caller.arn for caller in callers} == {
         sandbox.principal(who).arn for who in ("alice@demo", "bob@demo", "admin")
     }
@@ -222,7 +280,7 @@ def _audience_swapped(sandbox: SandboxState) -> str:
 
 
 def _date_moved(sandbox: SandboxState) -> str:
-    return _edited(_proof(sandbox), lambda h: h.update({"X-Amz-Date": "20260115T120100Z"}))
+    return _edited(_proof(sandbox), lambda h: h.update({"X-Amz-Date": "20260115T115940Z"}))
 
 
 def _token_swapped(sandbox: SandboxState) -> str:
@@ -242,7 +300,7 @@ def _wrong_secret(sandbox: SandboxState) -> str:
 def _unknown_key(sandbox: SandboxState) -> str:
     stranger = StaticCredentials("AKIAUNKNOWNUNKNOWN00", "some-secret")
     settings = AwsSettings(region="us-east-1", endpoint_url=sandbox.endpoint_url)
-    return make_proof(Aws(settings, stranger), AUDIENCE, now=NOW)
+    return make_proof(Aws(settings, stranger), AUDIENCE, CALL, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -262,7 +320,7 @@ def test_sts_refuses_what_was_altered_or_forged(
 ) -> None:
     proof = forge(sandbox)
     with pytest.raises(Unauthenticated, match=message) as refused:
-        authenticator.authenticate(proof, now=NOW)
+        authenticator.authenticate(proof, CALL, now=NOW)
     for secret in _secrets_of(proof):
         assert secret not in str(refused.value)
 
@@ -348,7 +406,7 @@ def test_forgeries_are_refused_before_any_network_call(
 ) -> None:
     proof = forge(sandbox)
     with pytest.raises(Unauthenticated, match=message) as refused:
-        offline.authenticate(proof, now=NOW)
+        offline.authenticate(proof, CALL, now=NOW)
     for secret in _secrets_of(proof):
         assert secret not in str(refused.value)
 
@@ -356,22 +414,26 @@ def test_forgeries_are_refused_before_any_network_call(
 @pytest.mark.parametrize(
     ("signed_at", "message"),
     [
-        (NOW - timedelta(minutes=10), "the proof's X-Amz-Date is 10 minutes old; proofs last 5 minutes"),
-        (NOW - timedelta(minutes=5, seconds=1), "is 5 minutes old"),
-        (NOW + timedelta(minutes=7), "is 7 minutes in the future; check the clock"),
+        (NOW - timedelta(minutes=10), "the proof's X-Amz-Date is 10 minutes old; proofs last 2 minutes:"),
+        (NOW - timedelta(minutes=2, seconds=1), "is 2 minutes 1 second old"),
+        (NOW - timedelta(minutes=5), "is 5 minutes old"),  # the old limit: such a proof used to pass
+        (NOW + timedelta(seconds=31), "is 31 seconds in the future; check the clock"),
     ],
 )
 def test_stale_and_future_signatures_are_refused(
     sandbox: SandboxState, offline: Authenticator, signed_at: datetime, message: str
 ) -> None:
-    proof = make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, now=signed_at)
+    proof = make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=signed_at)
     with pytest.raises(Unauthenticated, match=message):
-        offline.authenticate(proof, now=NOW)
+        offline.authenticate(proof, CALL, now=NOW)
 
 
 def test_a_proof_is_good_up_to_its_last_second(sandbox: SandboxState, authenticator: Authenticator) -> None:
-    proof = make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, now=NOW - timedelta(minutes=5))
-    assert authenticator.authenticate(proof, now=NOW).account == MLSPACE_ACCOUNT
+    """2 minutes after its signing time, and 30 seconds before it (a signer's clock running ahead)."""
+    proof = make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=NOW - timedelta(minutes=2))
+    assert authenticator.authenticate(proof, CALL, now=NOW).account == MLSPACE_ACCOUNT
+    early = make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=NOW + timedelta(seconds=30))
+    assert authenticator.authenticate(early, CALL, now=NOW).account == MLSPACE_ACCOUNT
 
 
 @pytest.mark.parametrize(
@@ -390,7 +452,7 @@ def test_no_proof_a_wrong_scheme_or_garbage_is_refused(
     offline: Authenticator, header: str | None, message: str
 ) -> None:
     with pytest.raises(Unauthenticated, match=message) as refused:
-        offline.authenticate(header, now=NOW)
+        offline.authenticate(header, CALL, now=NOW)
     assert "bare-secret" not in str(refused.value)
     assert "YWxpY2U6" not in str(refused.value)
 
@@ -406,7 +468,7 @@ def test_no_proof_a_wrong_scheme_or_garbage_is_refused(
 def test_proofs_with_missing_keys_are_refused(offline: Authenticator, document: object, message: str) -> None:
     encoded = base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
     with pytest.raises(Unauthenticated, match=message):
-        offline.authenticate(f"{PROOF_SCHEME} {encoded}", now=NOW)
+        offline.authenticate(f"{PROOF_SCHEME} {encoded}", CALL, now=NOW)
 
 
 def test_sts_being_down_is_not_the_callers_fault(sandbox: SandboxState) -> None:
@@ -420,10 +482,223 @@ def test_sts_being_down_is_not_the_callers_fault(sandbox: SandboxState) -> None:
     )
     try:
         with pytest.raises(S3MagicError, match="could not verify an identity proof") as failed:
-            auth.authenticate(_proof(sandbox), now=NOW)
+            auth.authenticate(_proof(sandbox), CALL, now=NOW)
         assert not isinstance(failed.value, Unauthenticated)
     finally:
         auth.close()
+
+
+# ------------------------------------------------------------------------------- one call per proof
+
+
+def _unbound(sandbox: SandboxState) -> str:
+    """A proof as made before proofs named their call: audience, host and date signed, no call headers."""
+    headers = {"Host": host_of(sandbox.endpoint_url), "Content-Type": CONTENT_TYPE, AUDIENCE_HEADER: AUDIENCE}
+    return _signed(sandbox, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (Call.of("POST", "/v1/requests"), r"made for a 'GET' call, not this POST"),
+        (Call.of("GET", "/v1/buckets"), r"made for the path '/v1/requests', not this call's '/v1/buckets'"),
+        (Call.of("GET", "/v1/requests?status=pending"), r"not this call's '/v1/requests\?status=pending'"),
+        (Call.of("GET", "/v1/requests", b"{}"), r"made for another request body"),
+    ],
+    ids=["other-method", "other-route", "other-query", "other-body"],
+)
+def test_a_proof_for_another_call_is_refused_before_any_network_call(
+    sandbox: SandboxState, offline: Authenticator, call: Call, message: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=message):
+        offline.authenticate(_proof(sandbox), call, now=NOW)
+
+
+def test_a_verified_proof_is_remembered_for_its_own_call_only(sandbox: SandboxState) -> None:
+    """The cache of verified proofs never lets a proof through for another call, even within its life."""
+    transport = _Counting()
+    auth = Authenticator(_settings(sandbox), sandbox.aws_for("admin"), transport=transport)
+    try:
+        proof = _proof(sandbox)
+        auth.authenticate(proof, CALL, now=NOW)
+        with pytest.raises(Unauthenticated, match="made for the path"):
+            auth.authenticate(proof, Call.of("GET", "/v1/audit"), now=NOW)
+        with pytest.raises(Unauthenticated, match="another request body"):
+            auth.authenticate(proof, Call.of("GET", "/v1/requests", b"x"), now=NOW)
+        assert transport.calls == 1
+    finally:
+        auth.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (
+            {"Transfer-Encoding": "chunked"},
+            r"carries the header 'transfer-encoding', a hop-by-hop or framing",
+        ),
+        ({"Connection": "close"}, r"the header 'connection'"),
+        ({"Keep-Alive": "timeout=5"}, r"the header 'keep-alive'"),
+        ({"TE": "trailers"}, r"the header 'te'"),
+        ({"Trailer": "X-Amz-Date"}, r"the header 'trailer'"),
+        ({"Upgrade": "h2c"}, r"the header 'upgrade'"),
+        ({"Proxy-Authorization": "Basic eA=="}, r"the header 'proxy-authorization'"),
+        ({"Content-Length": "0"}, r"Content-Length is not the length of its body"),
+    ],
+    ids=["transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy", "length"],
+)
+def test_hop_by_hop_and_framing_headers_are_refused_even_when_signed(
+    sandbox: SandboxState,
+    offline: Authenticator,
+    monkeypatch: pytest.MonkeyPatch,
+    headers: dict[str, str],
+    message: str,
+) -> None:
+    """SigV4 signs whatever headers ``SignedHeaders`` lists (AWS, "Create a signed AWS API request":
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html), so a proof
+    may sign a header that only describes one connection or frames the body. botocore leaves most of them
+    out, but a signer of one's own need not: such headers are never replayed to STS (the offline transport
+    fails the test if anything is sent)."""
+    monkeypatch.setattr(botocore.auth, "SIGNED_HEADERS_BLACKLIST", [])  # sign as a hand-made signer would
+    chosen = {
+        "Host": host_of(sandbox.endpoint_url),
+        "Content-Type": CONTENT_TYPE,
+        AUDIENCE_HEADER: AUDIENCE,
+        **CALL.headers(),
+        **headers,
+    }
+    proof = _signed(sandbox, headers=chosen)
+    assert next(iter(headers)).lower() in decode_proof(proof.partition(" ")[2])[0]["Authorization"]
+    with pytest.raises(Unauthenticated, match=message):
+        offline.authenticate(proof, CALL, now=NOW)
+
+
+def test_an_unsigned_hop_by_hop_header_is_refused_too(sandbox: SandboxState, offline: Authenticator) -> None:
+    proof = _edited(_proof(sandbox), lambda h: h.update({"Transfer-Encoding": "chunked"}))
+    with pytest.raises(Unauthenticated, match="'transfer-encoding', a hop-by-hop"):
+        offline.authenticate(proof, CALL, now=NOW)
+
+
+def test_a_content_length_of_the_body_is_recomputed_not_refused(
+    sandbox: SandboxState, authenticator: Authenticator
+) -> None:
+    chosen = {
+        "Host": host_of(sandbox.endpoint_url),
+        "Content-Type": CONTENT_TYPE,
+        AUDIENCE_HEADER: AUDIENCE,
+        "Content-Length": str(len(PROOF_BODY)),
+        **CALL.headers(),
+    }
+    caller = authenticator.authenticate(_signed(sandbox, headers=chosen), CALL, now=NOW)
+    assert caller.account == MLSPACE_ACCOUNT
+
+
+def test_a_proof_that_names_no_call_is_refused(sandbox: SandboxState, offline: Authenticator) -> None:
+    with pytest.raises(Unauthenticated, match=r"does not sign the method of the call it is for"):
+        offline.authenticate(_unbound(sandbox), CALL, now=NOW)
+    with pytest.raises(Unauthenticated, match="cannot tell which call the proof is for"):
+        offline.authenticate(_proof(sandbox), None, now=NOW)
+
+
+# ----------------------------------------------------------------------------------------- rate limits
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_rate_limiter_allows_a_burst_then_one_call_per_share_of_a_minute() -> None:
+    clock = _Clock()
+    limits = RateLimiter("diagnoses", clock)
+    for _ in range(3):
+        limits.take("alice", 3)
+    limits.take("bob", 3)  # each key has its own bucket
+    with pytest.raises(
+        RateLimited, match=r"Too many diagnoses for alice: at most 3 a minute\. Retry in 20 s"
+    ):
+        limits.take("alice", 3)
+    clock.now += 15
+    with pytest.raises(RateLimited) as later:
+        limits.check("alice", 3)
+    assert later.value.retry_after == 5
+    clock.now += 5
+    limits.check("alice", 3)  # checking counts nothing
+    limits.take("alice", 3)
+    with pytest.raises(RateLimited):
+        limits.take("alice", 3)
+
+
+def test_proofs_over_the_limit_get_429_and_are_not_sent_to_sts(sandbox: SandboxState) -> None:
+    transport = _Counting()
+    clock = _Clock()
+    auth = Authenticator(
+        _settings(sandbox, proofs_per_minute=2), sandbox.aws_for("admin"), transport=transport, clock=clock
+    )
+    try:
+        for second in range(2):
+            auth.authenticate(
+                _proof(sandbox, call=Call.of("GET", f"/v1/requests/{second}")),
+                Call.of("GET", f"/v1/requests/{second}"),
+                now=NOW,
+            )
+        assert transport.calls == 2
+        with pytest.raises(RateLimited) as refused:
+            auth.authenticate(_proof(sandbox), CALL, now=NOW)
+        alice = sandbox.principal("alice@demo").arn
+        assert str(refused.value).startswith(
+            f"Too many identity proofs for {alice}: at most 2 a minute. Retry in 30 seconds (after "
+        )
+        assert refused.value.retry_after == 30
+        assert transport.calls == 2, "a known caller over its limit was verified with STS anyway"
+        assert auth.authenticate(_proof(sandbox, "bob@demo"), CALL, now=NOW).requester is not None
+        clock.now += 30
+        assert auth.authenticate(_proof(sandbox), CALL, now=NOW).account == MLSPACE_ACCOUNT
+    finally:
+        auth.close()
+
+
+def test_refused_attempts_are_limited_per_source(sandbox: SandboxState) -> None:
+    auth = Authenticator(
+        _settings(sandbox, refusals_per_minute=2),
+        sandbox.aws_for("admin"),
+        transport=httpx.MockTransport(_offline),
+    )
+    try:
+        for _ in range(2):
+            with pytest.raises(Unauthenticated):
+                auth.authenticate(f"{PROOF_SCHEME} garbage", CALL, source="10.0.0.7", now=NOW)
+        with pytest.raises(RateLimited, match=r"refused identity proofs for source 10\.0\.0\.7") as refused:
+            auth.authenticate(f"{PROOF_SCHEME} garbage", CALL, source="10.0.0.7", now=NOW)
+        assert refused.value.retry_after == 30
+        with pytest.raises(Unauthenticated):  # another source is not held back
+            auth.authenticate(f"{PROOF_SCHEME} garbage", CALL, source="10.0.0.8", now=NOW)
+    finally:
+        auth.close()
+
+
+def test_diagnoses_are_limited_per_caller(sandbox: SandboxState) -> None:
+    auth = Authenticator(_settings(sandbox, diagnoses_per_minute=1), sandbox.aws_for("admin"))
+    try:
+        alice = auth.authenticate(_proof(sandbox), CALL, now=NOW)
+        bob = auth.authenticate(_proof(sandbox, "bob@demo"), CALL, now=NOW)
+        auth.limit_diagnosis(alice)
+        auth.limit_diagnosis(bob)
+        with pytest.raises(
+            RateLimited, match="Too many diagnoses for arn:aws:sts::111111111111:assumed-role"
+        ):
+            auth.limit_diagnosis(alice)
+    finally:
+        auth.close()
+
+
+@pytest.mark.parametrize("name", ["proofs_per_minute", "refusals_per_minute", "diagnoses_per_minute"])
+def test_a_rate_limit_is_at_least_one(sandbox: SandboxState, name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be at least 1"):
+        _settings(sandbox, **{name: 0})  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------- role tags
@@ -433,7 +708,7 @@ def test_without_iam_rights_the_caller_is_proven_but_has_no_user_or_project(sand
     """The partner's admin cannot read roles of the MLSpace account: GetRole fails, and that is no error."""
     auth = Authenticator(_settings(sandbox), sandbox.aws_for("owner"))
     try:
-        caller = auth.authenticate(_proof(sandbox), now=NOW)
+        caller = auth.authenticate(_proof(sandbox), CALL, now=NOW)
     finally:
         auth.close()
     assert caller.requester == Requester(arn=caller.arn, account=MLSPACE_ACCOUNT, role=ALICE_ROLE)
@@ -460,10 +735,14 @@ def test_a_same_named_role_in_another_account_gets_no_mlspace_tags(fresh_sandbox
         AwsSettings(region="us-east-1", endpoint_url=fresh_sandbox.endpoint_url),
         StaticCredentials(session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"]),
     )
-    settings = _settings(fresh_sandbox, admins=(f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/*",))
+    settings = _settings(
+        fresh_sandbox,
+        admins=(f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/*",),
+        accounts=(MLSPACE_ACCOUNT, PARTNER_ACCOUNT),  # else refused before its role is looked up
+    )
     auth = Authenticator(settings, fresh_sandbox.aws_for("admin"))
     try:
-        caller = auth.authenticate(make_proof(impostor, AUDIENCE, now=NOW), now=NOW)
+        caller = auth.authenticate(make_proof(impostor, AUDIENCE, CALL, now=NOW), CALL, now=NOW)
     finally:
         auth.close()
     assert caller.account == PARTNER_ACCOUNT
@@ -544,7 +823,7 @@ def test_refusals_are_logged_without_secrets(
     """Only our own records: moto's in-process server logs whole requests at DEBUG (it is a test double)."""
     proof = _wrong_secret(sandbox)
     with caplog.at_level(logging.DEBUG), pytest.raises(Unauthenticated):
-        authenticator.authenticate(proof, now=NOW)
+        authenticator.authenticate(proof, CALL, now=NOW)
     ours = "\n".join(
         record.getMessage() for record in caplog.records if record.name.startswith(("mlspace", "httpx"))
     )
@@ -575,11 +854,11 @@ def test_threads_share_one_role_lookup(sandbox: SandboxState, authenticator: Aut
     auth = Authenticator(_settings(sandbox), server)
     try:
         proofs = [
-            make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, now=NOW + timedelta(seconds=i))
+            make_proof(sandbox.aws_for("alice@demo"), AUDIENCE, CALL, now=NOW + timedelta(seconds=i))
             for i in range(6)
         ]
         with ThreadPoolExecutor(6) as pool:
-            list(pool.map(lambda proof: auth.authenticate(proof, now=NOW), proofs))
+            list(pool.map(lambda proof: auth.authenticate(proof, CALL, now=NOW), proofs))
     finally:
         auth.close()
     assert calls == 1
@@ -635,3 +914,96 @@ def test_the_shared_notebook_role_names_no_user_or_project(fresh_sandbox: Sandbo
         auth.close()
     assert facts is not None and (facts.user, facts.project) == (None, None)
     assert alice is not None and (alice.user, alice.project) == ("alice", "demo")
+
+
+@pytest.mark.parametrize(
+    ("identity", "arn"),
+    [
+        (ADMIN_USER, ADMIN_USER),
+        (
+            f"arn:aws:sts::{MLSPACE_ACCOUNT}:assumed-role/MLSpace-admin/jane",
+            f"arn:aws:sts::{MLSPACE_ACCOUNT}:assumed-role/MLSpace-admin/jane",
+        ),
+        (  # a role stands for every session of it: approvals compare sessions by role
+            f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/admins/MLSpace-admin",
+            f"arn:aws:sts::{MLSPACE_ACCOUNT}:assumed-role/MLSpace-admin/admin-token",
+        ),
+    ],
+    ids=["user", "session", "role"],
+)
+def test_the_token_acts_as_the_configured_admin_identity(
+    sandbox: SandboxState, tmp_path: Path, identity: str, arn: str
+) -> None:
+    path = tmp_path / "token"
+    token = create_admin_token(path)
+    auth = Authenticator(
+        _settings(sandbox, token_file=path, token_identity=identity), sandbox.aws_for("admin")
+    )
+    try:
+        caller = auth.authenticate(f"Bearer {token}")
+    finally:
+        auth.close()
+    assert caller == Caller(arn=arn, account=MLSPACE_ACCOUNT, is_admin=True, requester=None, via="token")
+
+
+@pytest.mark.parametrize(
+    ("identity", "message"),
+    [
+        ("arn:aws:iam::*:user/admin", "the admin token's identity must be"),
+        ("admin", "the admin token's identity must be"),
+        ("arn:aws:s3:::bucket", "the admin token's identity must be"),
+    ],
+)
+def test_a_token_identity_must_be_an_aws_principal(
+    sandbox: SandboxState, identity: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        _settings(sandbox, token_identity=identity)
+
+
+def test_a_token_identity_of_another_account_is_refused(sandbox: SandboxState) -> None:
+    settings = _settings(sandbox, token_identity=f"arn:aws:iam::{PARTNER_ACCOUNT}:user/owner")
+    with pytest.raises(
+        ValueError, match=f"in account {PARTNER_ACCOUNT}, which is not one this endpoint serves"
+    ):
+        Authenticator(settings, sandbox.aws_for("admin"))
+
+
+def test_admin_serve_takes_accounts_a_token_identity_and_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlspace_s3magic.admin import server
+    from mlspace_s3magic.cli import main
+
+    served: list[object] = []
+    monkeypatch.setattr(server, "serve", served.append)
+    main(
+        [
+            "admin", "serve", "--account", MLSPACE_ACCOUNT, "--account", "333333333333",
+            "--token-identity", ADMIN_USER, "--proofs-per-minute", "7", "--diagnoses-per-minute", "3",
+            "--refusals-per-minute", "9",
+        ]
+    )  # fmt: skip
+    config = served[0]
+    assert isinstance(config, server.ServerConfig)
+    assert config.accounts == (MLSPACE_ACCOUNT, "333333333333")
+    assert config.token_identity == ADMIN_USER
+    assert (config.proofs_per_minute, config.diagnoses_per_minute, config.refusals_per_minute) == (7, 3, 9)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--account", "12345", "12-digit AWS account id"),
+        ("--token-identity", "arn:aws:iam::*:user/admin", "the admin token's identity must be"),
+        ("--proofs-per-minute", "0", "at least 1"),
+    ],
+)
+def test_admin_serve_refuses_bad_caller_settings_as_usage_errors(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    from mlspace_s3magic.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["admin", "serve", option, value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from mlspace_s3magic.access_requests.client import AdminRefused
+from mlspace_s3magic.access_requests.proof import Call, make_proof
 from mlspace_s3magic.core.access import NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Checker, Verdict
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.remedy import AccessLevel
-from mlspace_s3magic.sandbox.world import SHARED_BUCKETS
+from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTNER_ACCOUNT, SHARED_BUCKETS
 
 from .conftest import Endpoint
 
@@ -146,17 +150,19 @@ def test_bad_input_is_a_400_naming_the_field(endpoint: Endpoint) -> None:
     response = httpx.post(endpoint.url + "/v1/buckets", headers=headers, json={"bucket": "bad bucket!"})
     assert response.status_code == 400
     assert response.json()["detail"].startswith("bucket:")
-    alice_headers = {"Authorization": endpoint.client("alice@demo")._authorization()}
-    response = httpx.post(
-        endpoint.url + "/v1/requests",
-        headers=alice_headers,
-        json={
+    body = json.dumps(
+        {
             "bucket": "BucketToBeShared",
             "access": "all",
             "reason": "x" * 10,
             "idempotency_key": uuid.uuid4().hex,
-        },
-    )
+        }
+    ).encode()
+    alice_headers = {
+        "Authorization": endpoint.client("alice@demo").authorization("POST", "/v1/requests", body),
+        "Content-Type": "application/json",
+    }
+    response = httpx.post(endpoint.url + "/v1/requests", headers=alice_headers, content=body)
     assert response.status_code == 400
     assert "access:" in response.json()["detail"]
 
@@ -170,3 +176,155 @@ def test_registry_everyone_reads_admins_write(endpoint: Endpoint) -> None:
     endpoint.client("admin").delete_bucket("partner-shared-readonly")
     remaining = {entry.bucket for entry in SHARED_BUCKETS} - {"partner-shared-readonly"}
     assert {b.bucket for b in alice.buckets()} == remaining
+
+
+def _configure(endpoint: Endpoint, **settings: object) -> None:
+    """Change the running endpoint's caller settings (its rate limits read them on every call)."""
+    authenticator = endpoint.service.authenticator
+    authenticator.settings = replace(authenticator.settings, **settings)  # type: ignore[arg-type]
+
+
+def _body(new: NewAccessRequest) -> bytes:
+    return json.dumps(new.model_dump(mode="json")).encode()
+
+
+def _send(
+    endpoint: Endpoint, method: str, path: str, authorization: str, body: bytes = b""
+) -> httpx.Response:
+    headers = {"Authorization": authorization, "Content-Type": "application/json"}
+    return httpx.request(method, endpoint.url + path, headers=headers, content=body, timeout=30)
+
+
+# The "Done when" of issue 13: callers must be principals of the MLSpace account (111111111111).
+ROUTES = [
+    ("POST", "/v1/requests"),
+    ("GET", "/v1/requests"),
+    ("GET", "/v1/requests/x"),
+    ("POST", "/v1/requests/x/cancel"),
+    ("POST", "/v1/requests/x/approve"),
+    ("GET", "/v1/buckets"),
+    ("POST", "/v1/buckets"),
+    ("DELETE", "/v1/buckets/BucketToBeShared"),
+    ("GET", "/v1/audit"),
+    ("GET", "/v1/diagnose?bucket=BucketToBeShared"),
+    ("GET", "/openapi.json"),
+]
+
+
+def test_the_partner_accounts_owner_is_refused_with_403_on_every_route(endpoint: Endpoint) -> None:
+    owner = endpoint.client("owner")  # the partner's admin, in account 222222222222, proven by STS
+    with pytest.raises(AdminRefused) as filing:
+        owner.submit(_new())
+    assert filing.value.status == 403
+    assert f"is a principal of account {PARTNER_ACCOUNT}" in str(filing.value)
+    assert f"serves only principals of the MLSpace account {MLSPACE_ACCOUNT}" in str(filing.value)
+    for call in (owner.buckets, lambda: owner.diagnose("BucketToBeShared"), owner.requests):
+        with pytest.raises(AdminRefused) as refused:
+            call()
+        assert refused.value.status == 403
+    body = _body(_new())
+    for method, path in ROUTES:
+        sent = body if method == "POST" else b""
+        response = _send(endpoint, method, path, owner.authorization(method, path, sent), sent)
+        assert response.status_code == 403, (method, path, response.text)
+        assert PARTNER_ACCOUNT in response.json()["detail"]
+    assert endpoint.service.store.list_requests() == []
+
+
+def test_a_proof_replayed_on_another_route_method_or_body_is_refused(endpoint: Endpoint) -> None:
+    alice = endpoint.client("alice@demo")
+    for_buckets = alice.authorization("GET", "/v1/buckets")
+    assert _send(endpoint, "GET", "/v1/buckets", for_buckets).status_code == 200  # its own call
+    other_route = _send(endpoint, "GET", "/v1/requests", for_buckets)
+    assert other_route.status_code == 401
+    assert "made for the path '/v1/buckets', not this call's '/v1/requests'" in other_route.json()["detail"]
+    assert other_route.headers["WWW-Authenticate"] == "S3AccessProof, Bearer"
+    other_query = _send(endpoint, "GET", "/v1/buckets?x=1", for_buckets)
+    assert other_query.status_code == 401
+    other_method = _send(endpoint, "POST", "/v1/buckets", for_buckets, b"{}")
+    assert other_method.status_code == 401
+    assert "made for a 'GET' call, not this POST" in other_method.json()["detail"]
+
+    read, write = _new(), _new(access=AccessLevel.READ_WRITE)
+    for_read = alice.authorization("POST", "/v1/requests", _body(read))
+    other_body = _send(endpoint, "POST", "/v1/requests", for_read, _body(write))
+    assert other_body.status_code == 401
+    assert "made for another request body" in other_body.json()["detail"]
+    assert alice.requests() == []  # nothing was filed with the swapped body
+    assert _send(endpoint, "POST", "/v1/requests", for_read, _body(read)).status_code == 201
+
+
+def test_a_proof_older_than_two_minutes_is_refused(endpoint: Endpoint) -> None:
+    aws = endpoint.state.aws_for("alice@demo")
+    call = Call.of("GET", "/v1/requests")
+    stale = make_proof(aws, endpoint.url, call, now=datetime.now(UTC) - timedelta(minutes=2, seconds=5))
+    response = _send(endpoint, "GET", "/v1/requests", stale)
+    assert response.status_code == 401
+    assert "old; proofs last 2 minutes: make a new one" in response.json()["detail"]
+    fresh = make_proof(aws, endpoint.url, call, now=datetime.now(UTC) - timedelta(minutes=1, seconds=30))
+    assert _send(endpoint, "GET", "/v1/requests", fresh).status_code == 200
+
+
+def test_a_client_makes_a_new_proof_for_every_call(endpoint: Endpoint) -> None:
+    alice = endpoint.client("alice@demo")
+    filed = alice.submit(_new())
+    assert filed is not None
+    assert alice.show(filed.id).request.id == filed.id
+    assert [request.id for request in alice.requests(status="pending")] == [filed.id]
+    assert alice.act(filed.id, "cancel").status is RequestStatus.CANCELLED
+
+
+def test_too_many_proofs_get_429_with_retry_after(endpoint: Endpoint) -> None:
+    _configure(endpoint, proofs_per_minute=3)
+    alice, bob = endpoint.client("alice@demo"), endpoint.client("bob@demo")
+    for _ in range(3):
+        alice.buckets()
+    response = _send(endpoint, "GET", "/v1/buckets", alice.authorization("GET", "/v1/buckets"))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "20"  # one more proof every 60 / 3 seconds
+    detail = response.json()["detail"]
+    assert detail.startswith(f"Too many identity proofs for {endpoint.state.principal('alice@demo').arn}: ")
+    assert "at most 3 a minute. Retry in 20 seconds (after 20" in detail
+    with pytest.raises(AdminRefused) as refused:
+        alice.requests()
+    assert refused.value.status == 429
+    assert bob.buckets()  # another caller has a limit of their own
+
+
+def test_too_many_diagnoses_get_429_with_retry_after(endpoint: Endpoint) -> None:
+    _configure(endpoint, diagnoses_per_minute=1)
+    alice = endpoint.client("alice@demo")
+    alice.diagnose("partner-shared-readonly")
+    path = "/v1/diagnose?bucket=partner-shared-readonly"
+    response = _send(endpoint, "GET", path, alice.authorization("GET", path))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "60"
+    assert "Too many diagnoses for" in response.json()["detail"]
+    assert alice.buckets()  # other routes are not held back
+
+
+def test_too_many_refused_attempts_from_one_source_get_429(endpoint: Endpoint) -> None:
+    _configure(endpoint, refusals_per_minute=2)
+    for _ in range(2):
+        assert httpx.get(endpoint.url + "/v1/buckets").status_code == 401
+    response = httpx.get(endpoint.url + "/v1/buckets")
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "refused identity proofs for source 127.0.0.1" in response.json()["detail"]
+
+
+def test_the_token_as_the_admins_identity_cannot_approve_the_admins_own_request(endpoint: Endpoint) -> None:
+    admin_arn = endpoint.state.principal("admin").arn
+    _configure(endpoint, token_identity=admin_arn)
+    filed = endpoint.client("admin").submit(_new())  # the admin asks, with their own AWS identity
+    assert filed is not None and filed.requester.arn == admin_arn
+    with pytest.raises(AdminRefused, match="never approves their own") as refused:
+        endpoint.token_client().act(filed.id, "approve")
+    assert refused.value.status == 403
+    assert endpoint.service.store.get(filed.id).status is RequestStatus.PENDING
+    alice = endpoint.client("alice@demo").submit(_new(bucket="partner-shared-readonly"))
+    assert alice is not None
+    approved = endpoint.token_client().act(alice.id, "approve")  # someone else's: the token approves
+    assert approved.status is RequestStatus.APPROVED
+    actors = [entry.actor for entry in endpoint.service.store.audit(request_id=alice.id)]
+    assert actors == [alice.requester.arn, admin_arn]
