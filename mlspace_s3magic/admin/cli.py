@@ -259,15 +259,19 @@ def view_lines(view: RequestView) -> list[Line]:
         lines.append(f"expires: {request.expires_at.isoformat()}")
     plan = request.plan or {}
     lines += [f"PROBLEM: {problem}" for problem in plan.get("problems", [])]
+    lines += [f"note: {note}" for note in plan.get("notes", [])]
     for change in plan.get("changes", []):
         lines += [
             "",
             f"== {change['layer']}: {change['target']} (account {change['account']}, "
             f"applied by {change['applied_by']})",
         ]
+        lines += [f"WARNING: {warning}" for warning in change.get("warnings", [])]
         for line in str(change.get("diff", "")).splitlines():
             painted = GREEN if line.startswith("+") else RED if line.startswith("-") else ""
             lines.append((painted, line) if painted else line)
+        if change.get("applied_by") == "owner" and change.get("command"):
+            lines += ["-- the owner runs:", *str(change["command"]).splitlines()]
     lines += [summary.line() for summary in request.summary or []]
     if view.history:
         lines += ["", "history:"]

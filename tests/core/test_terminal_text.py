@@ -104,11 +104,14 @@ def test_a_plan_and_a_requesters_lines_are_shown_inert() -> None:
         "account": "222222222222",
         "applied_by": "owner",
         "diff": f'+  "Sid": "x{REWRITE}"\n- old',
+        "warnings": [f"warned{REWRITE}"],
+        "command": f"aws s3api put-bucket-policy --bucket 'Bucket{REWRITE}'\n# then tell the admin",
     }
-    plan = {"changes": [change], "problems": [f"too big{REWRITE}"]}
+    plan = {"changes": [change], "problems": [f"too big{REWRITE}"], "notes": [f"noted{REWRITE}"]}
     shown = render_view(RequestView(request=_request(plan=plan)), colour=True)
     assert "\x1b[2K" not in shown and "\r" not in shown.replace("\\r", "")
-    assert shown.count("\\x1b[2K") == 3 and f"{GREEN}+" in shown
+    assert shown.count("\\x1b[2K") == 6 and f"{GREEN}+" in shown
+    assert "-- the owner runs:\naws s3api put-bucket-policy" in shown and "\n# then tell the admin" in shown
     summary = [{"layer": "identity", "target": "t", "allows": f"a{REWRITE}", "state": "written"}]
     lines = render_view(RequestView(request=_request(summary=summary)), colour=False)
     assert "t: a\\x1b[2K\\r\\x1b[1A (written)" in lines
