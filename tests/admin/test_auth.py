@@ -666,6 +666,7 @@ def test_refused_attempts_are_limited_per_source(sandbox: SandboxState) -> None:
         _settings(sandbox, refusals_per_minute=2),
         sandbox.aws_for("admin"),
         transport=httpx.MockTransport(_offline),
+        clock=_Clock(),
     )
     try:
         for _ in range(2):

@@ -281,10 +281,11 @@ def test_too_many_proofs_get_429_with_retry_after(endpoint: Endpoint) -> None:
         alice.buckets()
     response = _send(endpoint, "GET", "/v1/buckets", alice.authorization("GET", "/v1/buckets"))
     assert response.status_code == 429
-    assert response.headers["Retry-After"] == "20"  # one more proof every 60 / 3 seconds
+    waited = int(response.headers["Retry-After"])  # one more proof every 60 / 3 seconds, less time passed
+    assert 10 <= waited <= 20
     detail = response.json()["detail"]
     assert detail.startswith(f"Too many identity proofs for {endpoint.state.principal('alice@demo').arn}: ")
-    assert "at most 3 a minute. Retry in 20 seconds (after 20" in detail
+    assert f"at most 3 a minute. Retry in {waited} seconds (after 20" in detail
     with pytest.raises(AdminRefused) as refused:
         alice.requests()
     assert refused.value.status == 429
@@ -298,8 +299,12 @@ def test_too_many_diagnoses_get_429_with_retry_after(endpoint: Endpoint) -> None
     path = "/v1/diagnose?bucket=partner-shared-readonly"
     response = _send(endpoint, "GET", path, alice.authorization("GET", path))
     assert response.status_code == 429
-    assert response.headers["Retry-After"] == "60"
-    assert "Too many diagnoses for" in response.json()["detail"]
+    waited = int(response.headers["Retry-After"])
+    assert 30 <= waited <= 60  # one diagnosis a minute, less the time the first one took
+    assert (
+        f"Too many diagnoses for {endpoint.state.principal('alice@demo').arn}: at most 1 a minute. "
+        in (response.json()["detail"])
+    )
     assert alice.buckets()  # other routes are not held back
 
 
