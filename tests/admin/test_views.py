@@ -258,13 +258,16 @@ def test_escape_sequences_in_a_reason_are_inert_in_the_admins_terminal(
             assert "\\x1b[2K" in out or stored.id not in out
 
 
-def test_an_owner_role_arn_with_control_characters_is_refused(endpoint: Endpoint) -> None:
+def test_an_owner_role_arn_with_control_characters_and_such_bucket_names_are_refused() -> None:
     with pytest.raises(ValueError, match="owner_role_arn"):
         SharedBucket(bucket=BUCKET, owner_role_arn="arn:aws:iam::222222222222:role/x\x1b[2K")
     with pytest.raises(ValueError, match="owner_role_arn"):
         SharedBucket(bucket=BUCKET, owner_role_arn="arn:aws:iam::222222222222:role/${aws:username}")
     ok = SharedBucket(bucket=BUCKET, owner_role_arn="arn:aws:iam::222222222222:role/team/S3Editor_1+=,.@-")
     assert ok.owner_role_arn is not None
+    for bucket in ("data${aws:username}", f"data{ESCAPES}"):  # S3 names hold neither; refused, not escaped
+        with pytest.raises(ValueError, match="not a valid S3 bucket name"):
+            _new("", bucket=bucket)
 
 
 # -- the requester's view, from stored records alone ------------------------------------------------------
@@ -411,3 +414,26 @@ def test_only_the_requesters_own_documents_are_named_and_no_detail_quotes_a_docu
     assert details[3]["verified"] is False and details[3]["rolled_back"] is True
     assert PARTNER_SID not in view.model_dump_json() and GRANT not in json.dumps(details)
     assert view_for(request, history, admin=True).request == request  # the admin's, whole
+
+
+def test_a_requesters_diagnosis_names_no_statement_and_quotes_no_document(endpoint: Endpoint) -> None:
+    """The partner's Deny shows as an explicit Deny in the bucket policy, never by its Sid or text."""
+    deny = {
+        "Sid": "PartnerNoUploadsFromOutside",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/*",
+        "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "222222222222"}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [deny]}
+    endpoint.state.aws_for("owner").client("s3").put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    alice = endpoint.client("alice@demo")
+    diagnosis = alice.diagnose(f"{BUCKET}/datasets/")
+    text = json.dumps(diagnosis)
+    assert diagnosis["detailed"] is False
+    assert "PartnerNoUploadsFromOutside" not in text and "aws:PrincipalAccount" not in text
+    for word in DOCUMENT_WORDS:
+        assert word not in text, word
+    write = diagnosis["capabilities"]["write"]
+    assert write["explicit_deny"] is True and "bucket-policy" in write["blocked_by"]
