@@ -743,13 +743,15 @@ def test_a_same_named_role_in_another_account_gets_no_mlspace_tags(fresh_sandbox
     )
     auth = Authenticator(settings, fresh_sandbox.aws_for("admin"))
     try:
+        alice = auth.authenticate(_proof(fresh_sandbox), CALL, now=NOW)  # her role's facts, now cached
         caller = auth.authenticate(make_proof(impostor, AUDIENCE, CALL, now=NOW), CALL, now=NOW)
     finally:
         auth.close()
+    assert alice.requester is not None and alice.requester.user == "alice"
     assert caller.account == PARTNER_ACCOUNT
     assert not caller.is_admin
     assert caller.requester is not None
-    assert (caller.requester.user, caller.requester.project) == (None, None)
+    assert (caller.requester.user, caller.requester.project) == (None, None)  # looked up by account and name
 
 
 # --------------------------------------------------------------------------------------- admin token
