@@ -157,3 +157,14 @@ def _b64(data: object) -> str:
 def test_malformed_proofs_say_which_part_is_wrong(value: str, message: str) -> None:
     with pytest.raises(MalformedProof, match=message):
         decode_proof(value)
+
+
+def test_making_a_proof_sends_nothing(sandbox: SandboxState) -> None:
+    """A client makes a proof for every call, so making one must cost no round trip: signing is local."""
+    aws = sandbox.aws_for("alice@demo")
+    sent: list[str] = []
+    aws.client("sts").meta.events.register("before-send", lambda request, **_: sent.append(request.url))
+    proofs = {make_proof(aws, AUDIENCE, Call.of("GET", f"/v1/requests/{n}")) for n in range(20)}
+    assert len(proofs) == 20 and sent == []
+    aws.client("sts").get_caller_identity()  # the handler does see what the client sends
+    assert len(sent) == 1
