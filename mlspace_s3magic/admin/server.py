@@ -19,6 +19,7 @@ from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.admin.store import open_store
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.core.errors import S3MagicError
 
 LOG = logging.getLogger(__name__)
 
@@ -55,21 +56,27 @@ def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
         or os.environ.get("AWS_ENDPOINT_URL")
         or (f"https://sts.{config.region}.amazonaws.com")
     )
-    settings = AuthSettings(
-        audience=(config.audience or config.url).rstrip("/"),
-        sts_endpoint=sts_endpoint,
-        sts_region=config.region,
-        admin_arn_patterns=config.admin_arn_patterns,
-        admin_token_file=config.token_file,
-        accounts=config.accounts,
-        token_identity=config.token_identity,
-        proofs_per_minute=config.proofs_per_minute,
-        refusals_per_minute=config.refusals_per_minute,
-        diagnoses_per_minute=config.diagnoses_per_minute,
-    )
+    try:  # first: with no accounts configured it asks STS whose credentials these are
+        authenticator = Authenticator(
+            AuthSettings(
+                audience=(config.audience or config.url).rstrip("/"),
+                sts_endpoint=sts_endpoint,
+                sts_region=config.region,
+                admin_arn_patterns=config.admin_arn_patterns,
+                admin_token_file=config.token_file,
+                accounts=config.accounts,
+                token_identity=config.token_identity,
+                proofs_per_minute=config.proofs_per_minute,
+                refusals_per_minute=config.refusals_per_minute,
+                diagnoses_per_minute=config.diagnoses_per_minute,
+            ),
+            aws,
+        )
+    except ValueError as error:
+        raise S3MagicError(f"The admin endpoint cannot start: {error}.") from None
     return AdminService(
         open_store(config.store_url, aws),
-        Authenticator(settings, aws),
+        authenticator,
         aws,
         owner_sessions=owner_role_sessions(aws),
         webhook=Webhook(config.webhook_url) if config.webhook_url else None,

@@ -17,6 +17,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -1010,3 +1011,20 @@ def test_admin_serve_refuses_bad_caller_settings_as_usage_errors(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_the_served_endpoint_serves_its_own_account_and_refuses_a_foreign_token_identity(
+    sandbox: SandboxState,
+) -> None:
+    from mlspace_s3magic.admin.server import ServerConfig, build_service
+
+    config = ServerConfig(sts_endpoint=sandbox.endpoint_url)
+    service = build_service(config, sandbox.aws_for("admin"))
+    try:
+        assert service.authenticator.settings.accounts == (MLSPACE_ACCOUNT,)
+    finally:
+        service.authenticator.close()
+        service.store.close()
+    foreign = replace(config, token_identity=f"arn:aws:iam::{PARTNER_ACCOUNT}:user/owner")
+    with pytest.raises(S3MagicError, match="The admin endpoint cannot start: the admin token's identity"):
+        build_service(foreign, sandbox.aws_for("admin"))
