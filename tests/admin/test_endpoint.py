@@ -333,3 +333,20 @@ def test_the_token_as_the_admins_identity_cannot_approve_the_admins_own_request(
     assert approved.status is RequestStatus.APPROVED
     actors = [entry.actor for entry in endpoint.service.store.audit(request_id=alice.id)]
     assert actors == [alice.requester.arn, admin_arn]
+
+
+def test_the_token_as_an_admin_role_cannot_approve_a_request_of_any_session_of_that_role(
+    endpoint: Endpoint,
+) -> None:
+    """An admin who works as a role (here alice's, made an admin) gives the role's ARN as the token's
+    identity: every session of that role is then the token's own, and its requests are not the token's to
+    approve (before, the token approved them: it was nobody)."""
+    alice_role = endpoint.state.principal("alice@demo").arn.split("/")[1]
+    role_arn = f"arn:aws:iam::{MLSPACE_ACCOUNT}:role/{alice_role}"
+    _configure(endpoint, admin_arn_patterns=(role_arn,), token_identity=role_arn)
+    filed = endpoint.client("alice@demo").submit(_new())
+    assert filed is not None
+    with pytest.raises(AdminRefused, match="never approves their own") as refused:
+        endpoint.token_client().act(filed.id, "approve")
+    assert refused.value.status == 403
+    assert endpoint.service.store.get(filed.id).status is RequestStatus.PENDING
