@@ -652,6 +652,58 @@ class _Client:  # boto3's parameter names (RoleName...) are kept, so the product
             "ServerSideEncryptionConfiguration": {"Rules": [{"ApplyServerSideEncryptionByDefault": default}]}
         }
 
+    # s3, the data plane: what the probes call, answered as AWS would decide (or, for probes that prove
+    # nothing, with an error that says nothing about permissions)
+    def _data(
+        self, operation: str, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> None:
+        if not self.aws.answers_truly:
+            raise _error("SlowDown", operation, "Please reduce your request rate.")
+        if not decide(self.world, self.aws.caller_arn, action, resource, context).allowed:
+            raise _error("AccessDenied", operation, "Access Denied")
+
+    def _kms(self, operation: str, bucket: str, action: str) -> None:
+        key = self.world.buckets[bucket].key
+        if (
+            key
+            and not decide(self.world, self.aws.caller_arn, action, key, {"kms:ViaService": VIA_S3}).allowed
+        ):
+            message = (
+                f"User: {self.aws.caller_arn} is not authorized to perform: {action} on resource: {key} "
+                f"because no resource-based policy allows the {action} action"
+            )
+            raise _error("AccessDenied", operation, message)
+
+    def list_objects_v2(self, Bucket: str, Prefix: str = "", **_: Any) -> dict[str, Any]:
+        self._data(
+            "ListObjectsV2", "s3:ListBucket", bucket_arn(Bucket), {"s3:prefix": Prefix} if Prefix else {}
+        )
+        return {"Contents": [{"Key": f"{Prefix}example.csv"}], "KeyCount": 1}
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._data("GetObject", "s3:GetObject", f"{bucket_arn(Bucket)}/{Key}")
+        self._kms("GetObject", Bucket, "kms:Decrypt")
+        return {"ContentLength": 1}
+
+    def head_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._data("HeadObject", "s3:GetObject", f"{bucket_arn(Bucket)}/{Key}")  # S3 asks KMS nothing
+        key = self.world.buckets[Bucket].key
+        return (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+            if key
+            else {"ServerSideEncryption": "AES256"}
+        )
+
+    def put_object(self, Bucket: str, Key: str, ACL: str | None = None, **_: Any) -> dict[str, Any]:
+        context = {"s3:x-amz-acl": ACL} if ACL else {}
+        self._data("PutObject", "s3:PutObject", f"{bucket_arn(Bucket)}/{Key}", context)
+        self._kms("PutObject", Bucket, "kms:GenerateDataKey")
+        return {}
+
+    def delete_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        self._data("DeleteObject", "s3:DeleteObject", f"{bucket_arn(Bucket)}/{Key}")
+        return {}
+
     # kms
     def get_key_policy(self, KeyId: str, PolicyName: str) -> dict[str, Any]:
         self._allow("key-policy", "GetKeyPolicy")
@@ -661,12 +713,15 @@ class _Client:  # boto3's parameter names (RoleName...) are kept, so the product
 
 
 class FakeAws:
-    """Stands in for :class:`mlspace_s3magic.core.aws.Aws`: one principal, reading what ``reads`` allows."""
+    """Stands in for :class:`mlspace_s3magic.core.aws.Aws`: one principal, reading what ``reads`` allows;
+    its S3 data-plane calls are decided by the evaluator over the world (``answers_truly``) or all answered
+    with an error that proves nothing."""
 
-    def __init__(self, world: World, caller_arn: str, reads: frozenset[str]):
+    def __init__(self, world: World, caller_arn: str, reads: frozenset[str], *, answers_truly: bool = True):
         self.world = world
         self.caller_arn = caller_arn
         self.reads = reads
+        self.answers_truly = answers_truly
         self.settings = AwsSettings(region=REGION)
         self.region = REGION
 

@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import copy
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -89,12 +88,9 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     SharedBucket,
 )
-from mlspace_s3magic.core.check import AccessReport, assemble_report
-from mlspace_s3magic.core.identity import whoami
-from mlspace_s3magic.core.layers import LayerFetcher
+from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
-from mlspace_s3magic.core.probes import Outcome, Probe
 from mlspace_s3magic.core.remedy import AccessLevel
 
 from .fix_harness import (
@@ -124,7 +120,6 @@ from .fix_harness import (
 
 ADMIN_ARN = f"arn:aws:sts::{MLSPACE}:assumed-role/MLSpaceAdmin/endpoint"
 OWNER_ROLE_ARN = f"arn:aws:iam::{PARTNER}:role/S3AccessOwner"
-POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fix-harness")
 ACCESS = {"list": AccessLevel.LIST, "read": AccessLevel.READ, "write": AccessLevel.READ_WRITE}
 NEEDED_CAPABILITIES = {"list": ("list",), "read": ("list", "read"), "write": ("list", "read", "write")}
 
@@ -287,8 +282,15 @@ KEY_IN_FULL_BOUNDARY = (
 SHARED_ROLE_BOUNDARY = (
     "the shared mlspace-notebook-role has no permissions boundary (its GetRole shows none), yet "
     "core/remedy.plan_fixes adds a boundary fix whenever a KMS key blocks ('if layer in layers or key'), on "
-    "the per-user roles' mlspace-project-user-permission-boundary; that fix is not needed and its printed "
-    "command fails (IAM's 6,144 characters)"
+    "the per-user roles' mlspace-project-user-permission-boundary: a fix that is not needed, whose printed "
+    "command fails (the boundary being full, or, the role having none, the guard for an assumed boundary "
+    "stopping with 'The role's boundary is not ...')"
+)
+SHARED_NOTEBOOK_POLICY_FULL = (
+    "the shared notebook policy cannot be read, so the identity fix merges the S3 and KMS statements into "
+    "mlspace-notebook-policy though an earlier grant there already allows them (the layer is only "
+    "unverified): the merged document is over IAM's 6,144 characters (MLSpace's policy is 5,247) and IAM "
+    "refuses it (core/remedy._identity_fix for the shared scope)"
 )
 SHARED_ROLE_UNKNOWN_BOUNDARY = (
     "iam:GetRole denied, so the boundary is unknown and a boundary fix is printed (right: unknown is not "
@@ -313,11 +315,15 @@ ADMIN_KEY_IN_FULL_BOUNDARY = (
 def check_cause(s: Situation) -> str | None:
     reads = VISIBILITY[s.visibility]
     causes = []
+    # The check learns the key from the object (HeadObject) when S3 allows the read and KMS refuses it.
+    learned = s.probes == "truthful" and set(s.blocks) <= {"kms"}
     if s.kms and s.need != "list":  # listing uses no key
-        if "encryption" not in reads:
+        if "encryption" not in reads and not learned:
             causes.append(KEY_UNKNOWN)
         if s.mode == "shared":
             causes.append(SHARED_ROLE_BOUNDARY)
+            if learned and "identity" not in reads:
+                causes.append(SHARED_NOTEBOOK_POLICY_FULL)
         elif not s.own_boundary:
             causes.append(KEY_IN_FULL_BOUNDARY)
     if s.mode == "shared" and "role" not in reads:
@@ -497,80 +503,18 @@ def access_problems(before: World, after: World, s: Situation, ref: BucketRef) -
 
 
 def notebook_report(world: World, s: Situation) -> AccessReport:
-    """The check as the notebook runs it: its own identity and layers as the product reads them, the probes,
-    then ``assemble_report`` (``Checker.check`` takes the prefix as a folder first, and so do we)."""
-    aws = cast(Any, FakeAws(world, s.caller_arn, VISIBILITY[s.visibility]))
-    identity = whoami(aws)
-    fetcher = LayerFetcher(aws, POOL)
-    ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}").as_folder()
-    caller = fetcher.caller_layers(identity)
-    bucket = fetcher.bucket_layers(ref)
-    return assemble_report(
-        ref,
-        identity,
-        caller,
-        bucket,
-        probes(world, s, ref),
-        key=None,
-        need=s.need,
-        owner_account=s.owner,
-    )
-
-
-def probes(world: World, s: Situation, ref: BucketRef) -> dict[str, Probe]:
-    read_key, write_key = f"{ref.prefix}example.csv", f"{ref.prefix}~s3access-write-probe-0"
-    if s.probes == "unknown":
-        busy = "S3 answered SlowDown: Please reduce your request rate."
-        return {
-            "list": Probe("list", "s3:ListBucket", ref.bucket_arn, Outcome.ERROR, busy, "SlowDown"),
-            "read": Probe(
-                "read", "s3:GetObject", ref.object_arn(read_key), Outcome.ERROR, busy, "SlowDown", read_key
-            ),
-            "write": Probe(
-                "write", "s3:PutObject", ref.bucket_arn, Outcome.NOT_RUN, "Not probed: pass --write-probe."
-            ),
-        }
-    caller, bucket = s.caller_arn, bucket_arn(s.bucket)
-    listed = decide(world, caller, "s3:ListBucket", bucket, {"s3:prefix": ref.prefix}).allowed
-    result = {
-        "list": Probe(
-            "list",
-            "s3:ListBucket",
-            ref.bucket_arn,
-            Outcome.ALLOWED if listed else Outcome.DENIED,
-            "s3:ListBucket succeeded." if listed else "S3 answered AccessDenied to the list probe.",
-            None if listed else "AccessDenied",
-        )
-    }
-    for capability, action, key, kms_action, context in (
-        ("read", "s3:GetObject", read_key, "kms:Decrypt", {}),
-        (
-            "write",
-            "s3:PutObject",
-            write_key,
-            "kms:GenerateDataKey",
-            {"s3:x-amz-acl": "bucket-owner-full-control"},
-        ),
-    ):
-        s3 = decide(world, caller, action, f"{bucket}/{key}", context).allowed
-        kms = not s.key or decide(world, caller, kms_action, s.key, {"kms:ViaService": VIA_S3}).allowed
-        if not s3:
-            outcome, detail, code = (
-                Outcome.DENIED,
-                f"S3 answered AccessDenied to the {capability} probe.",
-                "AccessDenied",
-            )
-        elif not kms:
-            outcome, code = Outcome.KMS_DENIED, "AccessDenied"
-            detail = (  # the words of AWS's refusal, which name the key
-                f"S3 allowed the {capability} but KMS refused to use the bucket's key: User: {caller} is not "
-                f"authorized to perform: {kms_action} on resource: {s.key} because no resource-based policy "
-                f"allows the {kms_action} action"
-            )
-        else:
-            outcome, detail, code = Outcome.ALLOWED, f"{action} succeeded.", None
-        result[capability] = Probe(capability, action, ref.object_arn(key), outcome, detail, code, key)
-    return result
+    """The check as the notebook runs it (``Checker.check``, no admin endpoint): the caller's identity and
+    layers as the product reads them, the product's probes against the stand-in's S3 (which answers as AWS
+    would, or with an error that proves nothing; writing is probed with truthful probes only, as with
+    ``--write-probe``), the key learned from the object when KMS refuses the read, ``assemble_report``."""
+    truthful = s.probes == "truthful"
+    aws = cast(Any, FakeAws(world, s.caller_arn, VISIBILITY[s.visibility], answers_truly=truthful))
+    checker = Checker(aws)
+    try:
+        ref = parse_bucket_reference(f"{s.bucket}/{s.prefix}")
+        return checker.check(ref, write_probe=truthful, need=s.need, owner_account=s.owner)
+    finally:
+        checker.close()
 
 
 def _describe(report: AccessReport) -> str:
