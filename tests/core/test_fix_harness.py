@@ -11,21 +11,23 @@ How a case runs (``fix_harness.py`` holds the pieces):
    account: one of the MLSpace account, never the data bucket) with its policy, SSE-KMS default encryption
    with a key in us-west-2 while the notebook runs in us-east-1, and that key's policy. Each layer the
    situation does not name as blocking already grants (an earlier grant).
-2. The notebook's view comes from the product's own readers (``whoami`` and ``LayerFetcher``) over
-   :class:`fix_harness.FakeAws`, which refuses the reads the situation says the caller may not make: so an
-   unreadable layer has exactly the shape the product produces for it. Probes either prove nothing (S3
-   answered an error; write not probed) or say what AWS would (denied where the situation denies).
-3. ``core.check.assemble_report`` builds the report; each ``report.fixes`` entry is applied as written: its
-   complete document when it has one, else its statements merged into the live document the harness holds
-   (``core.remedy.merge_statements``, what the printed jq does). Where the command holds what the data
-   does not, it is run as pasted (bash without ``set -e``, jq, and a stand-in AWS CLI answering from the
-   world with ``--query`` and ``--output`` applied): an identity fix's attachments are the roles its
-   command attaches the grant policy to, an unread boundary's new version is what its jq writes (MLSpace's
-   statements extended, no Sid to merge by), and a merge the command writes differently from
-   ``merge_statements`` is a failure (commands that write a document given whole are test_remedy.py's). IAM's
-   refusals count as failures too: ``create-policy`` on a policy that exists, a version of one that does
-   not, and a document over IAM's 6,144 characters (or S3's 20 KB, KMS's 32 KB), which leaves the layer
-   as it was.
+2. The notebook runs ``core.check.Checker.check`` (no admin endpoint) over :class:`fix_harness.FakeAws`,
+   which stands in for boto3's clients only: the product's own readers (``whoami``, ``LayerFetcher``) are
+   refused the reads the situation says the caller may not make, so an unreadable layer has exactly the
+   shape the product gives it; the product's probes reach the stand-in's S3, which either answers every
+   call with an error that proves nothing (the verdict then comes from the evaluation) or answers as AWS
+   would (denied where the situation denies, a KMS refusal naming the key, from which the check learns the
+   key with HeadObject); ``assemble_report`` makes the report.
+3. Each ``report.fixes`` entry is applied as written: its complete document when it has one, else its
+   statements merged into the live document the harness holds (``core.remedy.merge_statements``, what the
+   printed jq does). Where the command holds what the data does not, it is run as pasted (bash without
+   ``set -e``, jq, and a stand-in AWS CLI answering from the world with ``--query`` and ``--output``
+   applied): an identity fix's attachments are the roles its command attaches the grant policy to, an
+   unread boundary's new version is what its jq writes (MLSpace's statements extended, no Sid to merge
+   by), and a merge the command writes differently from ``merge_statements`` is a failure (commands that
+   write a document given whole are test_remedy.py's). IAM's refusals count as failures too:
+   ``create-policy`` on a policy that exists, a version of one that does not, and a document over IAM's
+   6,144 characters (or S3's 20 KB, KMS's 32 KB), which leaves the layer as it was.
 4. ``core.policy.evaluate`` decides again, for the caller and for principals that must stay out.
 
 The admin plan runs through the real :class:`mlspace_s3magic.admin.plan.Planner` over the same stand-in
