@@ -3,9 +3,11 @@
 A :class:`World` is the truth: every IAM policy of the MLSpace account (MLSpace's own documents, built by
 ``sandbox/mlspace_policies.py``), the roles with their attachments, tags and boundary, and the buckets and
 KMS keys with their policies. :class:`FakeAws` answers the reads that ``whoami``, ``LayerFetcher`` and the
-admin ``Planner`` make, from the world, refusing those the situation says the caller may not make; so the
-layers the product sees (read, unreadable, absent) come from the product's own fetch code. Fixes are applied
-to the world as written; :func:`decide` asks the product's evaluator about any principal of the world.
+admin ``Planner`` make, from the world, refusing those the situation says the caller may not make, so the
+layers the product sees (read, unreadable, absent) come from the product's own fetch code; and it answers
+the probes' S3 calls as the evaluator decides them over the world (or with an error that proves nothing).
+Fixes are applied to the world as written (:func:`apply_fixes`, with :func:`run_printed` for what only the
+printed command holds); :func:`decide` asks the product's evaluator about any principal of the world.
 """
 
 from __future__ import annotations
