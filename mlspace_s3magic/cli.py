@@ -35,6 +35,7 @@ from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_refe
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
 from mlspace_s3magic.core.registry import default_registry_path
+from mlspace_s3magic.core.render import terminal_safe
 from mlspace_s3magic.sandbox.state import STATE_DIR_ENV, STATE_FILE_NAME, SandboxState, default_state_dir
 from mlspace_s3magic.session import S3AccessSession, SessionSettings
 
@@ -157,7 +158,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     try:
         new = new_request(parse_bucket_reference(args.target), args.access, args.reason, args.days)
     except InvalidRequest as error:
-        print(f"s3access: {error}", file=sys.stderr)
+        print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_BAD_INVOCATION
     _show(file_request(_admin_client(args), new), args.json)
     return 0
@@ -488,10 +489,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except InvalidBucketReference as error:
-        print(f"s3access: {error}", file=sys.stderr)
+        print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_BAD_INVOCATION
     except S3MagicError as error:
-        print(f"s3access: {error}", file=sys.stderr)
+        print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

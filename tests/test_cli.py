@@ -352,3 +352,10 @@ def test_ls_denied_and_bad_page_size(
     assert main(["ls", "BucketToBeShared"]) == 3
     assert "check BucketToBeShared" in capsys.readouterr().err
     assert main(["ls", "BucketToBeShared", "--page-size", "0"]) == 2
+
+
+def test_an_error_naming_hostile_input_prints_inert(capsys: pytest.CaptureFixture[str]) -> None:
+    """Escape sequences in an argument reach the terminal as text, never as commands to it."""
+    assert main(["check", "s3://bad\x1b[2Jbucket/x"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "is not a valid S3 bucket name" in err

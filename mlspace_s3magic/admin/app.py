@@ -149,6 +149,15 @@ def create_app(service: AdminService) -> FastAPI:
         service.authenticator.limit_diagnosis(who)
         return service.diagnose(who, bucket)
 
+    @app.post("/v1/reconcile")
+    def reconcile(
+        who: Authenticated,
+        remove_orphans: Annotated[
+            bool, Query(description="Also remove statements of ours that no live grant owns.")
+        ] = False,
+    ) -> dict[str, Any]:
+        return service.reconcile(who, remove_orphans=remove_orphans).to_dict()
+
     return app
 
 

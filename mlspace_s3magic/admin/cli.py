@@ -20,6 +20,7 @@ from mlspace_s3magic.admin.auth import (
     create_admin_token,
     token_caller_arn,
 )
+from mlspace_s3magic.admin.reconcile import ReconcileReport
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import S3MagicError
@@ -131,6 +132,15 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     buckets.add_argument("--description", default="", help="with --add: what is in it")
     buckets.add_argument("--remove", metavar="BUCKET", help="remove this bucket from the registry")
     buckets.set_defaults(handler=cmd_buckets)
+    reconcile = sub.add_parser(
+        "reconcile",
+        parents=[client],
+        help="attach grant policies to new members' roles, put back removed statements, list orphans",
+    )
+    reconcile.add_argument(
+        "--apply", action="store_true", help="also remove statements of ours that no live grant owns"
+    )
+    reconcile.set_defaults(handler=cmd_reconcile)
 
 
 def _token_identity(text: str) -> str:
@@ -329,6 +339,12 @@ def cmd_buckets(args: argparse.Namespace) -> int:
             f"{b.owner_role_arn or '(owner applies by hand)'}  {b.description}"
             for b in buckets
         )
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    data = _client(args).reconcile(remove_orphans=args.apply)
+    _print(_json(data) if args.json else str(ReconcileReport.from_dict(data)))
     return 0
 
 

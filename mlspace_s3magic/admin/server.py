@@ -86,15 +86,15 @@ def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
 def _expire_periodically(service: AdminService, every: float, stop: threading.Event) -> None:
     while not stop.wait(every):
         try:
-            for request in service.expire_due():
+            for request in service.housekeeping():
                 LOG.info("expired request %s", request.id)
         except Exception:  # a failed round must not end the loop; the next one retries
-            LOG.exception("expiry round failed")
+            LOG.exception("housekeeping round failed")
 
 
 @contextlib.contextmanager
 def expiring(service: AdminService, every: float) -> Iterator[None]:
-    """Revoke grants past their days every ``every`` seconds while the block runs."""
+    """Housekeeping (crash repair, expiry, reconcile) every ``every`` seconds while the block runs."""
     stop = threading.Event()
     expiry = threading.Thread(
         target=_expire_periodically, args=(service, every, stop), daemon=True, name="expiry"

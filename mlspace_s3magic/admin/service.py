@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlspace_s3magic.admin.apply import PlanOutdated, PlanRefused, apply, revoke
+from mlspace_s3magic.admin.apply import PlanRefused, RevokeResult, apply, revoke
 from mlspace_s3magic.admin.auth import Authenticator, Caller
 from mlspace_s3magic.admin.plan import (
     OwnerSessions,
@@ -24,8 +24,9 @@ from mlspace_s3magic.admin.plan import (
     read_live,
     requester_identity,
 )
-from mlspace_s3magic.admin.store import NotFound, Store
-from mlspace_s3magic.admin.views import view_for
+from mlspace_s3magic.admin.reconcile import Reconciler, ReconcileReport
+from mlspace_s3magic.admin.store import EXPIRING, NotFound, Store
+from mlspace_s3magic.admin.views import requester_history, view_for
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import (
     AccessRequest,
@@ -36,7 +37,7 @@ from mlspace_s3magic.core.access import (
     RequestView,
     SharedBucket,
 )
-from mlspace_s3magic.core.aws import Aws
+from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.capabilities import evaluate_capabilities
 from mlspace_s3magic.core.diagnosis import Diagnosis
@@ -45,7 +46,15 @@ from mlspace_s3magic.core.identity import CallerArn
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 
 EXPIRY_ACTOR = "expiry"
+REPAIR_ACTOR = "repair"
+RECONCILE_ACTOR = "reconcile"
 POOL_SIZE = 16
+# The ledger's entry written before an apply's first write; an apply still last after this long was cut off.
+APPLY_STARTED = "apply-started"
+INTERRUPTED_AFTER = timedelta(minutes=15)
+APPLICABLE = frozenset({RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED})
+# The statuses in which statements of the request may be live in AWS.
+MAY_BE_LIVE = frozenset({*EXPIRING, RequestStatus.FAILED})
 # How long a diagnosis stands unless this endpoint changes a layer first: changes made by hand elsewhere
 # show within this time.
 DIAGNOSIS_SECONDS = 60.0
@@ -128,7 +137,7 @@ class AdminService:
         request, created = self.store.create_request(new, self._requester(caller), now=self.clock())
         if created:
             self._notify("submitted", request)
-        return self._view(request), created
+        return self._view(request, caller), created
 
     def list_requests(self, caller: Caller, status: RequestStatus | None) -> list[RequestView]:
         requester = None if caller.is_admin else caller.arn
@@ -183,92 +192,218 @@ class AdminService:
         return self._view(denied)
 
     def apply(self, caller: Caller, request_id: str) -> RequestView:
-        """Write the approved plan, verify as the requester, and record what happened either way."""
+        """Write the approved plan, verify as the requester, and record what happened either way.
+
+        What is about to be written goes to the ledger (the audit log) before the first write, so an apply
+        a crash interrupts is rolled back by :meth:`repair_interrupted`. A failure after any write (a live
+        document changed, AWS refused, the verification failed) rolls back what was written.
+        """
         self._admin(caller, "apply requests")
-        request = self.store.get(request_id)
-        if request.status not in (RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED):
-            raise S3MagicError(
-                f"Request {request_id} is {request.status.value}; only an approved request is applied."
+        with self._writing, self._changing_layers():
+            request = self.store.get(request_id)
+            if request.status not in APPLICABLE:
+                raise S3MagicError(
+                    f"Request {request_id} is {request.status.value}; only an approved request is applied."
+                )
+            if request.plan is None:
+                raise S3MagicError(f"Request {request_id} has no plan: approve it first.")
+            plan = Plan.from_dict(request.plan)
+            now = self.clock()
+            self.store.record(
+                actor=caller.arn, action=APPLY_STARTED, now=now, request_id=request_id, detail=_ledger(plan)
             )
-        if request.plan is None:
-            raise S3MagicError(f"Request {request_id} has no plan: approve it first.")
-        now = self.clock()
-        try:
-            with self._writing, self._changing_layers():
+            try:
                 result = apply(
-                    Plan.from_dict(request.plan),
+                    plan,
                     request,
                     self._bucket(request.bucket),
                     aws=self.aws,
                     owner_sessions=self.owner_sessions,
                 )
-        except (PlanRefused, PlanOutdated) as error:
-            self.store.transition(
+            except PlanRefused as refused:  # refused before any write
+                self._fail(request, caller.arn, now, {"error": str(refused)})
+                raise
+            except Exception as error:
+                rollback = self._roll_back(request)
+                self._fail(request, caller.arn, now, {"error": str(error)}, {"rollback": rollback.to_dict()})
+                raise
+            if result.status is RequestStatus.FAILED:
+                rollback = self._roll_back(request)
+                failed = self._fail(
+                    request,
+                    caller.arn,
+                    now,
+                    {"verified": False, "rolled_back": True},
+                    {**result.to_dict(), "rollback": rollback.to_dict()},
+                )
+                return self._view(failed)
+            expires = now + timedelta(days=request.days) if request.days else None
+            applied = self.store.transition(
                 request_id,
-                RequestStatus.FAILED,
+                result.status,
                 actor=caller.arn,
                 action="apply",
                 now=now,
-                detail={"error": str(error)},
+                result=result.to_dict(),
+                expires_at=expires,
+                detail={"verified": result.verification.allowed},
             )
-            raise
-        expires = (
-            now + timedelta(days=request.days)
-            if request.days and result.status is RequestStatus.APPLIED
-            else None
-        )
-        applied = self.store.transition(
-            request_id,
-            result.status,
-            actor=caller.arn,
-            action="apply",
-            now=now,
-            result=result.to_dict(),
-            expires_at=expires,
-            detail={"verified": result.verification.allowed},
-        )
         self._notify(result.status.value, applied)
         return self._view(applied)
+
+    def _fail(
+        self,
+        request: AccessRequest,
+        actor: str,
+        now: datetime,
+        detail: dict[str, Any],
+        result: dict[str, Any] | None = None,
+    ) -> AccessRequest:
+        failed = self.store.transition(
+            request.id,
+            RequestStatus.FAILED,
+            actor=actor,
+            action="apply",
+            now=now,
+            detail=detail,
+            result=result,
+        )
+        self._notify(RequestStatus.FAILED.value, failed)
+        return failed
+
+    def _roll_back(self, request: AccessRequest) -> RevokeResult:
+        """Remove every statement of the request from every layer (revoke finds them by their Sids), with
+        the boundary recomputed for the grants still live; call it holding ``_writing``."""
+        return revoke(
+            request,
+            self._bucket(request.bucket),
+            aws=self.aws,
+            owner_sessions=self.owner_sessions,
+            owners=self._owner,
+        )
 
     def revoke(self, caller: Caller, request_id: str) -> RequestView:
         self._admin(caller, "revoke grants")
         return self._view(self._revoke(request_id, RequestStatus.REVOKED, actor=caller.arn))
 
     def _revoke(self, request_id: str, status: RequestStatus, *, actor: str) -> AccessRequest:
-        request = self.store.get(request_id)
-        if request.status is not RequestStatus.APPLIED:
-            raise S3MagicError(
-                f"Request {request_id} is {request.status.value}; only an applied grant is revoked."
-            )
+        """Any request that may have live statements is revoked: applied, awaiting the owner, or failed."""
         with self._writing, self._changing_layers():
-            result = revoke(
-                request,
-                self._bucket(request.bucket),
-                aws=self.aws,
-                owner_sessions=self.owner_sessions,
-                owners=self._owner,
+            request = self.store.get(request_id)
+            if request.status not in MAY_BE_LIVE:
+                raise S3MagicError(
+                    f"Request {request_id} is {request.status.value}; only a grant that was written "
+                    "(applied, awaiting the owner, or failed) is revoked."
+                )
+            result = self._roll_back(request)
+            revoked = self.store.transition(
+                request_id,
+                status,
+                actor=actor,
+                action=status.value,
+                now=self.clock(),
+                result=result.to_dict(),
             )
-        revoked = self.store.transition(
-            request_id, status, actor=actor, action=status.value, now=self.clock(), result=result.to_dict()
-        )
         self._notify(status.value, revoked)
         return revoked
 
     def cancel(self, caller: Caller, request_id: str) -> RequestView:
+        """The requester withdraws: whatever an apply wrote (awaiting the owner, failed, or an apply that
+        ran meanwhile) is rolled back first, so a cancelled request holds no statement anywhere."""
         request = self._visible(caller, request_id)
         if request.requester.arn != caller.arn:
             raise Forbidden("Only the requester cancels a request; an admin denies it instead.")
-        cancelled = self.store.transition(
-            request_id, RequestStatus.CANCELLED, actor=caller.arn, action="cancel", now=self.clock()
+        with self._writing, self._changing_layers():
+            request = self.store.get(request_id)
+            result = self._roll_back(request).to_dict() if self._may_have_written(request) else None
+            cancelled = self.store.transition(
+                request_id,
+                RequestStatus.CANCELLED,
+                actor=caller.arn,
+                action="cancel",
+                now=self.clock(),
+                result=result,
+            )
+        self._notify("cancelled", cancelled)
+        return self._view(cancelled, caller)
+
+    def _may_have_written(self, request: AccessRequest) -> bool:
+        if request.status in MAY_BE_LIVE:
+            return True
+        return any(entry.action == APPLY_STARTED for entry in self.store.audit(request_id=request.id))
+
+    def housekeeping(self) -> list[AccessRequest]:
+        """What the server runs periodically: roll back applies a crash interrupted, revoke grants past
+        their days (returned), and reconcile the live grants (orphans are only listed, in the audit log)."""
+        self.repair_interrupted()
+        expired = self.expire_due()
+        self._reconcile(RECONCILE_ACTOR, remove_orphans=False)
+        return expired
+
+    def reconcile(self, caller: Caller, *, remove_orphans: bool) -> ReconcileReport:
+        self._admin(caller, "reconcile grants")
+        return self._reconcile(caller.arn, remove_orphans=remove_orphans)
+
+    def _reconcile(self, actor: str, *, remove_orphans: bool) -> ReconcileReport:
+        """Every change reconcile makes, and every orphan it finds, goes to the audit log."""
+        live = [request for status in EXPIRING for request in self.store.list_requests(status=status)]
+        reconciler = Reconciler(
+            self.aws,
+            self._mlspace_account(),
+            self.owner_sessions,
+            self.store.list_buckets(),
+            self._owner,
         )
-        return self._view(cancelled)
+        with self._writing, self._changing_layers():
+            report = reconciler.reconcile(live, remove_orphans=remove_orphans)
+        now = self.clock()
+        for finding in report.findings:
+            self.store.record(
+                actor=actor,
+                action="reconcile",
+                now=now,
+                request_id=finding.request_id,
+                detail=finding.to_dict(),
+            )
+        return report
+
+    def _mlspace_account(self) -> str:
+        sts = self.aws.client("sts")
+        with aws_call(sts, "sts:GetCallerIdentity"):
+            return str(sts.get_caller_identity()["Account"])
 
     def expire_due(self) -> list[AccessRequest]:
-        """Revoke every applied grant whose days have passed (the server runs this periodically)."""
+        """Revoke every grant whose days have passed (applied, or still awaiting the owner)."""
         return [
             self._revoke(request.id, RequestStatus.EXPIRED, actor=EXPIRY_ACTOR)
             for request in self.store.due_for_expiry(self.clock())
         ]
+
+    def repair_interrupted(self, *, older_than: timedelta = INTERRUPTED_AFTER) -> list[AccessRequest]:
+        """Requests whose last ledger entry is an apply that never finished (the endpoint died between the
+        entry and the end of its writes): their statements are removed and they are marked failed, so the
+        admin applies them again from a known state. ``older_than`` leaves another instance's running
+        apply alone."""
+        repaired = []
+        cutoff = self.clock() - older_than
+        for status in (RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED):
+            for request in self.store.list_requests(status=status):
+                history = self.store.audit(request_id=request.id)
+                last = history[-1] if history else None
+                if last is None or last.action != APPLY_STARTED or last.at > cutoff:
+                    continue
+                with self._writing, self._changing_layers():
+                    rollback = self._roll_back(request)
+                    repaired.append(
+                        self._fail(
+                            request,
+                            REPAIR_ACTOR,
+                            self.clock(),
+                            {"error": "the apply was interrupted; what it wrote was rolled back"},
+                            {"rollback": rollback.to_dict()},
+                        )
+                    )
+        return repaired
 
     # -- the registry and the log ---------------------------------------------------------------------
     def buckets(self, caller: Caller) -> list[SharedBucket]:
@@ -287,7 +422,7 @@ class AdminService:
     def audit(self, caller: Caller, request_id: str | None) -> list[AuditEntry]:
         if request_id is not None and not caller.is_admin:
             self._visible(caller, request_id)
-            return self.store.audit(request_id=request_id)
+            return requester_history(self.store.audit(request_id=request_id))
         self._admin(caller, "read the whole audit log")
         return self.store.audit(request_id=request_id)
 
@@ -324,3 +459,19 @@ def _same_role(first: str, second: str) -> bool:
     except ValueError:  # the admin token is no AWS principal, so it is nobody's session
         return False
     return one.kind == other.kind == "assumed-role" and (one.account, one.name) == (other.account, other.name)
+
+
+def _ledger(plan: Plan) -> dict[str, Any]:
+    """What an apply is about to write: per layer its target, account and our statements' Sids."""
+    return {
+        "sid_stem": plan.sid_stem,
+        "writes": [
+            {
+                "layer": change.layer,
+                "target": change.target,
+                "account": change.account,
+                "sids": [statement.get("Sid") for statement in change.statements],
+            }
+            for change in plan.changes
+        ],
+    }

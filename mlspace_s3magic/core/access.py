@@ -39,11 +39,24 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.APPROVED: frozenset(
         {RequestStatus.APPLIED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED, RequestStatus.CANCELLED}
     ),
+    # A request that wrote something (awaiting the owner, or failed) can always be taken back.
     RequestStatus.AWAITING_OWNER: frozenset(
-        {RequestStatus.APPLIED, RequestStatus.FAILED, RequestStatus.CANCELLED}
+        {
+            RequestStatus.APPLIED,
+            RequestStatus.FAILED,
+            RequestStatus.CANCELLED,
+            RequestStatus.REVOKED,
+            RequestStatus.EXPIRED,
+        }
     ),
     RequestStatus.FAILED: frozenset(
-        {RequestStatus.APPLIED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED}
+        {
+            RequestStatus.APPLIED,
+            RequestStatus.AWAITING_OWNER,
+            RequestStatus.FAILED,
+            RequestStatus.CANCELLED,
+            RequestStatus.REVOKED,
+        }
     ),
     RequestStatus.APPLIED: frozenset({RequestStatus.REVOKED, RequestStatus.EXPIRED}),
     RequestStatus.DENIED: frozenset(),

@@ -105,7 +105,7 @@ def test_the_expiry_loop_runs_rounds_until_its_block_ends() -> None:
     class CountingService:
         calls = 0
 
-        def expire_due(self) -> list[Any]:
+        def housekeeping(self) -> list[Any]:
             self.calls += 1
             rounds.put(self.calls)
             if self.calls == 1:

@@ -168,11 +168,6 @@ def test_an_approved_plan_is_planned_and_a_pending_request_has_no_lines(endpoint
     assert shown.plan is None and alice.show(filed.id).request.plan is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AdminService.submit and .cancel call self._view(request) without the caller (service.py "
-    "outside this change): their answers are the admin's view until they pass `caller`",
-)
 def test_the_answers_to_submit_and_cancel_are_the_requesters_view(endpoint: Endpoint) -> None:
     _partner_policy(endpoint)
     alice = endpoint.client("alice@demo")

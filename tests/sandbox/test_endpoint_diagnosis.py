@@ -5,7 +5,9 @@ caller cannot reach. Without the endpoint, the notebook's own reading answers an
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +96,26 @@ def test_an_unreachable_endpoint_leaves_the_notebook_reading_said_in_one_line(sa
     fallback = [note for note in report["notes"] if "admin endpoint could not diagnose" in note]
     assert len(fallback) == 1 and "\n" not in fallback[0]
     assert report["capabilities"]["read"]["verdict"] == "denied"
+
+
+def test_an_endpoint_answering_nonsense_leaves_the_notebook_reading(sandbox: SandboxState) -> None:
+    """A 200 that is not JSON (a proxy's page, say) is no diagnosis: the check falls back, it never fails."""
+
+    class Nonsense(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>sign in</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Nonsense)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = _check(sandbox, "alice@demo", SHARED_BUCKET, f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    assert report["diagnosed_by"] == "notebook"
+    assert any("admin endpoint could not diagnose" in note for note in report["notes"])
