@@ -1,6 +1,7 @@
 """How many access requests the admin endpoint files per second, and how long each takes, on a SQLite store.
 
-50 client threads (alice and bob, each client an ``AdminClient`` reusing its proof) submit unique requests
+50 client threads (alice and bob, each client an ``AdminClient``, which signs a proof for each call, so the
+endpoint verifies each one with STS; the rate limits are raised for this load) submit unique requests
 to ``s3access admin serve`` running as its own process, with the store in a temporary folder on this
 machine's disk (WAL, ``synchronous=FULL``: every acknowledged request is durable); the sandbox runs in a
 third process. Each POST is timed from the client, in two phases: all at once (each client sends its next
@@ -82,6 +83,9 @@ def admin_process(
         state.endpoint_url,
         "--admin-arn",
         ADMIN_ARN,
+        # Two principals make every request here: a real deployment's per-caller limits would stop them.
+        "--proofs-per-minute",
+        "1000000",
     ]
     if profile is None:
         command = [sys.executable, "-m", "mlspace_s3magic.cli", *arguments]

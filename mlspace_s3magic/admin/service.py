@@ -97,9 +97,6 @@ class AdminService:
             self._diagnoses.clear()
 
     # -- who ------------------------------------------------------------------------------------------
-    def authenticate(self, authorization: str | None) -> Caller:
-        return self.authenticator.authenticate(authorization)
-
     @staticmethod
     def _admin(caller: Caller, doing: str) -> None:
         if not caller.is_admin:
