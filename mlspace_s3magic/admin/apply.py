@@ -325,9 +325,9 @@ def revoke(
 
     The layers are the ones its stored plan changed, and wherever its statements may be now: both grant
     policies of ours, the requester's boundary, the bucket policy and the bucket's KMS key policy. A grant
-    policy of ours left empty is detached and deleted; MLSpace's own policies are never touched. When the
-    plan raised the boundary, the boundary is recomputed for the grants still live (``owners``: the
-    registry), so a bucket another grant needs stays allowed.
+    policy of ours left empty is detached and deleted; MLSpace's own policies are never touched. The
+    boundary is recomputed for the grants still live (``owners``: the registry), so a bucket another grant
+    needs stays allowed and room no grant needs any more comes back.
     """
     accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
     documents = Documents(accounts)
@@ -337,7 +337,7 @@ def revoke(
     for layer, target, account in sorted(targets, key=lambda item: REVOKE_ORDER.index(item[0])):
         change = plan.change(layer, target) if plan else None
         single = change is not None and isinstance((change.current or {}).get("Statement"), dict)
-        if layer == "boundary" and change is not None:
+        if layer == "boundary":  # recomputed even when this plan found it open: another grant opened it
             lowered = _Lowered(request, accounts.mlspace, owners or unregistered, accounts.mlspace_account)
             steps += _revoke_one(
                 documents, layer, target, account, request.sid_stem, as_object=single, then=lowered

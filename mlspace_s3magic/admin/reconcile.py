@@ -101,6 +101,7 @@ class Reconciler:
     owner_sessions: OwnerSessions
     registry: Sequence[SharedBucket]
     owners: Callable[[str], str | None]
+    boundary_arn: str  # MLSpace's boundary, kept to the live grants even when no live plan names it
 
     def reconcile(self, live: Sequence[AccessRequest], *, remove_orphans: bool) -> ReconcileReport:
         findings: list[Finding] = []
@@ -180,7 +181,7 @@ class Reconciler:
     def _boundary(self, live: Sequence[AccessRequest], orphaned: set[str], notes: list[str]) -> list[Finding]:
         """MLSpace's boundary keeps room for every live grant's bucket (an upgrade may have rewritten it);
         statements of ``orphaned`` stems, which no grant owns, get none."""
-        targets = {
+        targets = {self.boundary_arn} | {
             change.target
             for request in live
             if request.plan

@@ -25,10 +25,11 @@ from mlspace_s3magic.admin.plan import (
     requester_identity,
 )
 from mlspace_s3magic.admin.reconcile import Reconciler, ReconcileReport
-from mlspace_s3magic.admin.store import EXPIRING, NotFound, Store
+from mlspace_s3magic.admin.store import EXPIRING, NotFound, Store, TransitionRefused
 from mlspace_s3magic.admin.views import requester_history, view_for
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import (
+    TRANSITIONS,
     AccessRequest,
     AuditEntry,
     NewAccessRequest,
@@ -43,6 +44,7 @@ from mlspace_s3magic.core.capabilities import evaluate_capabilities
 from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import CallerArn
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 
 EXPIRY_ACTOR = "expiry"
@@ -312,6 +314,12 @@ class AdminService:
             raise Forbidden("Only the requester cancels a request; an admin denies it instead.")
         with self._writing, self._changing_layers():
             request = self.store.get(request_id)
+            if RequestStatus.CANCELLED not in TRANSITIONS[request.status]:
+                # Refused before any write: an applied grant is the admin's to revoke, never half undone.
+                raise TransitionRefused(
+                    f"Request {request_id} is {request.status.value}, so it cannot be cancelled"
+                    + (": ask an admin to revoke it." if request.status in MAY_BE_LIVE else ".")
+                )
             result = self._roll_back(request).to_dict() if self._may_have_written(request) else None
             cancelled = self.store.transition(
                 request_id,
@@ -344,12 +352,14 @@ class AdminService:
     def _reconcile(self, actor: str, *, remove_orphans: bool) -> ReconcileReport:
         """Every change reconcile makes, and every orphan it finds, goes to the audit log."""
         live = [request for status in EXPIRING for request in self.store.list_requests(status=status)]
+        partition, account = self._mlspace_account()
         reconciler = Reconciler(
             self.aws,
-            self._mlspace_account(),
+            account,
             self.owner_sessions,
             self.store.list_buckets(),
             self._owner,
+            f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY_NAME}",
         )
         with self._writing, self._changing_layers():
             report = reconciler.reconcile(live, remove_orphans=remove_orphans)
@@ -364,10 +374,12 @@ class AdminService:
             )
         return report
 
-    def _mlspace_account(self) -> str:
+    def _mlspace_account(self) -> tuple[str, str]:
+        """The partition and account the endpoint's credentials belong to: MLSpace's."""
         sts = self.aws.client("sts")
         with aws_call(sts, "sts:GetCallerIdentity"):
-            return str(sts.get_caller_identity()["Account"])
+            caller = CallerArn.parse(str(sts.get_caller_identity()["Arn"]))
+        return caller.partition, caller.account
 
     def expire_due(self) -> list[AccessRequest]:
         """Revoke every grant whose days have passed (applied, or still awaiting the owner)."""

@@ -42,6 +42,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     # A request that wrote something (awaiting the owner, or failed) can always be taken back.
     RequestStatus.AWAITING_OWNER: frozenset(
         {
+            RequestStatus.AWAITING_OWNER,  # applied again while the owner has not acted yet
             RequestStatus.APPLIED,
             RequestStatus.FAILED,
             RequestStatus.CANCELLED,

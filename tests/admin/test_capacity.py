@@ -5,8 +5,7 @@ Ten grants to ten buckets of the partner account fit (in the per-account form of
 revoking any one leaves exactly the others' access, by probe (alice's own S3 calls, decided by the
 sandbox over every layer) and by evaluation (the endpoint's verification over the live layers, and its
 diagnosis). A grant that cannot fit beside them (a bucket of unknown owner, or of a third account) is
-refused before anything is written, with the figures. Revoking every grant should give the room back; it
-does not yet (a strict xfail names the cause).
+refused before anything is written, with the figures. Revoking every grant gives the room back.
 """
 
 from __future__ import annotations
@@ -339,16 +338,6 @@ def test_ten_grants_fit_one_that_cannot_is_refused_and_revoking_any_one_leaves_t
         assert granted.alice.diagnose(sorted(live)[0])["capabilities"]["read"]["allowed"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "admin/apply.py revoke() recomputes the boundary (_Lowered) only when the revoked request's own "
-        "stored plan changed the boundary; a grant applied while the boundary already allowed its bucket "
-        "(the per-account statement, or ARNs another grant's plan added) leaves the boundary raised when it "
-        "is the last one revoked, and Reconciler._boundary only recomputes boundaries named by live "
-        "requests' plans, so the room never comes back"
-    ),
-)
 def test_revoking_every_grant_gives_the_room_back(endpoint: Endpoint) -> None:
     """Three grants suffice: the first one's plan opens the partner's account, the next two change no
     boundary. Once all three are revoked, the boundary is the seeded one again."""

@@ -21,8 +21,7 @@ separate property (the last test).
 ``partner-shared-readonly`` without it, so a grant that needs its bucket policy waits for the owner.
 Before each step the test deletes the boundary's non-default versions, as an admin does when apply says
 MLSpace's boundary has the five versions IAM keeps (the endpoint never prunes MLSpace's policy itself).
-Known bugs, each with its own strict xfail test below, are kept out of the generated sequences only where
-they would hide everything else (a cancel of an applied grant is not run).
+Bugs this test found each have a test of their own below, the smallest sequence that hit them.
 """
 
 from __future__ import annotations
@@ -616,10 +615,6 @@ def _run(world: World, operation: Operation) -> str:
 
 
 def _act(world: World, action: str, request: AccessRequest) -> str:
-    if action == "cancel" and request.status is RequestStatus.APPLIED:
-        # A known bug with its own test (test_cancelling_an_applied_grant_leaves_it_whole): cancel strips the
-        # grant from every layer, then refuses, leaving it applied. Drop this once that test passes.
-        return f"cancel {request.id} (applied): not run, a known bug"
     caller = world.admin
     if action == "cancel":
         caller = next(c for c in world.callers.values() if c.arn == request.requester.arn)
@@ -718,19 +713,9 @@ def test_any_sequence_leaves_exactly_the_live_grants(sandboxes: Sandboxes, seque
     _play(sandboxes, sequence, exact=False)
 
 
-# -- known bugs, each shown by the smallest sequence that hits it -------------------------------------------
+# -- bugs this test found, each shown by the smallest sequence that hit it ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "AdminService.cancel (admin/service.py) rolls the grant back (apply.revoke over every layer) before "
-        "store.transition(..., CANCELLED), which TRANSITIONS refuse for an applied request: the grant's "
-        "statements leave the grant policy, the bucket policy and the boundary, the answer is 409, and the "
-        "request stays applied (reconcile later puts the statements back). When this passes, let "
-        "_act run cancel on applied requests again."
-    ),
-)
 def test_cancelling_an_applied_grant_leaves_it_whole(sandboxes: Sandboxes) -> None:
     with _world(sandboxes) as world:
         for operation in (Submit(ALICE, DATASETS, "read", None), Grant(0)):
@@ -744,16 +729,6 @@ def test_cancelling_an_applied_grant_leaves_it_whole(sandboxes: Sandboxes) -> No
         check_invariant(world)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "AdminService.apply (admin/service.py) records apply-started, finds the bucket policy still awaiting "
-        "its owner, then calls store.transition(AWAITING_OWNER -> AWAITING_OWNER), which TRANSITIONS refuse "
-        "(TransitionRefused, 409) with no outcome recorded; apply-started stays the request's last ledger "
-        "entry, so repair_interrupted takes the live grant for an apply a crash cut off, rolls it back and "
-        "marks it failed"
-    ),
-)
 def test_applying_again_while_awaiting_the_owner_is_no_interrupted_apply(sandboxes: Sandboxes) -> None:
     """The admin applies a grant again to see whether the owner has run the command yet (they have not)."""
     with _world(sandboxes) as world:
@@ -780,15 +755,6 @@ ROOM_LEAK_STORY: list[Operation] = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "admin/apply.py revoke() recomputes the boundary (_Lowered) only when the revoked request's own "
-        "stored plan changed the boundary: the last grant of a bucket whose plan found the boundary already "
-        "open (another grant's ARNs, or the per-account statement) leaves it open after its revoke, and "
-        "Reconciler._boundary recomputes only boundaries named by live requests' plans"
-    ),
-)
 @PROPERTY_SETTINGS
 @example(sequence=ROOM_LEAK_STORY)
 @given(sequence=sequences)
