@@ -237,16 +237,22 @@ class AdminService:
                 )
                 return self._view(failed)
             expires = now + timedelta(days=request.days) if request.days else None
-            applied = self.store.transition(
-                request_id,
-                result.status,
-                actor=caller.arn,
-                action="apply",
-                now=now,
-                result=result.to_dict(),
-                expires_at=expires,
-                detail={"verified": result.verification.allowed},
-            )
+            try:
+                applied = self.store.transition(
+                    request_id,
+                    result.status,
+                    actor=caller.arn,
+                    action="apply",
+                    now=now,
+                    result=result.to_dict(),
+                    expires_at=expires,
+                    detail={"verified": result.verification.allowed},
+                )
+            except TransitionRefused:
+                # The request moved on while this apply wrote (a cancel on another endpoint instance):
+                # what was written belongs to no live grant, so it goes.
+                self._roll_back(request)
+                raise
         self._notify(result.status.value, applied)
         return self._view(applied)
 

@@ -169,3 +169,28 @@ def test_an_apply_cut_off_after_its_ledger_entry_is_repaired(endpoint: Endpoint)
     assert _traces(endpoint, approved) == []
     # Repaired once: the failure is now the last entry, so the next round leaves it alone.
     assert service.repair_interrupted(older_than=timedelta(0)) == []
+
+
+def test_a_cancel_on_another_instance_during_apply_leaves_nothing(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two endpoint instances share a store: alice's cancel lands on the other one while this one writes.
+    Its outcome cannot be recorded any more, so what it wrote is rolled back."""
+    alice, admin = endpoint.client("alice@demo"), endpoint.client("admin")
+    filed = alice.submit(_new())
+    assert filed is not None
+    admin.act(filed.id, "approve")
+    service = endpoint.service
+
+    def writes_then_cancelled_elsewhere(*args: Any, **kwargs: Any) -> Any:
+        result = apply(*args, **kwargs)
+        service.store.transition(
+            filed.id, RequestStatus.CANCELLED, actor="other-instance", action="cancel", now=service.clock()
+        )
+        return result
+
+    monkeypatch.setattr("mlspace_s3magic.admin.service.apply", writes_then_cancelled_elsewhere)
+    with pytest.raises(AdminRefused, match="409"):
+        admin.act(filed.id, "apply")
+    assert service.store.get(filed.id).status is RequestStatus.CANCELLED
+    assert _traces(endpoint, filed) == []
