@@ -400,11 +400,13 @@ def _current(fetched: PolicyOrGap) -> Any:
 
 
 def _grant_policy(caller: CallerLayers, identity: Identity) -> Any:
-    """Our own grant policy among the caller's attached policies, None if absent, unreadable if unknown."""
+    """Our own grant policy among the caller's attached policies, else unknown: one not attached to this
+    role may still exist (a member who joined after it was made), so the printed command decides at run
+    time whether to create it or add a version, and attaches it."""
     if isinstance(caller.identity_policies, Unreadable):
         return UNREADABLE
     names = {f"MLSpace-s3access-project-{identity.project}", f"MLSpace-s3access-user-{identity.user}"}
     for policy in caller.identity_policies:
         if policy.label in names:
             return json.loads(json.dumps(policy.document))
-    return None
+    return UNREADABLE

@@ -353,7 +353,7 @@ def plan_fixes(
         ("boundary", _boundary_fix, current_boundary),
         ("identity", _identity_fix, current_grant_policy),
     ):
-        if layer in layers or key:
+        if layer in layers or (key and not (layer == "boundary" and _known_unbounded(identity))):
             fixes.append(build(_IamGrant(plan, key, s3=layer in layers), current))
     if "kms" in layers:
         fixes.append(_key_policy_fix(plan, key, current_key_policy) if key else _unknown_key_advice(plan))
@@ -883,9 +883,16 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     )
 
 
+def _known_unbounded(identity: Identity) -> bool:
+    """Whether the caller's role was read and has no permissions boundary (MLSpace's shared notebook role):
+    then there is no boundary to raise for a key."""
+    return bool(identity.role) and identity.boundary is None and identity.boundary_unreadable is None
+
+
 def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
     """With the caller's role unread, its boundary is assumed: the command first reads the role's real one
-    and stops, naming it, when it is another policy (or none), so it never raises the wrong boundary."""
+    and stops, naming it, when it is another policy, so it never raises the wrong boundary; a role without
+    a boundary (MLSpace's shared notebook role) needs nothing here."""
     if plan.identity.boundary is not None or not plan.identity.role:
         return []
     role = shlex.quote(plan.identity.role)
@@ -898,6 +905,10 @@ def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
         f"actual=$(aws iam get-role --role-name {role} "
         "--query Role.PermissionsBoundary.PermissionsBoundaryArn --output text)",
         'echo "boundary of the role: $actual"',
+        'if [ "$actual" = None ]; then',
+        '  echo "The role has no permissions boundary: there is none to raise." >&2',
+        "  exit 0",
+        "fi",
         f'if [ "$actual" != {shlex.quote(target)} ]; then',
         f"  echo {stop} >&2",
         "  exit 1",

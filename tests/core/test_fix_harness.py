@@ -281,13 +281,6 @@ KEY_IN_FULL_BOUNDARY = (
     "(plan_fixes adds the boundary fix whenever kms blocks); core/ceiling.py fits buckets into MLSpace's "
     "statements, not keys (the key's ARN appended to MLSpace's own KMS statement would fit)"
 )
-SHARED_ROLE_BOUNDARY = (
-    "the shared mlspace-notebook-role has no permissions boundary (its GetRole shows none), yet "
-    "core/remedy.plan_fixes adds a boundary fix whenever a KMS key blocks ('if layer in layers or key'), on "
-    "the per-user roles' mlspace-project-user-permission-boundary: a fix that is not needed, whose printed "
-    "command fails (the boundary being full, or, the role having none, the guard for an assumed boundary "
-    "stopping with 'The role's boundary is not ...')"
-)
 SHARED_NOTEBOOK_POLICY_FULL = (
     "the shared notebook policy cannot be read, so the identity fix merges the S3 and KMS statements into "
     "mlspace-notebook-policy though an earlier grant there already allows them (the layer is only "
@@ -300,12 +293,6 @@ SHARED_ROLE_UNKNOWN_BOUNDARY = (
     "mlspace-notebook-role has none ('None') and stops with exit 1 ('The role's boundary is not "
     "...mlspace-project-user-permission-boundary') instead of saying that no boundary needs changing "
     "(core/remedy._boundary_fix, the guard for an assumed boundary)"
-)
-JOINER_CREATE_POLICY = (
-    "a member who joined after the grant policy was made: the caller's attached policies are readable and "
-    "lack MLSpace-s3access-project-demo, so core/check._grant_policy answers 'none' and "
-    "core/remedy._identity_fix prints create-policy, which IAM refuses (EntityAlreadyExists); the existing "
-    "policy attached afterwards holds only the earlier bucket's statements"
 )
 ADMIN_KEY_IN_FULL_BOUNDARY = (
     "admin/plan.Planner.plan puts the KMS key grant into MLSpace's boundary as a new statement "
@@ -323,15 +310,12 @@ def check_cause(s: Situation) -> str | None:
         if "encryption" not in reads and not learned:
             causes.append(KEY_UNKNOWN)
         if s.mode == "shared":
-            causes.append(SHARED_ROLE_BOUNDARY)
             if learned and "identity" not in reads:
                 causes.append(SHARED_NOTEBOOK_POLICY_FULL)
         elif not s.own_boundary:
             causes.append(KEY_IN_FULL_BOUNDARY)
     if s.mode == "shared" and "role" not in reads:
         causes.append(SHARED_ROLE_UNKNOWN_BOUNDARY)
-    if s.grant == "joiner" and "identity" in reads:
-        causes.append(JOINER_CREATE_POLICY)
     return "; and then ".join(causes) or None
 
 
