@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlspace_s3magic.admin.plan import (
+    MAX_POLICY_VERSIONS,
     OWNER,
     POOL_SIZE,
     Accounts,
@@ -40,6 +41,7 @@ from mlspace_s3magic.admin.plan import (
     request_ref,
     requester_identity,
     unregistered,
+    versions_full,
 )
 from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
@@ -59,7 +61,6 @@ from mlspace_s3magic.core.remedy import (
 Document = dict[str, Any]
 WRITE_ORDER = ("bucket-policy", "kms", "boundary", "identity")
 REVOKE_ORDER = tuple(reversed(WRITE_ORDER))
-MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 GRANT_DESCRIPTION = "S3 access granted through mlspace-s3access; each statement's Sid names its request."
 # Outcomes of a step.
 WRITTEN = "written"
@@ -101,12 +102,7 @@ class VersionsFull(PlanRefused):
     """MLSpace's boundary already holds the five versions IAM keeps, and it is not ours to prune."""
 
     def __init__(self, arn: str):
-        super().__init__(
-            f"{arn} already has the {MAX_POLICY_VERSIONS} versions IAM keeps, and it is MLSpace's, not "
-            "ours to prune: delete a version you no longer need (aws iam list-policy-versions "
-            f"--policy-arn {arn}; aws iam delete-policy-version ...), then try again. Nothing was written "
-            "to it."
-        )
+        super().__init__(versions_full(arn))
 
 
 class PlanOutdated(S3MagicError):
@@ -228,8 +224,8 @@ def apply(
     with ThreadPoolExecutor(max(1, len(changes)), thread_name_prefix="s3access-apply") as pool:
         states = list(pool.map(lambda change: _state(documents, change), changes))
     for change, state in zip(changes, states, strict=True):
-        full = change.layer == "boundary" and state == WRITTEN
-        if full and len(documents.versions(change.target)) >= MAX_POLICY_VERSIONS:
+        writes_boundary = change.layer == "boundary" and state == WRITTEN
+        if writes_boundary and len(documents.versions(change.target)) >= MAX_POLICY_VERSIONS:
             raise VersionsFull(change.target)
     steps: list[Step] = []
     for change in changes:

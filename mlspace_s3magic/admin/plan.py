@@ -63,6 +63,7 @@ ENDPOINT = "endpoint"
 OWNER = "owner"
 OWNER_SESSION_NAME = "mlspace-s3access-admin"
 OWNER_SESSION_SECONDS = 15 * 60  # well within AssumeRole's default hour
+MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 POOL_SIZE = 16  # more than the reads that wait on others (the bucket's layers), so none can starve
 
 
@@ -394,9 +395,33 @@ class Planner:
             request.id,
             request.sid_stem,
             tuple(changes),
-            tuple(_problems(changes, currents)),
+            (*_problems(changes, currents), *_versions_full(self.aws, changes)),
             (*accounts.notes, *evaluated.notes, *_notes(evaluated, fixes)),
         )
+
+
+def _versions_full(aws: Aws, changes: list[LayerChange]) -> list[str]:
+    """MLSpace's boundary at IAM's five versions: apply would have to delete one, which is not ours to do,
+    so the plan says what the admin must do first."""
+    iam = aws.client("iam")
+    problems = []
+    for change in changes:
+        if change.layer != "boundary" or change.applied_by != ENDPOINT:
+            continue
+        with aws_call(iam, "iam:ListPolicyVersions"):
+            versions = iam.list_policy_versions(PolicyArn=change.target)["Versions"]
+        if len(versions) >= MAX_POLICY_VERSIONS:
+            problems.append(versions_full(change.target))
+    return problems
+
+
+def versions_full(arn: str) -> str:
+    """What to do when MLSpace's boundary holds IAM's five versions (said by the plan and by apply)."""
+    return (
+        f"{arn} already has the {MAX_POLICY_VERSIONS} versions IAM keeps, and it is MLSpace's, not ours to "
+        f"prune: delete a version you no longer need (aws iam list-policy-versions --policy-arn {arn}; aws "
+        "iam delete-policy-version ...), then try again. Nothing was written to it."
+    )
 
 
 def unregistered(_bucket: str) -> str | None:

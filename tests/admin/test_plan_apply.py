@@ -496,12 +496,17 @@ def test_a_boundary_at_five_versions_is_never_pruned_and_nothing_is_written(worl
     boundary is not ours to prune, so apply refuses before its first write and says what to do."""
     iam = world.admin.client("iam")
     boundary = json.dumps(the_boundary(world))
+    request = access_request(world.state)
+    planned = world.planner.plan(request, world.bucket)  # before the versions filled up
+    assert planned.problems == ()
     while len(iam.list_policy_versions(PolicyArn=BOUNDARY_ARN)["Versions"]) < 5:
         iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=boundary, SetAsDefault=False)
     before = sorted(v["VersionId"] for v in iam.list_policy_versions(PolicyArn=BOUNDARY_ARN)["Versions"])
-    request = access_request(world.state)
+    # A new plan says what the admin must do first; an older one is refused by apply itself.
+    (problem,) = world.planner.plan(request, world.bucket).problems
+    assert "delete a version you no longer need" in problem
     with pytest.raises(VersionsFull, match="delete a version you no longer need"):
-        world.apply(world.planner.plan(request, world.bucket), request)
+        world.apply(planned, request)
     after = sorted(v["VersionId"] for v in iam.list_policy_versions(PolicyArn=BOUNDARY_ARN)["Versions"])
     assert after == before
     assert bucket_policy(world.owner) is None  # nothing else was written either
