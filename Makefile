@@ -54,7 +54,7 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
 unit: install chromium
-	$(BIN)/pytest tests
+	$(BIN)/pytest -n 2 tests
 
 # The example notebooks run against a fresh sandbox and admin endpoint, acting as alice@demo, with their
 # outputs compared; the request outbox is a scratch folder too, so nothing left from another run shows.

@@ -636,6 +636,11 @@ class _Client:  # boto3's parameter names (RoleName...) are kept, so the product
         _, document = self._managed(PolicyArn, "GetPolicyVersion")
         return {"PolicyVersion": {"Document": copy.deepcopy(document), "VersionId": VersionId}}
 
+    def list_policy_versions(self, PolicyArn: str) -> dict[str, Any]:
+        """One version each: the plan asks before it writes MLSpace's boundary (IAM keeps five)."""
+        self._managed(PolicyArn, "ListPolicyVersions")
+        return {"Versions": [{"VersionId": "v1", "IsDefaultVersion": True}]}
+
     # s3
     def get_bucket_policy(self, Bucket: str) -> dict[str, Any]:
         self._allow("bucket-policy", "GetBucketPolicy")
