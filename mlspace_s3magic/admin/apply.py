@@ -489,7 +489,8 @@ class Documents:
                 document = iam.get_policy_version(PolicyArn=target, VersionId=version)["PolicyVersion"]
                 return as_document(document["Document"])
         except ClientError as error:
-            if error_code(error) in NOT_FOUND_CODES:
+            # A bucket that is gone (or never was) holds no statement of ours to remove or keep.
+            if error_code(error) in (*NOT_FOUND_CODES, "NoSuchBucket"):
                 return None
             raise
 

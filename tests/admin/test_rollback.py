@@ -194,3 +194,27 @@ def test_a_cancel_on_another_instance_during_apply_leaves_nothing(
         admin.act(filed.id, "apply")
     assert service.store.get(filed.id).status is RequestStatus.CANCELLED
     assert _traces(endpoint, filed) == []
+
+
+def test_a_failed_request_for_a_bucket_that_does_not_exist_can_be_cancelled(endpoint: Endpoint) -> None:
+    """Rolling back reads every layer the request may have written: a bucket that is gone (or never was)
+    holds nothing of it, and says so rather than failing the cancel."""
+    endpoint.token_client().put_bucket(
+        SharedBucket(bucket="never-created-bucket", owner_account="333333333333")
+    )
+    new = NewAccessRequest.model_validate(
+        {
+            "bucket": "never-created-bucket",
+            "access": "read",
+            "reason": "a study",
+            "idempotency_key": uuid.uuid4().hex,
+        }
+    )
+    alice, admin = endpoint.client("alice@demo"), endpoint.client("admin")
+    filed = alice.submit(new)
+    assert filed is not None
+    admin.act(filed.id, "approve")
+    with pytest.raises(AdminRefused):
+        admin.act(filed.id, "apply")  # no room for a third account beside the seeded grant, or no bucket
+    assert endpoint.service.store.get(filed.id).status is RequestStatus.FAILED
+    assert alice.act(filed.id, "cancel").status is RequestStatus.CANCELLED
