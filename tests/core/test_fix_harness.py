@@ -287,13 +287,6 @@ SHARED_NOTEBOOK_POLICY_FULL = (
     "unverified): the merged document is over IAM's 6,144 characters (MLSpace's policy is 5,247) and IAM "
     "refuses it (core/remedy._identity_fix for the shared scope)"
 )
-SHARED_ROLE_UNKNOWN_BOUNDARY = (
-    "iam:GetRole denied, so the boundary is unknown and a boundary fix is printed (right: unknown is not "
-    "absent); but its command, checking the role's boundary with iam get-role, finds the shared "
-    "mlspace-notebook-role has none ('None') and stops with exit 1 ('The role's boundary is not "
-    "...mlspace-project-user-permission-boundary') instead of saying that no boundary needs changing "
-    "(core/remedy._boundary_fix, the guard for an assumed boundary)"
-)
 ADMIN_KEY_IN_FULL_BOUNDARY = (
     "admin/plan.Planner.plan puts the KMS key grant into MLSpace's boundary as a new statement "
     "(core/remedy._boundary_fix with _key_grant): over IAM's 6,144 characters with MLSpace's 140 free, so "
@@ -314,8 +307,6 @@ def check_cause(s: Situation) -> str | None:
                 causes.append(SHARED_NOTEBOOK_POLICY_FULL)
         elif not s.own_boundary:
             causes.append(KEY_IN_FULL_BOUNDARY)
-    if s.mode == "shared" and "role" not in reads:
-        causes.append(SHARED_ROLE_UNKNOWN_BOUNDARY)
     return "; and then ".join(causes) or None
 
 
