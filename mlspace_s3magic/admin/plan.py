@@ -484,12 +484,17 @@ def _grantee_roles(aws: Aws, identity: Identity, scope: Scope) -> tuple[str, ...
     """The roles the grant policy goes on: every role of the project (one per member), or the user's own."""
     if scope is Scope.USER:
         return (str(identity.role),)
+    return project_roles(aws, str(identity.project))
+
+
+def project_roles(aws: Aws, project: str) -> tuple[str, ...]:
+    """Every role of an MLSpace project (one per member), those made after a grant too."""
     iam = aws.client("iam")
     with aws_call(iam, "iam:ListRoles"):
         names = [
             role["RoleName"] for page in iam.get_paginator("list_roles").paginate() for role in page["Roles"]
         ]
-    return tuple(sorted(name for name in names if project_from_role_name(name) == identity.project))
+    return tuple(sorted(name for name in names if project_from_role_name(name) == project))
 
 
 def _change(fix: Fix, fetched: PolicyOrGap, accounts: Accounts, roles: tuple[str, ...]) -> LayerChange:

@@ -24,11 +24,11 @@ from mlspace_s3magic.admin.plan import (
     OwnerSessions,
     Plan,
     live_grants,
+    project_roles,
 )
 from mlspace_s3magic.core.access import AccessRequest, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, with_ceiling
-from mlspace_s3magic.core.mlspace import project_from_role_name
 from mlspace_s3magic.core.remedy import GRANT_POLICY_PREFIX, SID_SUFFIXES, merge_statements, remove_statements
 from mlspace_s3magic.core.render import Rendered, terminal_safe
 
@@ -153,14 +153,8 @@ class Reconciler:
         project = name.removeprefix(f"{GRANT_POLICY_PREFIX}-project-")
         if project == name:
             return []  # a user's grant: its one role was attached when applied
+        roles = project_roles(self.aws, project)
         iam = self.aws.client("iam")
-        with aws_call(iam, "iam:ListRoles"):
-            roles = [
-                str(role["RoleName"])
-                for page in iam.get_paginator("list_roles").paginate()
-                for role in page["Roles"]
-                if project_from_role_name(str(role["RoleName"])) == project
-            ]
         with aws_call(iam, "iam:ListEntitiesForPolicy"):
             attached = {
                 str(role["RoleName"])
