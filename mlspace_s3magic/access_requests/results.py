@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest
-from mlspace_s3magic.core.render import Rendered, html_table, terminal_safe, text_table
+from mlspace_s3magic.core.render import Columns, Rendered, columns, html_table, text_table
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,7 +59,9 @@ class RequestTable(Rendered):
             "queued": [q.model_dump(mode="json") for q in self.queued],
         }
 
-    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+    def _table(self) -> Columns:
+        """A row per request, with the endpoint's one line per layer under it (which document, what it
+        allows, whether written)."""
         rows = [
             (r.id, r.status.value, r.access.value, f"s3://{r.bucket}/{r.prefix}", r.reason)
             for r in self.requests
@@ -69,46 +70,15 @@ class RequestTable(Rendered):
             ("(queued)", "not sent", q.access.value, f"s3://{q.bucket}/{q.prefix}", q.reason)
             for q in self.queued
         ]
-        return rows
-
-    def _changes(self) -> list[list[str]]:
-        """Per row, the endpoint's one line per layer (which document, what it allows, whether written)."""
-        return [[summary.line() for summary in r.summary or []] for r in self.requests] + [
-            [] for _ in self.queued
-        ]
+        changes = [[summary.line() for summary in r.summary or []] for r in self.requests]
+        return columns(
+            ("id", "status", "access", "where", "reason"), rows, below=changes + [[] for _ in self.queued]
+        )
 
     def __str__(self) -> str:
-        rows = self._rows()
-        if not rows:
+        if not self.requests and not self.queued:
             return "(no access requests)"
-        header = ("id", "status", "access", "where", "reason")
-        safe = [tuple(terminal_safe(cell) for cell in row) for row in rows]
-        widths = [max(len(row[i]) for row in (header, *safe)) for i in range(4)]
-
-        def line(row: tuple[str, ...]) -> str:
-            return (
-                "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
-                + "  "
-                + row[4]
-            )
-
-        lines = [line(header)]
-        for row, changes in zip(safe, self._changes(), strict=True):
-            lines.append(line(row))
-            lines += [f"    - {terminal_safe(change)}" for change in changes]
-        return "\n".join(lines)
+        return self._table().text()
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{escape(cell)}</td>" for cell in row)
-            + "<td>"
-            + "<br>".join(escape(change) for change in changes)
-            + "</td></tr>"
-            for row, changes in zip(self._rows(), self._changes(), strict=True)
-        )
-        return (
-            "<div><strong>Your S3 access requests</strong><table>"
-            "<tr><th>id</th><th>status</th><th>access</th>"
-            f"<th>where</th><th>reason</th><th>changes</th></tr>{body}</table></div>"
-        )
+        return f"<div><strong>Your S3 access requests</strong>{self._table().html()}</div>"

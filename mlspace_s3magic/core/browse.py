@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from mlspace_s3magic.core.aws import ACCESS_DENIED_CODES, Aws, aws_call, error_code
 from mlspace_s3magic.core.errors import AwsRequestFailed, S3MagicError
 from mlspace_s3magic.core.names import BucketRef, modern_rule_broken
-from mlspace_s3magic.core.render import Rendered
+from mlspace_s3magic.core.render import Cell, Rendered, columns
 
 DEFAULT_PAGE_SIZE = 1000  # S3's own maximum per ListObjectsV2 page
 PREVIEW_BYTES = 1024
@@ -123,20 +123,20 @@ class Page(Rendered):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        rows = [
-            f"<tr><td>&#128193; {escape(self.name(folder))}</td><td></td><td></td></tr>"
-            for folder in self.folders
+        rows: list[tuple[str, Cell | str, str]] = [
+            (f"\N{FILE FOLDER} {self.name(folder)}", "", "") for folder in self.folders
         ]
         rows += [
-            f"<tr><td>{escape(self.name(entry.key))}</td><td style='text-align:right'>"
-            f"{escape(format_size(entry.size))}</td><td>{escape(format_time(entry.last_modified))}</td></tr>"
+            (
+                self.name(entry.key),
+                Cell(format_size(entry.size), align="right"),
+                format_time(entry.last_modified),
+            )
             for entry in self.objects
         ]
+        table = columns(("name", "size", "modified (UTC)"), rows).html()
         more = f"<p>{escape(self._more())}</p>" if self.next_token else ""
-        return (
-            f"<div><strong>{escape(str(self.ref))}</strong><table><tr><th>name</th><th>size</th>"
-            f"<th>modified (UTC)</th></tr>{''.join(rows)}</table>{more}</div>"
-        )
+        return f"<div><strong>{escape(str(self.ref))}</strong>{table}{more}</div>"
 
 
 @dataclass(frozen=True, repr=False)

@@ -41,7 +41,7 @@ from mlspace_s3magic.core.mlspace import data_bucket_name
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn
 from mlspace_s3magic.core.probes import Outcome, Probe, Prober, run_probes
 from mlspace_s3magic.core.remedy import UNREADABLE, AccessLevel, Fix, fixes_html, plan_fixes, render_fixes
-from mlspace_s3magic.core.render import Rendered
+from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns, notes_html
 
 # Layers a notebook never sees; a denial nothing visible explains is theirs (or an ACL's) to answer for.
 NOT_VISIBLE = ("scp", "rcp", "endpoint", "session")
@@ -121,11 +121,12 @@ class AccessReport(Rendered):
             rows.append((name, report.verdict.value, blocked, report.probe.detail))
         return rows
 
+    def _table(self) -> Columns:
+        rows = [(c, Cell(v, status=True), b, e) for c, v, b, e in self._rows()]
+        return columns(("capability", "verdict", "blocked by", "evidence"), rows)
+
     def __str__(self) -> str:
-        width = max(len(row[2]) for row in self._rows())
-        lines = [f"S3 access to {self.ref} as {self.principal}", ""]
-        lines.append(f"{'capability':<10}  {'verdict':<8}  {'blocked by':<{width}}  evidence")
-        lines += [f"{c:<10}  {v:<8}  {b:<{width}}  {e}" for c, v, b, e in self._rows()]
+        lines = [f"S3 access to {self.ref} as {self.principal}", "", self._table().text()]
         disagreements = [r.disagreement for r in self.capabilities.values() if r.disagreement]
         extra = [
             *(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in self.unreadable_layers),
@@ -139,18 +140,11 @@ class AccessReport(Rendered):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colours = {"allowed": "#1a7f37", "denied": "#cf222e", "unknown": "#9a6700"}
-        body = "".join(
-            f"<tr><td>{escape(c)}</td><td style='color:{colours[v]};font-weight:bold'>{escape(v)}</td>"
-            f"<td>{escape(b)}</td><td>{escape(e)}</td></tr>"
-            for c, v, b, e in self._rows()
-        )
         notes = [
             *(f"Could not read the {gap.layer} layer: {gap.reason}." for gap in self.unreadable_layers),
             *(r.disagreement for r in self.capabilities.values() if r.disagreement),
             *self.notes,
         ]
-        notes_html = "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes if n) + "</ul>" if notes else ""
         fixes = (
             f"<details><summary>{len(self.fixes)} fix(es), one per blocking layer</summary>"
             f"{fixes_html(self.fixes)}</details>"
@@ -160,8 +154,7 @@ class AccessReport(Rendered):
         return (
             f"<div><strong>S3 access to {escape(str(self.ref))}</strong> "
             f"as <code>{escape(self.principal)}</code>"
-            "<table><tr><th>capability</th><th>verdict</th><th>blocked by</th><th>evidence</th></tr>"
-            f"{body}</table>{notes_html}{fixes}</div>"
+            f"{self._table().html()}{notes_html(notes)}{fixes}</div>"
         )
 
 

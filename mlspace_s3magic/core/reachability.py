@@ -20,7 +20,8 @@ from mlspace_s3magic.core.layers import Unreadable
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, PayerProbe, Probe, Prober
 from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
-from mlspace_s3magic.core.render import Rendered
+from mlspace_s3magic.core.render import STATUS_COLOURS as STATUS_COLOURS  # the widgets' import
+from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns
 
 DEFAULT_WORKERS = 64
 QUICK_READ_DETAIL = (
@@ -36,16 +37,6 @@ class Status(StrEnum):
     DENIED = "denied"
     MISSING = "missing"
     UNKNOWN = "unknown"
-
-
-STATUS_COLOURS = {
-    Status.READ_WRITE: "#1a7f37",
-    Status.READ: "#1a7f37",
-    Status.LIST_ONLY: "#9a6700",
-    Status.DENIED: "#cf222e",
-    Status.MISSING: "#6e7781",
-    Status.UNKNOWN: "#6e7781",
-}
 
 
 @dataclass(frozen=True)
@@ -81,50 +72,36 @@ class BucketList(Rendered):
     def to_dict(self) -> list[dict[str, Any]]:
         return [item.to_dict() for item in self.items]
 
-    def _rows(self) -> list[tuple[str, ...]]:
-        return [
+    def _table(self) -> Columns:
+        rows = [
             (
-                item.candidate.bucket + (" (MLSpace data)" if item.candidate.mlspace_data else ""),
-                item.status.value,
+                Cell(
+                    item.candidate.bucket + (" (MLSpace data)" if item.candidate.mlspace_data else ""),
+                    code=True,
+                ),
+                Cell(item.status.value, status=True),
                 item.candidate.owner_account or "-",
                 ", ".join(item.candidate.sources),
                 item.candidate.description or "-",
             )
             for item in self.items
         ]
+        return columns(("bucket", "status", "owner", "found in", "description"), rows)
 
     def __str__(self) -> str:
-        header = ("bucket", "status", "owner", "found in", "description")
-        rows = [header, *self._rows()]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-        lines = [
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
-            for row in rows
-        ]
+        lines = [self._table().text()]
         if not self.items:
             lines.append(
                 "(no candidate buckets: ask your admin to register shared buckets, or set "
                 "S3Access.extra_buckets)"
             )
         lines += [f"Note: {note}" for note in self.notes]
-        return "\n".join(line.rstrip() for line in lines)
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        body = "".join(
-            "<tr>"
-            f"<td><code>{escape(bucket)}</code></td>"
-            f"<td><span style='background:{STATUS_COLOURS[item.status]};color:white;border-radius:4px;"
-            f"padding:0 6px'>{escape(status)}</span></td>"
-            f"<td>{escape(owner)}</td><td>{escape(sources)}</td><td>{escape(description)}</td>"
-            "</tr>"
-            for item, (bucket, status, owner, sources, description) in zip(
-                self.items, self._rows(), strict=True
-            )
-        )
         notes = "".join(f"<li>{escape(note)}</li>" for note in self.notes)
         return (
-            "<div><strong>S3 buckets you may reach</strong><table><tr><th>bucket</th><th>status</th>"
-            f"<th>owner</th><th>found in</th><th>description</th></tr>{body}</table>"
+            f"<div><strong>S3 buckets you may reach</strong>{self._table().html()}"
             + (f"<ul>{notes}</ul>" if notes else "")
             + "</div>"
         )

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from html import escape
 
+from mlspace_s3magic.core.render import Cell, columns
+
 from .document import Effect, Layer
 
 
@@ -114,34 +116,21 @@ class EvaluationResult:
             ("Resource", self.resource),
             ("Blocked by", ", ".join(layer.value for layer in self.blocked_by) or "-"),
         ]
-        head = "".join(
-            f'<tr><th style="text-align:left">{escape(name)}</th><td>{escape(value)}</td></tr>'
-            for name, value in rows
-        )
-        refs = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{escape(cell)}</td>"
-                for cell in (
-                    "deciding" if ref in self.statements else "applied",
-                    ref.layer.value,
-                    ref.policy,
-                    ref.statement,
-                    ref.effect.value,
-                )
+        head = columns((), [(Cell(name, heading=True), value) for name, value in rows])
+        refs = [
+            (
+                "deciding" if ref in self.statements else "applied",
+                ref.layer.value,
+                ref.policy,
+                ref.statement,
+                ref.effect.value,
             )
-            + "</tr>"
             for ref in (*self.statements, *(ref for ref in self.matched if ref not in self.statements))
-        )
-        table = (
-            "<table><tr><th></th><th>Layer</th><th>Policy</th><th>Statement</th><th>Effect</th></tr>"
-            f"{refs}</table>"
-            if refs
-            else ""
-        )
+        ]
+        table = columns(("", "Layer", "Policy", "Statement", "Effect"), refs).html() if refs else ""
         lists = "".join(
             f"<p>{escape(title)}</p><ul>{''.join(f'<li>{escape(item)}</li>' for item in items)}</ul>"
             for title, items in (("Why", self.reasons), ("Notes", self.notes))
             if items
         )
-        return f"<div><table>{head}</table>{table}{lists}</div>"
+        return f"<div>{head.html()}{table}{lists}</div>"
