@@ -4,11 +4,13 @@ packages."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlspace_s3magic.access_requests.actions import (
     InvalidRequest,
@@ -17,19 +19,15 @@ from mlspace_s3magic.access_requests.actions import (
     my_requests,
     new_request,
 )
-from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
-from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.admin.cli import add_admin_commands
-from mlspace_s3magic.core.aws import Aws, AwsSettings
+from mlspace_s3magic.commands import COMMANDS, Where
+from mlspace_s3magic.core.aws import AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
-from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
-from mlspace_s3magic.core.registry import default_registry_path
 from mlspace_s3magic.core.render import terminal_safe
 from mlspace_s3magic.sandbox.cli import add_sandbox_commands
 from mlspace_s3magic.session import S3AccessSession, SessionSettings
@@ -38,8 +36,11 @@ EXIT_BAD_INVOCATION = 2  # argparse's own status for a bad command line
 EXIT_DENIED = 3
 
 
-def _aws_from(args: argparse.Namespace) -> Aws:
-    return Aws(AwsSettings(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile))
+def _session(args: argparse.Namespace, **settings: Any) -> contextlib.closing[S3AccessSession]:
+    """The session the magic and the server use, from the command's AWS options and ``settings``; closed
+    when the command is done."""
+    aws = AwsSettings(region=args.region, endpoint_url=args.endpoint_url, profile=args.profile)
+    return contextlib.closing(S3AccessSession(SessionSettings(aws=aws, **settings)))
 
 
 def _print_json(data: object) -> None:
@@ -47,7 +48,8 @@ def _print_json(data: object) -> None:
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
-    identity = whoami(_aws_from(args))
+    with _session(args) as session:
+        identity = session.checker.identity()
     if args.json:
         _print_json(identity.to_dict())
     else:
@@ -57,17 +59,14 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     ref = parse_bucket_reference(args.target)
-    session = S3AccessSession(SessionSettings(), aws=_aws_from(args))
-    try:
-        report = session.checker.check(
+    with _session(args) as session:
+        report = session.check(
             ref,
             key=args.key,
             write_probe=args.write_probe,
             need=args.need,
-            owner_account=args.owner_account or session.owner_account(ref.bucket),
+            owner_account=args.owner_account,
         )
-    finally:
-        session.close()
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -82,17 +81,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm  # only the list command draws a progress bar
 
-    session = S3AccessSession(
-        SessionSettings(
-            region=args.region,
-            endpoint_url=args.endpoint_url,
-            profile=args.profile,
-            registry_path=args.registry,
-            extra_buckets=tuple(args.extra_bucket),
-            list_workers=args.workers,
-        )
-    )
-    try:
+    with _session(
+        args, registry_path=args.registry, extra_buckets=tuple(args.extra_bucket), list_workers=args.workers
+    ) as session:
         buckets = session.buckets(
             progress=lambda total: tqdm(
                 total=total,
@@ -101,8 +92,6 @@ def cmd_list(args: argparse.Namespace) -> int:
                 disable=total < 10 or not sys.stderr.isatty(),
             ),
         )
-    finally:
-        session.close()
     if args.json:
         _print_json(buckets.to_dict())
         for note in buckets.notes:  # text output lists them under the table
@@ -118,7 +107,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_BAD_INVOCATION
     ref = parse_bucket_reference(args.target)
     try:
-        page = list_level(_aws_from(args), ref, token=args.token, page_size=args.page_size)
+        with _session(args) as session:
+            page = list_level(session.aws, ref, token=args.token, page_size=args.page_size)
     except BrowseDenied as error:
         print(
             f"s3access: {error} `s3access check {args.target}` says which layer and the fix.", file=sys.stderr
@@ -129,12 +119,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
     else:
         print(page)
     return 0
-
-
-def _admin_client(args: argparse.Namespace) -> AdminClient:
-    if not args.url:
-        raise S3MagicError(f"Which admin endpoint? Pass --url or set {ADMIN_URL_ENV}.")
-    return AdminClient(args.url, aws=_aws_from(args), outbox=Outbox(default_outbox_dir()))
 
 
 def _show(result: Receipt | RequestTable, as_json: bool) -> None:
@@ -150,19 +134,21 @@ def cmd_request(args: argparse.Namespace) -> int:
     except InvalidRequest as error:
         print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
         return EXIT_BAD_INVOCATION
-    _show(file_request(_admin_client(args), new), args.json)
+    with _session(args, admin_url=args.url) as session:
+        _show(file_request(session.admin(), new), args.json)
     return 0
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
-    _show(my_requests(_admin_client(args)), args.json)
+    with _session(args, admin_url=args.url) as session:
+        _show(my_requests(session.admin()), args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    client = _admin_client(args)
-    cancel_request(client, args.id)
-    _show(my_requests(client), args.json)
+    with _session(args, admin_url=args.url) as session:
+        cancel_request(session.admin(), args.id)
+        _show(my_requests(session.admin()), args.json)
     return 0
 
 
@@ -214,112 +200,27 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="s3access", description="See what S3 access you have from MLSpace, and why a bucket is denied."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    aws_options = argparse.ArgumentParser(add_help=False)
-    aws_options.add_argument("--profile", help="AWS profile to use (default: boto3's usual lookup)")
-    aws_options.add_argument("--region", help="AWS region (default: AWS_DEFAULT_REGION or the profile's)")
-    aws_options.add_argument(
-        "--endpoint-url", help="AWS endpoint (default: AWS_ENDPOINT_URL, else AWS's own)"
-    )
-
-    who = commands.add_parser("whoami", parents=[aws_options], help="who you are to AWS and to MLSpace")
-    who.add_argument("--json", action="store_true", help="print a JSON object instead of text")
-    who.set_defaults(handler=cmd_whoami)
-
-    check = commands.add_parser(
-        "check",
-        parents=[aws_options],
-        help="can you list, read, write a bucket? what blocks it, the fix (exit 0 allowed, 3 denied)",
-    )
-    check.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix, an S3 ARN or an access point ARN")
-    check.add_argument("--key", help="probe reading this object (default: the first key listed)")
-    check.add_argument(
-        "--write-probe", action="store_true", help="also test writing: put, then delete, a marker"
-    )
-    check.add_argument(
-        "--need",
-        choices=("list", "read", "write"),
-        default="read",
-        help="the access you need, which sets the exit status (default: %(default)s)",
-    )
-    check.add_argument(
-        "--owner-account", help="the bucket owner's account id (default: the one the admin's registry names)"
-    )
-    check.add_argument("--json", action="store_true", help="print a JSON object instead of text")
-    check.set_defaults(handler=cmd_check)
-
-    listing = commands.add_parser(
-        "list", parents=[aws_options], help="the buckets you may reach, each with its status"
-    )
-    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    listing.add_argument(
-        "--refresh",
-        action="store_true",
-        help="probe again (a terminal run always does; kept so the magic's options work here too)",
-    )
-    listing.add_argument(
-        "--registry",
-        type=Path,
-        default=default_registry_path(),
-        help="the shared-bucket registry file (default: $S3ACCESS_REGISTRY or %(default)s)",
-    )
-    listing.add_argument(
-        "--extra-bucket",
-        action="append",
-        default=[],
-        metavar="BUCKET",
-        help="a bucket of your own to include (repeatable)",
-    )
-    listing.add_argument(
-        "--workers", type=int, default=DEFAULT_WORKERS, help="buckets probed at once (default: %(default)s)"
-    )
-    listing.set_defaults(handler=cmd_list)
-
-    ls = commands.add_parser(
-        "ls", parents=[aws_options], help="one level of a bucket, a page at a time (exit 3 if denied)"
-    )
-    ls.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix or an S3 ARN")
-    ls.add_argument("--token", help="continue where the previous page stopped (its last line gives it)")
-    ls.add_argument(
-        "--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="entries per page (default: %(default)s)"
-    )
-    ls.add_argument("--json", action="store_true", help="print a JSON object instead of text")
-    ls.set_defaults(handler=cmd_ls)
-
-    admin_url = argparse.ArgumentParser(add_help=False)
-    admin_url.add_argument(
-        "--url", default=admin_url_from_environment(), help=f"the admin endpoint (default: ${ADMIN_URL_ENV})"
-    )
-    admin_url.add_argument("--json", action="store_true", help="print JSON instead of text")
-    request = commands.add_parser(
-        "request", parents=[aws_options, admin_url], help="ask the admin for access (queued if unreachable)"
-    )
-    request.add_argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix or an S3 ARN")
-    request.add_argument("--access", choices=("read", "read-write"), default="read", help="default: read")
-    request.add_argument("--reason", required=True, help="why you need it, for the admin")
-    request.add_argument("--days", type=int, help="let the grant expire after this many days (1-365)")
-    request.set_defaults(handler=cmd_request)
-    requests = commands.add_parser(
-        "requests", parents=[aws_options, admin_url], help="your access requests (sends queued ones first)"
-    )
-    requests.set_defaults(handler=cmd_requests)
-    cancel = commands.add_parser(
-        "cancel", parents=[aws_options, admin_url], help="cancel one of your requests"
-    )
-    cancel.add_argument("id", help="the request id")
-    cancel.set_defaults(handler=cmd_cancel)
-
-    sim = commands.add_parser(
-        "simulate", help="decide requests with our IAM evaluator, from scenario files (no AWS calls)"
-    )
-    sim.add_argument("file", help="a JSON scenario, or an array of them; - reads standard input")
-    sim.add_argument("--json", action="store_true", help="print JSON results instead of explanations")
-    sim.set_defaults(handler=cmd_simulate)
-
+    for command in COMMANDS.values():
+        if Where.TERMINAL in command.where:
+            sub = commands.add_parser(command.name, help=command.terminal_help, description=command.summary)
+            for option in command.options_in(Where.TERMINAL):
+                option.add_to(sub)
+            sub.set_defaults(handler=HANDLERS[command.name])
     add_admin_commands(commands)
-
     add_sandbox_commands(commands)
     return parser
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "whoami": cmd_whoami,
+    "check": cmd_check,
+    "list": cmd_list,
+    "ls": cmd_ls,
+    "request": cmd_request,
+    "requests": cmd_requests,
+    "cancel": cmd_cancel,
+    "simulate": cmd_simulate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

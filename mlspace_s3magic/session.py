@@ -1,21 +1,22 @@
 """One user's S3 access session: the clients and caches that the magic and the server extension share.
 
-The magic keeps one per kernel and the JupyterLab server extension one per server, so both answer
-``list``, ``check`` and ``request`` from the same code, with the same caches and the same errors.
+The magic keeps one per kernel, the JupyterLab server extension one per server and the terminal one per
+command, so all three answer ``list``, ``check`` and ``request`` from the same code, with the same caches and
+the same errors.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlspace_s3magic.access_requests.actions import shared_buckets
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
 from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
 from mlspace_s3magic.core.aws import Aws, AwsSettings
-from mlspace_s3magic.core.check import Checker
+from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import BucketRef
@@ -29,12 +30,9 @@ class NoAdminEndpoint(S3MagicError):
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """What a user may configure; ``None`` means boto3's (or the environment's) own lookup."""
+    """What a user may configure: how to reach AWS, and what the session does there."""
 
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
-    max_pool_connections: int = 10
+    aws: AwsSettings = field(default_factory=AwsSettings)
     cache_seconds: float = 300.0
     admin_url: str | None = None  # None: $S3ACCESS_ADMIN_URL
     registry_path: Path | None = None  # None: $S3ACCESS_REGISTRY or ~/.config
@@ -62,17 +60,9 @@ class S3AccessSession:
     def checker(self) -> Checker:
         with self._lock:
             if self._checker is None:
-                settings = self.settings
-                aws = self._aws or Aws(
-                    AwsSettings(
-                        region=settings.region,
-                        endpoint_url=settings.endpoint_url,
-                        profile=settings.profile,
-                        max_pool_connections=settings.max_pool_connections,
-                    )
-                )
+                aws = self._aws or Aws(self.settings.aws)
                 diagnose = self._diagnose if self.admin_url() else None
-                self._checker = Checker(aws, cache_seconds=settings.cache_seconds, diagnose=diagnose)
+                self._checker = Checker(aws, cache_seconds=self.settings.cache_seconds, diagnose=diagnose)
             return self._checker
 
     @property
@@ -88,7 +78,8 @@ class S3AccessSession:
         if not url:
             raise NoAdminEndpoint(
                 "No admin endpoint is configured: set S3Access.admin_url (%config in a notebook, "
-                f"c.S3Access.admin_url for the Jupyter server) or {ADMIN_URL_ENV}."
+                "c.S3Access.admin_url for the Jupyter server), pass --url in a terminal, or set "
+                f"{ADMIN_URL_ENV}."
             )
         aws = self.aws
         with self._lock:
@@ -136,6 +127,25 @@ class S3AccessSession:
         with self._lock:
             self._bucket_list = found
         return found
+
+    def check(
+        self,
+        ref: BucketRef,
+        *,
+        key: str | None = None,
+        write_probe: bool = False,
+        need: str = "read",
+        owner_account: str | None = None,
+    ) -> AccessReport:
+        """The checker's report, the bucket's owner taken from the registry unless given: every shell checks
+        here, so the magic, the terminal, the server and the browser widget judge the owner alike."""
+        return self.checker.check(
+            ref,
+            key=key,
+            write_probe=write_probe,
+            need=need,
+            owner_account=owner_account or self.owner_account(ref.bucket),
+        )
 
     def owner_account(self, bucket: str) -> str | None:
         """The owner the registry names for ``bucket``: a check needs it to tell same- from cross-account.

@@ -8,6 +8,7 @@ from pathlib import Path
 from traitlets import Float, Int, List, Unicode
 from traitlets.config import Configurable
 
+from mlspace_s3magic.core.aws import AwsSettings
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
 from mlspace_s3magic.session import SessionSettings
 
@@ -37,10 +38,12 @@ class S3AccessSettings(Configurable):
 
     def session_settings(self) -> SessionSettings:
         return SessionSettings(
-            region=self.region,
-            endpoint_url=self.endpoint_url,
-            profile=self.profile,
-            max_pool_connections=self.max_pool_connections,
+            aws=AwsSettings(
+                region=self.region,
+                endpoint_url=self.endpoint_url,
+                profile=self.profile,
+                max_pool_connections=self.max_pool_connections,
+            ),
             cache_seconds=self.cache_seconds,
             admin_url=self.admin_url,
             registry_path=Path(self.registry_path) if self.registry_path else None,

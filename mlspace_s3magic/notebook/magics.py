@@ -9,7 +9,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 from IPython.display import display
 from tqdm.auto import tqdm
 from traitlets import Bool, observe
@@ -23,6 +23,7 @@ from mlspace_s3magic.access_requests.actions import (
 )
 from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
+from mlspace_s3magic.commands import COMMANDS, Where
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
@@ -33,8 +34,23 @@ from mlspace_s3magic.notebook.widgets import BucketBrowser
 from mlspace_s3magic.session import NoAdminEndpoint, S3AccessSession
 from mlspace_s3magic.settings import S3AccessSettings
 
+Handler = Callable[..., Any]
 HELP_FLAGS = frozenset({"-h", "--help"})
 PROGRESS_FROM = 10  # buckets; fewer finish before a bar would be worth drawing
+
+
+def _subcommand(name: str) -> Callable[[Handler], Handler]:
+    """``@magic_arguments`` with the notebook's share of the options ``commands`` declares for ``name``: the
+    parser raises ``UsageError`` on a bad invocation and its description is the command's summary."""
+    command = COMMANDS[name]
+
+    def decorate(handler: Handler) -> Handler:
+        for option in reversed(list(command.options_in(Where.NOTEBOOK))):
+            handler = argument(*option.flags, help=option.help, **option.keywords)(handler)
+        handler = kwds(description=command.summary)(handler)
+        return magic_arguments(f"%s3access {name}")(handler)  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def _unquoted(text: str) -> str:
@@ -60,7 +76,7 @@ class S3Access(Magics, S3AccessSettings):
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
         self._session: S3AccessSession | None = None
-        # The one table of subcommands: name -> handler (its docstring's first line is its summary).
+        # The one table of subcommands: name -> handler; each one's summary and options are in COMMANDS.
         self.subcommands: dict[str, Callable[[Namespace], Any]] = {
             "whoami": self.whoami,
             "check": self.check,
@@ -116,51 +132,29 @@ class S3Access(Magics, S3AccessSettings):
 
     def overview(self) -> str:
         lines = ["Usage: %s3access SUBCOMMAND [options]   (SUBCOMMAND --help for its options)", ""]
-        for name, handler in self.subcommands.items():
-            # @magic_arguments rewrites __doc__ into full help; the parser keeps the original summary.
-            summary = (handler.parser.description or "").strip().splitlines()[0]  # type: ignore[attr-defined]
-            lines.append(f"  {name:<10} {summary}")
+        lines += (f"  {name:<10} {COMMANDS[name].summary}" for name in self.subcommands)
         return "\n".join(lines)
 
-    @magic_arguments("%s3access whoami")
-    @argument("--json", action="store_true", help="Print a JSON object instead of returning the result.")
+    @_subcommand("whoami")
     def whoami(self, args: Namespace) -> Identity | None:
-        """Who you are to AWS and to MLSpace: ARN, account, role, user, project, boundary."""
         identity = self.checker.identity()
         if args.json:
             print(json.dumps(identity.to_dict(), indent=2, sort_keys=True))
             return None
         return identity
 
-    @magic_arguments("%s3access check")
-    @argument("target", help="BUCKET[/PREFIX], s3://bucket/prefix, an S3 ARN or an access point ARN.")
-    @argument("--key", help="Probe reading this object (default: the first key listed under the prefix).")
-    @argument(
-        "--write-probe", action="store_true", help="Also test writing: put then delete a 0-byte marker."
-    )
-    @argument(
-        "--need",
-        choices=("list", "read", "write"),
-        default="read",
-        help="The access you need; --strict and S3Access.raise_on_denied act on it (default: read).",
-    )
-    @argument(
-        "--owner-account", help="The bucket owner's account id (default: the one the admin's registry names)."
-    )
-    @argument("--strict", action="store_true", help="Raise S3AccessDenied if the needed access is denied.")
-    @argument("--json", action="store_true", help="Print a JSON object instead of returning the report.")
+    @_subcommand("check")
     def check(self, args: Namespace) -> AccessReport | None:
-        """Can you list, read and write a bucket? If not, which layer blocks it, and the exact fix."""
         try:
             ref = parse_bucket_reference(_unquoted(args.target))
         except InvalidBucketReference as error:
             raise UsageError(str(error)) from None
-        report = self.checker.check(
+        report = self.session.check(
             ref,
             key=args.key,
             write_probe=args.write_probe,
             need=args.need,
-            owner_account=args.owner_account or self.session.owner_account(ref.bucket),
+            owner_account=args.owner_account,
         )
         if args.json:
             print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
@@ -171,11 +165,8 @@ class S3Access(Magics, S3AccessSettings):
             raise S3AccessDenied(f"{args.need} access to {ref} is {verdict.value}: see the report above.")
         return None if args.json else report
 
-    @magic_arguments("%s3access list")
-    @argument("--json", action="store_true", help="Print a JSON list instead of returning the table.")
-    @argument("--refresh", action="store_true", help="Probe again instead of reusing this session's answer.")
+    @_subcommand("list")
     def list_buckets(self, args: Namespace) -> BucketList | None:
-        """The buckets you may reach (registry, your policies, your own list), each with its status."""
         buckets = self._buckets(refresh=args.refresh)
         if args.json:
             print(json.dumps(buckets.to_dict(), indent=2, sort_keys=True))
@@ -191,12 +182,8 @@ class S3Access(Magics, S3AccessSettings):
             ),
         )
 
-    @magic_arguments("%s3access browse")
-    @argument("target", nargs="?", help="BUCKET[/PREFIX] to open; without it, the list of your buckets.")
-    @argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE, help="Objects per page (one request each).")
-    @argument("--refresh", action="store_true", help="Probe the bucket list again before showing it.")
+    @_subcommand("browse")
     def browse(self, args: Namespace) -> BucketBrowser:
-        """Browse your buckets: folders, objects, paging, paths, snippets and previews."""
         ref = None
         if args.target:
             try:
@@ -211,7 +198,7 @@ class S3Access(Magics, S3AccessSettings):
         return BucketBrowser(
             self.aws,
             buckets,
-            checker=self.checker,
+            checker=self.session,
             start=ref,
             page_size=args.page_size,
             shell=self.shell,
@@ -226,15 +213,8 @@ class S3Access(Magics, S3AccessSettings):
         except NoAdminEndpoint as error:
             raise UsageError(str(error)) from None
 
-    @magic_arguments("%s3access request")
-    @argument("target", help="BUCKET[/PREFIX] (or s3://... or an S3 ARN) you need.")
-    @argument(
-        "--access", choices=("read", "read-write"), default="read", help="What you need (default: read)."
-    )
-    @argument("--reason", required=True, help="Why, for the admin (quote it).")
-    @argument("--days", type=int, help="Let the grant expire after this many days (1-365).")
+    @_subcommand("request")
     def request(self, args: Namespace) -> Receipt:
-        """Ask your admin for access; queued locally if the endpoint cannot be reached."""
         try:
             ref = parse_bucket_reference(_unquoted(args.target))
             new = new_request(ref, args.access, _unquoted(args.reason), args.days)
@@ -242,20 +222,16 @@ class S3Access(Magics, S3AccessSettings):
             raise UsageError(str(error)) from None
         return file_request(self._admin(), new)
 
-    @magic_arguments("%s3access requests")
-    @argument("--json", action="store_true", help="Print JSON instead of returning the table.")
+    @_subcommand("requests")
     def requests(self, args: Namespace) -> RequestTable | None:
-        """Your access requests and their status (sends any queued ones first)."""
         table = my_requests(self._admin())
         if args.json:
             print(json.dumps(table.to_dict(), indent=2, sort_keys=True))
             return None
         return table
 
-    @magic_arguments("%s3access cancel")
-    @argument("id", help="The request id (from %s3access requests).")
+    @_subcommand("cancel")
     def cancel(self, args: Namespace) -> RequestTable:
-        """Cancel one of your requests that is not applied yet."""
         admin = self._admin()
         cancel_request(admin, args.id)
         return my_requests(admin)

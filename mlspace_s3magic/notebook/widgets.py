@@ -45,6 +45,13 @@ class Shell(Protocol):
     def set_next_input(self, text: str, /) -> Any: ...
 
 
+class AccessCheck(Protocol):
+    """What explains a denied bucket: the session (which takes the owner from the registry, as every
+    shell's check does) or, without one, a bare ``Checker``."""
+
+    def check(self, ref: BucketRef, /) -> AccessReport: ...
+
+
 def _show(widget: Any, visible: bool) -> None:
     widget.layout.display = SHOWN if visible else HIDDEN
 
@@ -74,7 +81,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         aws: Aws,
         buckets: BucketList | None,
         *,
-        checker: Checker | None = None,
+        checker: AccessCheck | None = None,
         start: BucketRef | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         shell: Shell | None = None,
@@ -87,7 +94,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self.page_size = page_size
         self.shell = shell
         self._checker = checker
-        self._owns_checker = False
+        self._own_checker: Checker | None = None
         self._reachability = {item.candidate.bucket: item for item in buckets.items} if buckets else {}
         self.ref: BucketRef | None = None
         self._folders: list[str] = []
@@ -258,18 +265,17 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         _show(self.preview_area, True)
 
     def close(self) -> None:
-        if self._owns_checker and self._checker is not None:
-            self._checker.close()
+        if self._own_checker is not None:
+            self._own_checker.close()
         super().close()
 
     # --- internals -----------------------------------------------------------------------------------
 
     @property
-    def checker(self) -> Checker:
-        """The checker given, or one made on first need (and closed with the widget)."""
+    def checker(self) -> AccessCheck:
+        """The check given, or a checker made on first need (and closed with the widget)."""
         if self._checker is None:
-            self._checker = Checker(self.aws)
-            self._owns_checker = True
+            self._checker = self._own_checker = Checker(self.aws)
         return self._checker
 
     @property
@@ -394,11 +400,8 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
     def _show_denied(self, ref: BucketRef, why: str) -> None:
         """Say why the bucket is denied with the check's report, and make room for a request button."""
         self.denied = ref
-        item = self._reachability.get(ref.bucket)
         try:
-            self.report = self.checker.check(
-                ref, owner_account=item.candidate.owner_account if item else None
-            )
+            self.report = self.checker.check(ref)
             explanation = self.report._repr_html_()
         except S3MagicError as error:
             explanation = f"<p>The check could not explain it: {escape(str(error))}</p>"

@@ -154,10 +154,7 @@ class CheckHandler(S3AccessHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         ref = self.bucket_reference()
-        session = self.session
-        await self.answer(
-            lambda: session.checker.check(ref, owner_account=session.owner_account(ref.bucket)).to_dict()
-        )
+        await self.answer(lambda: self.session.check(ref).to_dict())
 
 
 class BrowseHandler(S3AccessHandler):
