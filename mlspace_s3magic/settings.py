@@ -1,5 +1,6 @@
 """The settings a user may change, as traitlets: ``%config S3Access.x`` in a kernel, ``c.S3Access.x`` for the
-Jupyter server. One definition, so the magic and the server extension accept exactly the same options."""
+Jupyter server. One definition, so the magic and the server extension accept exactly the same options; the
+defaults are those of the settings they fill in (``SessionSettings``, and the ``AwsSettings`` inside it)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from traitlets import Float, Int, List, Unicode
 from traitlets.config import Configurable
 
 from mlspace_s3magic.core.aws import AwsSettings
-from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
 from mlspace_s3magic.session import SessionSettings
 
 
@@ -19,7 +19,9 @@ class S3AccessSettings(Configurable):
         None, allow_none=True, help="AWS endpoint; None uses AWS_ENDPOINT_URL or AWS's own."
     ).tag(config=True)
     profile = Unicode(None, allow_none=True, help="AWS profile; None uses boto3's lookup.").tag(config=True)
-    max_pool_connections = Int(10, help="HTTP connections kept per AWS service.").tag(config=True)
+    max_pool_connections = Int(
+        AwsSettings.max_pool_connections, help="HTTP connections kept per AWS service."
+    ).tag(config=True)
     registry_path = Unicode(
         None,
         allow_none=True,
@@ -28,13 +30,15 @@ class S3AccessSettings(Configurable):
     extra_buckets = List(Unicode(), help="Buckets of your own that list and browse should include.").tag(
         config=True
     )
-    list_workers = Int(DEFAULT_WORKERS, help="How many buckets list probes at once.").tag(config=True)
+    list_workers = Int(SessionSettings.list_workers, help="How many buckets list probes at once.").tag(
+        config=True
+    )
     admin_url = Unicode(
         None, allow_none=True, help="The admin endpoint for access requests; None uses $S3ACCESS_ADMIN_URL."
     ).tag(config=True)
-    cache_seconds = Float(300.0, help="How long identity and your policies are reused between checks.").tag(
-        config=True
-    )
+    cache_seconds = Float(
+        SessionSettings.cache_seconds, help="How long identity and your policies are reused between checks."
+    ).tag(config=True)
 
     def session_settings(self) -> SessionSettings:
         return SessionSettings(

@@ -59,6 +59,25 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
     assert "Traceback" not in err
 
 
+def test_requests_without_an_admin_endpoint_say_how_to_name_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("S3ACCESS_ADMIN_URL", raising=False)
+    assert main(["requests"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("s3access: No admin endpoint is configured") and "pass --url" in err
+
+
+def test_list_has_no_refresh_option_to_keep_in_step_with_the_magic(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A terminal run always probes; only the magic, which keeps a session, has --refresh."""
+    with pytest.raises(SystemExit) as exited:
+        main(["list", "--refresh"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --refresh" in capsys.readouterr().err
+
+
 def test_sandbox_env_for_an_unknown_principal(
     sandbox: SandboxState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -226,3 +226,18 @@ def test_check_takes_the_owner_from_the_registry(
         assert any(unknown in note for note in unreadable.notes)
     finally:
         shell.run_line_magic("config", "S3Access.registry_path = None")
+
+
+def test_browse_explains_a_denial_with_the_owner_from_the_registry(
+    shell: InteractiveShell, sandbox: SandboxState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The widget checks through the session, so it knows whose bucket it is as ``check`` does."""
+    _configure_for(shell, monkeypatch, sandbox, "alice@demo")
+    save_registry_file(tmp_path / "registry.json", REGISTRY)
+    shell.run_line_magic("config", f"S3Access.registry_path = {str(tmp_path / 'registry.json')!r}")
+    try:
+        browser = shell.run_line_magic("s3access", "browse BucketToBeShared")
+        assert browser.report is not None and browser.report.verdict("list") is Verdict.DENIED
+        assert not any("The account that owns BucketToBeShared is unknown" in n for n in browser.report.notes)
+    finally:
+        shell.run_line_magic("config", "S3Access.registry_path = None")
