@@ -9,7 +9,6 @@ AWS settings and the admin endpoint as options, the notebook from ``%config S3Ac
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import Flag, auto
 from pathlib import Path
@@ -62,8 +61,8 @@ class Command:
     where: Where = Where.BOTH
     exits: str = ""  # the terminal's exit statuses, when they say more than 0 and 1
 
-    def options_in(self, shell: Where) -> Iterator[Option]:
-        return (option for option in self.options if shell in option.where)
+    def options_in(self, shell: Where) -> tuple[Option, ...]:
+        return tuple(option for option in self.options if shell in option.where)
 
     @property
     def terminal_help(self) -> str:

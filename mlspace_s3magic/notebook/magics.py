@@ -45,7 +45,7 @@ def _subcommand(name: str) -> Callable[[Handler], Handler]:
     command = COMMANDS[name]
 
     def decorate(handler: Handler) -> Handler:
-        for option in reversed(list(command.options_in(Where.NOTEBOOK))):
+        for option in reversed(command.options_in(Where.NOTEBOOK)):
             handler = argument(*option.flags, help=option.help, **option.keywords)(handler)
         handler = kwds(description=command.summary)(handler)
         return magic_arguments(f"%s3access {name}")(handler)  # type: ignore[no-any-return]
