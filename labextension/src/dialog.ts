@@ -2,8 +2,9 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { IAccessRequest, postRequest } from './api';
+import { S3AccessApi } from './api';
 import { h } from './dom';
+import { ACCESS_LEVELS, AccessLevel, IAccessRequest } from './types';
 
 export interface IRequestDefaults {
   bucket?: string;
@@ -11,6 +12,9 @@ export interface IRequestDefaults {
 }
 
 type FormValue = Omit<IAccessRequest, 'idempotency_key'>;
+
+// The levels the magic and the CLI offer too: the server also accepts 'list', which no form asks for.
+const OFFERED: readonly AccessLevel[] = ACCESS_LEVELS.filter(level => level !== 'list');
 
 let datalistCount = 0;
 
@@ -29,8 +33,7 @@ class RequestForm extends Widget implements Dialog.IBodyWidget<FormValue> {
     this._access = h(
       'select',
       { name: 'access', class: 'jp-mod-styled' },
-      h('option', { value: 'read' }, 'read'),
-      h('option', { value: 'read-write' }, 'read-write')
+      ...OFFERED.map(level => h('option', { value: level }, level))
     ) as HTMLSelectElement;
     this._access.value = value.access;
     this._reason = h('textarea', {
@@ -63,7 +66,7 @@ class RequestForm extends Widget implements Dialog.IBodyWidget<FormValue> {
     return {
       bucket: this._bucket.value.trim(),
       prefix: this._prefix.value.trim(),
-      access: this._access.value === 'read-write' ? 'read-write' : 'read',
+      access: OFFERED.find(level => level === this._access.value) ?? 'read',
       reason: this._reason.value.trim(),
       // An empty or unparsable number input gives '': no expiry asked for. The server checks the range.
       days: days === '' ? null : Number(days)
@@ -108,7 +111,11 @@ function newIdempotencyKey(): string {
  * Ask for access until it is filed, queued or cancelled. A failed submission reopens the form with what
  * was typed and the same idempotency key, so a retry of a request the server did record is not doubled.
  */
-export async function requestAccess(defaults: IRequestDefaults, buckets: string[]): Promise<void> {
+export async function requestAccess(
+  api: S3AccessApi,
+  defaults: IRequestDefaults,
+  buckets: string[]
+): Promise<void> {
   const key = newIdempotencyKey();
   let value: FormValue = {
     bucket: defaults.bucket ?? '',
@@ -135,7 +142,7 @@ export async function requestAccess(defaults: IRequestDefaults, buckets: string[
     }
     // JupyterLab's notifications are silent (no toast) without an autoClose; errors stay until dismissed.
     try {
-      const answer = await postRequest({ ...value, idempotency_key: key });
+      const answer = await api.request({ ...value, idempotency_key: key });
       if (answer.queued) {
         Notification.warning(
           `Access request for ${value.bucket} queued: the admin endpoint did not answer; it will be sent later`,

@@ -4,7 +4,7 @@ import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputi
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
-import { getBuckets } from './api';
+import { S3AccessApi } from './api';
 import { IRequestDefaults, requestAccess } from './dialog';
 import { bucketIcon } from './icon';
 import { S3AccessSidebar } from './sidebar';
@@ -25,7 +25,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     tracker: INotebookTracker | null
   ) => {
+    const api = new S3AccessApi(app.serviceManager.serverSettings);
     const sidebar = new S3AccessSidebar({
+      api,
       insertSnippet: snippet => insertSnippet(tracker, snippet),
       requestAccess: defaults => void openRequest(defaults)
     });
@@ -36,11 +38,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     async function openRequest(defaults: IRequestDefaults): Promise<void> {
       const names =
         sidebar.bucketNames ??
-        (await getBuckets(false).then(
+        (await api.buckets(false).then(
           r => r.buckets.map(b => b.bucket),
           () => []
         ));
-      await requestAccess(defaults, names);
+      await requestAccess(api, defaults, names);
     }
 
     app.commands.addCommand(CommandIds.requestAccess, {

@@ -3,21 +3,11 @@ import { Clipboard, Notification } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import {
-  IBucket,
-  IBucketList,
-  ICapability,
-  ICheck,
-  IFix,
-  IIdentity,
-  ILayerNote,
-  getBuckets,
-  getCheck,
-  getIdentity
-} from './api';
+import { S3AccessApi } from './api';
 import { IRequestDefaults } from './dialog';
 import { button, Child, h } from './dom';
 import { bucketIcon } from './icon';
+import { IBucket, IBucketList, ICapability, ICheck, IFix, IIdentity, ILayerNote } from './types';
 
 type Load<T> =
   | { state: 'loading' }
@@ -31,6 +21,7 @@ interface ICheckView {
 }
 
 export interface ISidebarOptions {
+  api: S3AccessApi;
   insertSnippet(snippet: string): void;
   requestAccess(defaults: IRequestDefaults): void;
 }
@@ -81,7 +72,7 @@ export class S3AccessSidebar extends Widget {
     const seq = ++this._identitySeq;
     this._identity = { state: 'loading' };
     this._render();
-    const result = await settle(getIdentity());
+    const result = await settle(this._options.api.identity());
     if (seq === this._identitySeq) {
       this._identity = result;
       this._render();
@@ -92,7 +83,7 @@ export class S3AccessSidebar extends Widget {
     const seq = ++this._bucketsSeq;
     this._buckets = { state: 'loading' };
     this._render();
-    const result = await settle(getBuckets(probe));
+    const result = await settle(this._options.api.buckets(probe));
     if (seq === this._bucketsSeq) {
       this._buckets = result;
       this._render();
@@ -103,7 +94,7 @@ export class S3AccessSidebar extends Widget {
     const view: ICheckView = { bucket, prefix, check: { state: 'loading' } };
     this._check = view;
     this._render();
-    const result = await settle(getCheck(bucket, prefix));
+    const result = await settle(this._options.api.check(bucket, prefix));
     // The user may have gone back or opened another bucket meanwhile.
     if (this._check === view) {
       view.check = result;

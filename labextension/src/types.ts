@@ -1,0 +1,95 @@
+// The JSON the s3access routes send and accept. tests/server/test_ts_interfaces.py reads this file and
+// checks it against what the routes answer and against the Python enums, so keep it to the declarations
+// that test understands: interfaces, type aliases and `as const` lists.
+
+/** The access a request asks for: AccessLevel in mlspace_s3magic/core/remedy.py. */
+export const ACCESS_LEVELS = ['list', 'read', 'read-write'] as const;
+export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+
+/** How far the caller reaches a bucket: Status in mlspace_s3magic/core/reachability.py. */
+export type BucketStatus = 'read-write' | 'read' | 'list-only' | 'denied' | 'missing' | 'unknown';
+
+/** A capability's verdict: Verdict in mlspace_s3magic/core/check.py. */
+export type Verdict = 'allowed' | 'denied' | 'unknown';
+
+export interface IIdentity {
+  arn: string | null;
+  account: string | null;
+  principal_type: string | null;
+  role: string | null;
+  role_arn: string | null;
+  session: string | null;
+  user: string | null;
+  project: string | null;
+  boundary: string | null;
+  user_scoped: boolean | null;
+  notes: string[] | null;
+}
+
+export interface IBucket {
+  bucket: string;
+  status: BucketStatus;
+  source: string | null;
+  sources: string[] | null;
+  owner_account: string | null;
+  region: string | null;
+  description: string | null;
+  mlspace_data: boolean;
+  probed_prefix: string | null;
+  detail: string | null;
+  uri: string;
+  snippet: string;
+}
+
+export interface IBucketList {
+  buckets: IBucket[];
+  notes: string[] | null;
+}
+
+export interface ICapability {
+  verdict: Verdict;
+  blocked_by: string[] | null;
+  probe: { outcome?: string | null } | null;
+  disagreement: string | null;
+}
+
+export interface ILayerNote {
+  layer: string;
+  reason?: string | null;
+}
+
+export interface IFix {
+  layer: string;
+  target: string | null;
+  applied_by: string | null;
+  summary: string;
+  command: string | null;
+  warnings: string[] | null;
+}
+
+export interface ICheck {
+  bucket: string;
+  prefix: string | null;
+  principal: string | null;
+  capabilities: { list?: ICapability; read?: ICapability; write?: ICapability };
+  unreadable_layers: ILayerNote[] | null;
+  // The server may send layer names or {layer, reason} objects here.
+  not_visible_layers: (string | ILayerNote)[] | null;
+  fixes: IFix[] | null;
+  notes: string[] | null;
+}
+
+/** The body of a POST to s3access/requests. */
+export interface IAccessRequest {
+  bucket: string;
+  prefix: string;
+  access: AccessLevel;
+  reason: string;
+  days: number | null;
+  idempotency_key: string;
+}
+
+/** The answer to that POST: the request as filed, or queued until the admin endpoint answers. */
+export type RequestResult =
+  | { queued: false; id: string; status: string; bucket: string }
+  | { queued: true; idempotency_key: string; endpoint: string | null };

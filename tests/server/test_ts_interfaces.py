@@ -1,0 +1,131 @@
+"""The extension's TypeScript types (``labextension/src/types.ts``) against what the routes really send,
+and its access levels, bucket statuses and verdicts against the Python enums: a field renamed on either
+side fails here, not in a user's sidebar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlspace_s3magic.core.access import NewAccessRequest
+from mlspace_s3magic.core.check import Verdict
+from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.reachability import Status
+from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKET
+
+from ..admin.conftest import serve_endpoint
+from .conftest import Fetch, get_json
+from .ts_types import Checker, Declarations, Object, TypeScriptError, parse
+
+TYPES = Path(__file__).parents[2] / "labextension" / "src" / "types.ts"
+# What each route answers, by the type api.ts reads it as.
+ROUTE_TYPES = ("IIdentity", "IBucketList", "ICheck", "RequestResult")
+
+
+def _declarations(source: str | None = None) -> Declarations:
+    return parse(TYPES.read_text() if source is None else source)
+
+
+def _identity() -> dict[str, Any]:
+    return Identity(
+        arn="arn:aws:sts::111111111111:assumed-role/MLSpace-demo-x/SageMaker",
+        account="111111111111",
+        principal_type="assumed-role",
+        role="MLSpace-demo-x",
+        role_arn="arn:aws:iam::111111111111:role/MLSpace-demo-x",
+        session="SageMaker",
+        user="alice",
+        project="demo",
+    ).to_dict()
+
+
+def test_the_access_levels_statuses_and_verdicts_are_the_python_enums() -> None:
+    declared = _declarations()
+    assert declared.constants["ACCESS_LEVELS"] == tuple(level.value for level in AccessLevel)
+    assert declared.literals("AccessLevel") == {level.value for level in AccessLevel}
+    assert declared.literals("BucketStatus") == {status.value for status in Status}
+    assert declared.literals("Verdict") == {verdict.value for verdict in Verdict}
+
+
+def test_the_request_body_is_the_models_fields() -> None:
+    """What the dialog posts: every field one the server's model has, every field it requires declared
+    required."""
+    body = _declarations().resolve(_declarations().types["IAccessRequest"])
+    model = NewAccessRequest.model_fields
+    assert isinstance(body, Object)
+    assert set(body.members) == set(model)
+    required = {name for name, member in body.members.items() if not member.optional}
+    assert {name for name, info in model.items() if info.is_required()} <= required
+
+
+async def test_the_types_match_what_every_route_sends(
+    jp_fetch: Fetch, sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checker = Checker(_declarations())
+    sent: list[tuple[str, Any]] = [
+        ("IIdentity", await get_json(jp_fetch, "identity")),
+        ("IBucketList", await get_json(jp_fetch, "buckets")),
+        ("ICheck", await get_json(jp_fetch, "check", bucket=SHARED_BUCKET)),
+        ("ICheck", await get_json(jp_fetch, "check", bucket=READABLE_BUCKET, prefix="reference/")),
+    ]
+    body = {
+        "bucket": SHARED_BUCKET,
+        "prefix": "datasets/",
+        "access": "read",
+        "reason": "iris study",
+        "days": 7,
+    }
+    with serve_endpoint(sandbox, tmp_path / "admin") as endpoint:
+        monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
+        filed = {**body, "idempotency_key": "0123456789abcdef0123456789abcdef"}
+        response = await jp_fetch("s3access", "requests", method="POST", body=json.dumps(filed))
+        sent += [("IAccessRequest", filed), ("RequestResult", json.loads(response.body))]
+    # The endpoint is gone: the next request waits in the outbox.
+    queued = {**body, "days": None, "idempotency_key": "fedcba9876543210fedcba9876543210"}
+    response = await jp_fetch("s3access", "requests", method="POST", body=json.dumps(queued))
+    sent += [("IAccessRequest", queued), ("RequestResult", json.loads(response.body))]
+    assert [value["queued"] for kind, value in sent if kind == "RequestResult"] == [False, True]
+
+    problems = [problem for kind, value in sent for problem in checker.check(value, kind)]
+    assert problems == []
+    assert checker.never_sent(*ROUTE_TYPES, "IAccessRequest") == []
+
+
+def test_a_field_renamed_on_either_side_fails() -> None:
+    """The check above can fail: a TypeScript rename, a Python rename, an optional field no route sends."""
+    source = TYPES.read_text()
+    renamed_in_ts = Checker(_declarations(source.replace("  role_arn:", "  roleArn:")))
+    assert renamed_in_ts.check(_identity(), "IIdentity") == [
+        f"IIdentity.roleArn is required but missing (sent: {sorted(_identity())})"
+    ]
+    sent = _identity()
+    sent["role"] = sent.pop("role_arn")
+    sent["user_scoped"] = "yes"
+    problems = Checker(_declarations()).check(sent, "IIdentity")
+    assert problems[0].startswith("IIdentity.role_arn is required but missing")
+    assert problems[1].startswith("IIdentity.user_scoped: 'yes' fits none of the union's types")
+
+    optional = Checker(_declarations(source.replace("  reason?:", "  reasons?:")))
+    assert optional.check({"layer": "kms", "reason": "AccessDenied"}, "ILayerNote") == []
+    assert optional.never_sent("ILayerNote") == ["ILayerNote.reasons is declared but no route sent it"]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        "export function call() {}",
+        "export interface IX { when: Date; }",  # a name never declared
+        "interface IX { a: string; }",  # not exported
+        "export interface IX { a: Array<string>; }",  # generics are not read
+        "export type X = 'a' | \"b\";",
+        "export type X = (typeof MISSING)[number];",
+    ],
+)
+def test_the_reader_refuses_what_it_does_not_understand(declaration: str) -> None:
+    with pytest.raises(TypeScriptError):
+        parse(declaration)
