@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 
 import { S3AccessApi } from './api';
 import { h } from './dom';
-import { ACCESS_LEVELS, AccessLevel, IAccessRequest } from './types';
+import { IAccessRequest, REQUESTABLE } from './types';
 
 export interface IRequestDefaults {
   bucket?: string;
@@ -12,9 +12,6 @@ export interface IRequestDefaults {
 }
 
 type FormValue = Omit<IAccessRequest, 'idempotency_key'>;
-
-// The levels the magic and the CLI offer too: the server also accepts 'list', which no form asks for.
-const OFFERED: readonly AccessLevel[] = ACCESS_LEVELS.filter(level => level !== 'list');
 
 let datalistCount = 0;
 
@@ -33,7 +30,7 @@ class RequestForm extends Widget implements Dialog.IBodyWidget<FormValue> {
     this._access = h(
       'select',
       { name: 'access', class: 'jp-mod-styled' },
-      ...OFFERED.map(level => h('option', { value: level }, level))
+      ...REQUESTABLE.map(level => h('option', { value: level }, level))
     ) as HTMLSelectElement;
     this._access.value = value.access;
     this._reason = h('textarea', {
@@ -66,7 +63,7 @@ class RequestForm extends Widget implements Dialog.IBodyWidget<FormValue> {
     return {
       bucket: this._bucket.value.trim(),
       prefix: this._prefix.value.trim(),
-      access: OFFERED.find(level => level === this._access.value) ?? 'read',
+      access: REQUESTABLE.find(level => level === this._access.value) ?? 'read',
       reason: this._reason.value.trim(),
       // An empty or unparsable number input gives '': no expiry asked for. The server checks the range.
       days: days === '' ? null : Number(days)

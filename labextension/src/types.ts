@@ -5,6 +5,8 @@
 /** The access a request asks for: AccessLevel in mlspace_s3magic/core/remedy.py. */
 export const ACCESS_LEVELS = ['list', 'read', 'read-write'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
+/** The levels a form offers, as the magic and the CLI do: REQUESTABLE in mlspace_s3magic/commands.py. */
+export const REQUESTABLE = ['read', 'read-write'] as const;
 
 /** How far the caller reaches a bucket: Status in mlspace_s3magic/core/reachability.py. */
 export type BucketStatus = 'read-write' | 'read' | 'list-only' | 'denied' | 'missing' | 'unknown';

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.commands import REQUESTABLE
 from mlspace_s3magic.core.access import NewAccessRequest
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.identity import Identity
@@ -44,10 +45,11 @@ def _identity() -> dict[str, Any]:
     ).to_dict()
 
 
-def test_the_access_levels_statuses_and_verdicts_are_the_python_enums() -> None:
+def test_the_access_levels_statuses_and_verdicts_are_the_python_ones() -> None:
     declared = _declarations()
     assert declared.constants["ACCESS_LEVELS"] == tuple(level.value for level in AccessLevel)
     assert declared.literals("AccessLevel") == {level.value for level in AccessLevel}
+    assert declared.constants["REQUESTABLE"] == tuple(level.value for level in REQUESTABLE)
     assert declared.literals("BucketStatus") == {status.value for status in Status}
     assert declared.literals("Verdict") == {verdict.value for verdict in Verdict}
 
