@@ -46,10 +46,11 @@ from mlspace_s3magic.admin.plan import (
 from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluation, kms_key_arn
-from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, GrantedBucket, with_ceiling
+from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
+from mlspace_s3magic.core.policy.arns import parse_arn
 from mlspace_s3magic.core.remedy import (
     GRANT_POLICY_PREFIX,
     SID_SUFFIXES,
@@ -334,7 +335,10 @@ def revoke(
         change = plan.change(layer, target) if plan else None
         single = change is not None and isinstance((change.current or {}).get("Statement"), dict)
         if layer == "boundary":  # recomputed even when this plan found it open: another grant opened it
-            lowered = _Lowered(request, accounts.mlspace, owners or unregistered, accounts.mlspace_account)
+            keys = tuple(target for layer, target, _ in targets if layer == "kms")
+            lowered = _Lowered(
+                request, keys, accounts.mlspace, owners or unregistered, accounts.mlspace_account
+            )
             steps += _revoke_one(
                 documents, layer, target, account, request.sid_stem, as_object=single, then=lowered
             )
@@ -377,19 +381,22 @@ def _revoke_targets(
 
 @dataclass(frozen=True)
 class _Lowered:
-    """The boundary after a revoke: recomputed for the grants still live (ours are revoked before it)."""
+    """The boundary after a revoke: recomputed for the grants still live (ours are revoked before it);
+    ``keys`` are the KMS keys the request may have let through."""
 
     request: AccessRequest
+    keys: tuple[str, ...]
     aws: Aws
     owners: Owners
     home_account: str
 
     def __call__(self, boundary: Document) -> Document:
         remaining = live_grants(self.aws, self.owners, without=(self.request.sid_stem,))
-        revoked = GrantedBucket(self.request.bucket, None)
+        revoked: list[Granted] = [GrantedBucket(self.request.bucket, None)]
+        revoked += [GrantedKey(arn.account, key) for key in self.keys if (arn := parse_arn(key))]
         try:
             return with_ceiling(
-                boundary, remaining, previous=[revoked, *remaining], home_account=self.home_account
+                boundary, remaining, previous=[*revoked, *remaining], home_account=self.home_account
             )
         except CeilingDoesNotFit:
             return boundary  # what remains fitted before; never write a boundary IAM would refuse

@@ -27,7 +27,7 @@ from mlspace_s3magic.core.capabilities import (
     kms_key_arn,
     needed_capabilities,
 )
-from mlspace_s3magic.core.ceiling import GrantedBucket
+from mlspace_s3magic.core.ceiling import Granted, GrantedBucket, GrantedKey
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.identity import CallerArn, Identity
 from mlspace_s3magic.core.layers import (
@@ -40,7 +40,8 @@ from mlspace_s3magic.core.layers import (
     as_document,
 )
 from mlspace_s3magic.core.mlspace import project_from_role_name
-from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
+from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, parse_bucket_reference
+from mlspace_s3magic.core.policy.arns import parse_arn
 from mlspace_s3magic.core.remedy import (
     GRANT_POLICY_PREFIX,
     UNREADABLE,
@@ -429,10 +430,10 @@ def unregistered(_bucket: str) -> str | None:
     return None
 
 
-def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> list[GrantedBucket]:
-    """Every bucket the statements of our grant policies reach now (but those of the Sid stems ``without``:
-    a request being revoked, orphans), with its owner
-    from the registry: what MLSpace's boundary must keep allowing (see :mod:`core.ceiling`)."""
+def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> list[Granted]:
+    """Every bucket (with its owner from the registry) and KMS key the statements of our grant policies
+    reach now, but those of the Sid stems ``without`` (a request being revoked, orphans): what MLSpace's
+    boundary must keep allowing (see :mod:`core.ceiling`)."""
     iam = aws.client("iam")
     with aws_call(iam, "iam:ListPolicies"):
         ours = [
@@ -441,7 +442,7 @@ def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> l
             for policy in page["Policies"]
             if policy["PolicyName"].startswith(f"{GRANT_POLICY_PREFIX}-")
         ]
-    granted: list[GrantedBucket] = []
+    granted: list[Granted] = []
     for policy in ours:
         with aws_call(iam, "iam:GetPolicyVersion"):
             version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
@@ -452,21 +453,23 @@ def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> l
     return granted
 
 
-def _granted_by(statement: Any, owners: Owners) -> list[GrantedBucket]:
-    """The buckets one Allow statement of ours names, writing when it allows a write action."""
+def _granted_by(statement: Any, owners: Owners) -> list[Granted]:
+    """The buckets one Allow statement of ours names, writing when it allows a write action, and the KMS
+    keys it names."""
     if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
         return []
     actions = statement.get("Action", [])
     actions = actions if isinstance(actions, list) else [actions]
     resources = statement.get("Resource", [])
-    resources = resources if isinstance(resources, list) else [resources]
+    resources = [r for r in (resources if isinstance(resources, list) else [resources]) if isinstance(r, str)]
+    arns = [(resource, arn) for resource in resources if (arn := parse_arn(resource)) is not None]
     write = any(action in WRITE_ACTIONS for action in actions)
-    buckets = {
-        resource.split(":::", 1)[1].split("/", 1)[0]
-        for resource in resources
-        if isinstance(resource, str) and resource.startswith("arn:") and ":s3:::" in resource
-    }
-    return [GrantedBucket(bucket, owners(bucket), write) for bucket in sorted(buckets)]
+    buckets = {arn.resource.split("/", 1)[0] for _, arn in arns if arn.service == "s3"}
+    keys = {(arn.account, text) for text, arn in arns if arn.service == "kms" and is_kms_key_arn(text)}
+    return [
+        *(GrantedBucket(bucket, owners(bucket), write) for bucket in sorted(buckets)),
+        *(GrantedKey(account, key) for account, key in sorted(keys)),
+    ]
 
 
 def _statement_list(document: Document) -> list[Any]:

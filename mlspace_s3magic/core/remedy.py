@@ -23,12 +23,18 @@ from html import escape
 from typing import Any, Final
 
 from mlspace_s3magic.core.ceiling import (
+    KEY_HOST_ACTIONS,
     READ_HOST_ACTIONS,
     WRITE_HOST_ACTIONS,
     CeilingDoesNotFit,
+    Granted,
     GrantedBucket,
+    GrantedKey,
     accounts_in,
     bucket_arns,
+    every_key_of,
+    key_accounts_in,
+    key_listing_statement,
     listing_statement,
     with_ceiling,
 )
@@ -87,6 +93,19 @@ _JQ_CEILING = (
     " | if any(.Statement[]; host($readhost)) and ($write == [] or any(.Statement[]; host($writehost)))"
     " then .Statement |= map(if host($readhost) then .Resource = (.Resource - $read) + $read"
     " elif host($writehost) and $write != [] then .Resource = (.Resource - $write) + $write else . end)"
+    " else .Statement += [$own] end"
+)
+# Adds keys to MLSpace's KMS statement of the boundary, else to the statement of ours that lists keys, else
+# appends $own (see core/ceiling.py).
+_JQ_KEY_CEILING = (
+    'def host($a): .Effect == "Allow" and (has("Condition") | not) and .Action == $a'
+    ' and (.Resource | type) == "array";'
+    ' def ours: (has("Sid") | not) and .Effect == "Allow" and .Action == $own.Action;'
+    " .Statement |= ([.] | flatten)"
+    " | if any(.Statement[]; host($keyhost))"
+    " then .Statement |= map(if host($keyhost) then .Resource = (.Resource - $keys) + $keys else . end)"
+    " elif any(.Statement[]; ours)"
+    " then .Statement |= map(if ours then .Resource = (([.Resource] | flatten) - $keys) + $keys else . end)"
     " else .Statement += [$own] end"
 )
 
@@ -319,7 +338,7 @@ def plan_fixes(
     current_key_policy: Current = None,
     scope: Scope | None = None,
     sid: str | None = None,
-    granted: Sequence[GrantedBucket] | None = None,
+    granted: Sequence[Granted] | None = None,
 ) -> list[Fix]:
     """The changes that lift every blocking layer, in the order to apply them: bucket policy, boundary,
     identity grant, KMS key policy, then advisories for the layers only others can change.
@@ -334,9 +353,9 @@ def plan_fixes(
     (adding those fixes if their layers did not block), because MLSpace's boundary and policies allow only
     MLSpace's own key.
 
-    ``granted`` is every bucket live grants reach (the admin endpoint reads them from the grant policies);
-    the boundary fix recomputes MLSpace's boundary for them and this bucket (see :mod:`core.ceiling`).
-    None (a notebook's check) counts only this bucket and the accounts the boundary already opens.
+    ``granted`` is every bucket and key live grants reach (the admin endpoint reads them from the grant
+    policies); the boundary fix recomputes MLSpace's boundary for them, this bucket and its key (see
+    :mod:`core.ceiling`). None (a notebook's check) counts only these and what the boundary already opens.
     """
     access = AccessLevel(access)
     chosen = Scope(scope) if scope is not None else default_scope(identity)
@@ -354,7 +373,9 @@ def plan_fixes(
         ("identity", _identity_fix, current_grant_policy),
     ):
         if layer in layers or (key and not (layer == "boundary" and _known_unbounded(identity))):
-            fixes.append(build(_IamGrant(plan, key, s3=layer in layers), current))
+            fix = build(_IamGrant(plan, key, s3=layer in layers), current)
+            if not (layer == "boundary" and fix.document is not None and fix.document == current):
+                fixes.append(fix)  # a boundary that already lets the key through needs no new version
     if "kms" in layers:
         fixes.append(_key_policy_fix(plan, key, current_key_policy) if key else _unknown_key_advice(plan))
     advisories = [layer for layer in ADVISORY_LAYERS if layer in layers]
@@ -373,7 +394,7 @@ class _Plan:
     scope: Scope
     sid: str | None
     owner: str | None = None
-    granted: Sequence[GrantedBucket] | None = None
+    granted: Sequence[Granted] | None = None
 
     def __post_init__(self) -> None:
         if self.scope is Scope.PROJECT and not self.identity.project:
@@ -531,7 +552,7 @@ def _kms_actions(plan: _Plan) -> list[str]:
 
 
 def _key_grant(plan: _Plan, key: _Key) -> Statement:
-    """The identity-side (and boundary) half of a KMS grant: the key policy alone is not enough."""
+    """The identity-side half of a KMS grant: the key policy alone is not enough."""
     return _statement(plan.stem + "Kms", _kms_actions(plan), [key.arn], condition=key.via_s3)
 
 
@@ -786,13 +807,17 @@ def _size_guard(policy_arn: str, file: str, options: str) -> list[str]:
         f"The new version of {policy_arn} would be over IAM's {MANAGED_POLICY_MAX_CHARS:,} characters for a "
         f"managed policy, so IAM would refuse it; nothing was written. Options: {options}."
     )
-    size = f"jq -ac . {file} | tr -d '[:space:]' | wc -c"
     return [
-        f'if [ "$({size})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
+        f'if [ "$({_iam_size_of(file)})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
         f"  echo {stop} >&2",
         "  exit 1",
         "fi",
     ]
+
+
+def _iam_size_of(file: str) -> str:
+    """The shell pipeline that counts a policy file's characters as IAM does (whitespace not counted)."""
+    return f"jq -ac . {file} | tr -d '[:space:]' | wc -c"
 
 
 def _iam_fetch(policy_arn: str) -> str:
@@ -834,7 +859,6 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     plan = grant.plan
     target = plan.identity.boundary or plan.iam_arn(f"policy/{BOUNDARY_POLICY_NAME}")
     current = _existing(current)
-    key_statements = [_key_grant(plan, grant.key)] if grant.key else []
     warnings = [
         "Every MLSpace user role carries this boundary: raising it grants nothing by itself, but lets any "
         "role whose identity policies grant this access use it."
@@ -845,16 +869,17 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
             f"{BOUNDARY_POLICY_NAME}."
         )
     warnings += _unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
-    this = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
+    bucket = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
+    this: list[Granted] = [bucket] if grant.s3 else []
+    this += [GrantedKey(grant.key.account, grant.key.arn)] if grant.key else []
     document: Document | None = None
     if isinstance(current, Unreadable):
-        statements = [listing_statement([str(this.bucket)]), *key_statements] if grant.s3 else key_statements
-        lines = _unread_boundary_lines(target, this if grant.s3 else None, key_statements)
+        statements = [listing_statement([str(bucket.bucket)])] if grant.s3 else []
+        statements += [key_listing_statement([grant.key.arn])] if grant.key else []
+        lines = _unread_boundary_lines(target, plan, bucket if grant.s3 else None, grant.key)
     else:
-        document = merge_statements(current, key_statements) if key_statements else copy.deepcopy(current)
-        if grant.s3:
-            document, problem = _with_this_bucket(plan, document, this)
-            warnings += [problem] if problem else []
+        document, problem = _with_these(plan, current, this)
+        warnings += [problem] if problem else []
         before = _listed(current)
         statements = [statement for statement in _listed(document) if statement not in before]
         lines = [_heredoc("boundary.json", document)]
@@ -916,13 +941,17 @@ def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
     ]
 
 
-def _with_this_bucket(plan: _Plan, document: Document, this: GrantedBucket) -> tuple[Document, str | None]:
-    """The boundary recomputed for every granted bucket and this one; over IAM's limit, the smallest form
-    with the reason and the admin's options."""
+def _with_these(plan: _Plan, document: Document, these: list[Granted]) -> tuple[Document, str | None]:
+    """The boundary recomputed for every live grant and this one's bucket and key; over IAM's limit, the
+    smallest form with the reason and the admin's options."""
     if plan.granted is not None:
-        granted = [*plan.granted, this]
+        granted = [*plan.granted, *these]
     else:
-        granted = [*(GrantedBucket(None, account) for account in accounts_in(document)), this]
+        granted = [
+            *(GrantedBucket(None, account) for account in accounts_in(document)),
+            *(GrantedKey(account) for account in key_accounts_in(document)),
+            *these,
+        ]
     try:
         return with_ceiling(document, granted, previous=granted, home_account=plan.identity.account), None
     except CeilingDoesNotFit as refused:
@@ -930,10 +959,10 @@ def _with_this_bucket(plan: _Plan, document: Document, this: GrantedBucket) -> t
 
 
 def _unread_boundary_lines(
-    target: str, this: GrantedBucket | None, key_statements: list[Statement]
+    target: str, plan: _Plan, this: GrantedBucket | None, key: _Key | None
 ) -> list[str]:
-    """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements (core/ceiling.py) and our
-    key grant, with jq, into ``boundary.json``."""
+    """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements and the key's to its KMS
+    statement (core/ceiling.py), with jq, into ``boundary.json``."""
     lines = [
         "# The current boundary could not be read here: fetch it, then add this grant to it (needs jq).",
         f"{_iam_fetch(target)} > boundary.current.json",
@@ -941,23 +970,17 @@ def _unread_boundary_lines(
     step = "boundary.current.json"
     if this is not None:
         read, objects = bucket_arns(str(this.bucket))
-        arguments = " ".join(
-            f"--argjson {name} {shlex.quote(json.dumps(value))}"
-            for name, value in (
-                ("readhost", list(READ_HOST_ACTIONS)),
-                ("writehost", list(WRITE_HOST_ACTIONS)),
-                ("read", [read, objects]),
-                ("write", [objects] if this.write else []),
-                ("own", listing_statement([str(this.bucket)])),
-            )
+        arguments = _jq_arguments(
+            ("readhost", list(READ_HOST_ACTIONS)),
+            ("writehost", list(WRITE_HOST_ACTIONS)),
+            ("read", [read, objects]),
+            ("write", [objects] if this.write else []),
+            ("own", listing_statement([str(this.bucket)])),
         )
         lines.append(f"jq {arguments} {shlex.quote(_JQ_CEILING)} {step} > boundary.ceiling.json")
         step = "boundary.ceiling.json"
-    if key_statements:
-        lines += [
-            _heredoc("boundary.add.json", key_statements),
-            f"jq --slurpfile add boundary.add.json {shlex.quote(_JQ_MERGE)} {step} > boundary.keyed.json",
-        ]
+    if key is not None:
+        lines += _key_ceiling_lines(plan, key, step)
         step = "boundary.keyed.json"
     lines.append(f"mv {step} boundary.json")
     lines += _size_guard(
@@ -967,6 +990,33 @@ def _unread_boundary_lines(
         "PERMISSIONS_BOUNDARY_POLICY_NAME setting)",
     )
     return lines
+
+
+def _key_ceiling_lines(plan: _Plan, key: _Key, step: str) -> list[str]:
+    """The key's ARN into MLSpace's KMS statement of the boundary (else a statement of ours); with no room
+    for the ARN, every key of the key's account, as core/ceiling.py does (never MLSpace's own account)."""
+
+    def keyed(resources: list[str]) -> str:
+        arguments = _jq_arguments(
+            ("keyhost", list(KEY_HOST_ACTIONS)),
+            ("keys", resources),
+            ("own", key_listing_statement(resources)),
+        )
+        return f"jq {arguments} {shlex.quote(_JQ_KEY_CEILING)} {step} > boundary.keyed.json"
+
+    lines = [keyed([key.arn])]
+    if key.account != plan.identity.account:
+        lines += [
+            f'if [ "$({_iam_size_of("boundary.keyed.json")})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
+            f"  # No room for the key's ARN: every key of account {key.account} (its key policies decide).",
+            f"  {keyed([every_key_of(key.account)])}",
+            "fi",
+        ]
+    return lines
+
+
+def _jq_arguments(*values: tuple[str, Any]) -> str:
+    return " ".join(f"--argjson {name} {shlex.quote(json.dumps(value))}" for name, value in values)
 
 
 def _listed(document: Document | Unreadable | None) -> list[Any]:

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from mlspace_s3magic.core.ceiling import (
+    KEY_HOST_ACTIONS,
     CeilingDoesNotFit,
     GrantedBucket,
+    GrantedKey,
     bucket_arns,
     is_ceiling_statement,
     with_ceiling,
@@ -118,3 +120,86 @@ def test_mlspaces_own_entries_keep_their_place_as_our_buckets_come_and_go() -> N
     assert (
         with_ceiling(raised, [], previous=granted, home_account=MLSPACE)["Statement"] == BOUNDARY["Statement"]
     )
+
+
+# -- KMS keys: a grant on an SSE-KMS bucket needs kms:Decrypt (reading) and kms:GenerateDataKey (writing)
+# through S3, which the boundary caps like any action
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
+
+PARTNER_KEY = f"arn:aws:kms:us-west-2:{PARTNER}:key/1111aaaa-11aa-11aa-11aa-111111aaaaaa"
+OTHER_KEY = f"arn:aws:kms:us-west-2:{PARTNER}:key/3333cccc-33cc-33cc-33cc-333333cccccc"
+MLSPACE_KEY = f"arn:aws:kms:us-east-1:{MLSPACE}:key/01234567-89ab-cdef-0123-456789abcdef"
+
+
+def _key_reaches(boundary: dict[str, Any], key: str, action: str = "kms:Decrypt") -> bool:
+    """Whether the boundary lets an identity grant of the key through (the key policy lets in)."""
+    key_policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": MLSPACE}, "Action": "kms:*", "Resource": "*"}],
+    }
+    layers = PolicyLayers(
+        identity=(parse_policy(ALLOW_ALL, Layer.IDENTITY),),
+        boundary=parse_policy(boundary, Layer.BOUNDARY),
+        resource=parse_policy(key_policy, Layer.RESOURCE),
+    )
+    return evaluate(Request(ALICE, action, key, key.split(":")[4], {}), layers).allowed
+
+
+def _key_host(boundary: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in boundary["Statement"] if s["Action"] == list(KEY_HOST_ACTIONS))
+
+
+def test_a_key_joins_mlspaces_kms_statement_beside_the_bucket_and_leaves_with_it() -> None:
+    granted = [GrantedBucket("partner-data", PARTNER), GrantedKey(PARTNER, PARTNER_KEY)]
+    raised = with_ceiling(BOUNDARY, granted, home_account=MLSPACE)
+    assert iam_size(raised) == iam_size(BOUNDARY) + 54 + len(PARTNER_KEY) + 3 <= MANAGED_POLICY_MAX_CHARS
+    assert _key_host(raised)["Resource"][-1] == PARTNER_KEY
+    assert len(raised["Statement"]) == len(BOUNDARY["Statement"])
+    assert _key_reaches(raised, PARTNER_KEY) and _key_reaches(raised, PARTNER_KEY, "kms:GenerateDataKey")
+    assert not _key_reaches(BOUNDARY, PARTNER_KEY)
+    assert not _key_reaches(raised, OTHER_KEY)
+    assert with_ceiling(raised, [], previous=granted, home_account=MLSPACE) == BOUNDARY
+
+
+def test_mlspaces_own_key_is_never_taken_out_even_when_a_revoked_grant_named_it() -> None:
+    revoked = [GrantedKey(MLSPACE, MLSPACE_KEY)]
+    assert with_ceiling(BOUNDARY, [], previous=revoked, home_account=MLSPACE) == BOUNDARY
+    assert _key_reaches(BOUNDARY, MLSPACE_KEY)
+
+
+def test_without_room_for_the_keys_arn_every_key_of_its_account_is_let_through() -> None:
+    """A longer bucket name leaves no room for the key's ARN: the boundary, only a ceiling, lets through
+    every key of the partner (the key policies and the grant policy still decide), never MLSpace's own."""
+    granted = [GrantedBucket("partner-kms-encrypted", PARTNER), GrantedKey(PARTNER, PARTNER_KEY)]
+    raised = with_ceiling(BOUNDARY, granted, home_account=MLSPACE)
+    assert iam_size(raised) <= MANAGED_POLICY_MAX_CHARS
+    assert _key_host(raised)["Resource"][-1] == f"arn:*:kms:*:{PARTNER}:key/*"
+    assert _key_reaches(raised, PARTNER_KEY) and _key_reaches(raised, OTHER_KEY)
+    assert not _key_reaches(raised, f"arn:aws:kms:us-west-2:{OTHER}:key/1111aaaa-11aa-11aa-11aa-111111aaaaaa")
+    assert with_ceiling(raised, [], previous=granted, home_account=MLSPACE) == BOUNDARY
+    with pytest.raises(CeilingDoesNotFit, match="not used for MLSpace's own account"):
+        same = f"arn:aws:kms:us-west-2:{MLSPACE}:key/2222bbbb-22bb-22bb-22bb-222222bbbbbb"
+        with_ceiling(
+            BOUNDARY,
+            [GrantedBucket("demo-team-data", MLSPACE, write=True), GrantedKey(MLSPACE, same)],
+            home_account=MLSPACE,
+        )
+
+
+def test_revoking_one_of_two_keys_keeps_the_other() -> None:
+    first, second = GrantedKey(PARTNER, PARTNER_KEY), GrantedKey(PARTNER, OTHER_KEY)
+    both = with_ceiling(BOUNDARY, [first, second], home_account=MLSPACE)
+    one = with_ceiling(both, [second], previous=[first, second], home_account=MLSPACE)
+    assert _key_reaches(one, OTHER_KEY) and not _key_reaches(one, PARTNER_KEY)
+
+
+def test_without_mlspaces_kms_statement_keys_go_into_a_statement_of_ours() -> None:
+    bare = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    raised = with_ceiling(bare, [GrantedKey(PARTNER, PARTNER_KEY)], home_account=MLSPACE)
+    (ours,) = [statement for statement in raised["Statement"] if is_ceiling_statement(statement)]
+    assert ours == {
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": [PARTNER_KEY],
+    }
+    assert with_ceiling(raised, [], previous=[GrantedKey(PARTNER, PARTNER_KEY)], home_account=MLSPACE) == bare
