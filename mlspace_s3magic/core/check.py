@@ -169,6 +169,8 @@ def _combine(
     kms_denied = probe.outcome is Outcome.KMS_DENIED
     proven = tuple(dict.fromkeys((*evaluation.blocked_by, *(("kms",) if kms_denied else ()))))
     suspects = tuple(layer for layer in evaluation.unverified if layer not in proven)
+    if kms_denied:  # S3 authorized the request before it asked KMS: no S3 layer blocks it
+        proven, suspects = ("kms",), ()
     decided = evaluation.allowed is not None
     evaluation_allows = evaluation.allowed is True and not kms_denied
     disagreement = None

@@ -183,6 +183,35 @@ def test_kms_denial_from_the_key_policy() -> None:
     assert "kms:Decrypt" in json.dumps(kms_fixes[0].statements)
 
 
+def test_a_kms_refusal_proves_that_s3_authorized_the_read() -> None:
+    """S3 asks KMS only once it has authorized the request itself
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html), so a read refused by
+    KMS clears the unread identity policies and bucket policy of suspicion: only the key is fixed, and no
+    S3 statement is added again to a policy that may already hold one."""
+    key_policy = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    report = _report(
+        _caller(None, _doc(S3_READ, KMS_USE)),
+        BucketLayers(
+            bucket_policy=Unreadable("bucket-policy", "s3:GetBucketPolicy was denied"),
+            encryption=Encryption("aws:kms", KEY_ARN),
+            key_policy=FetchedPolicy("key policy", key_policy, KEY_ARN),
+        ),
+        _probes(Outcome.ALLOWED, Outcome.KMS_DENIED),
+    )
+    read = report.capabilities["read"]
+    assert (read.verdict, read.blocked_by) == (Verdict.DENIED, ("kms",))
+    assert "bucket-policy" not in [fix.layer for fix in report.fixes]
+    (identity,) = [fix for fix in report.fixes if fix.layer == "identity"]
+    assert [statement["Action"] for statement in identity.statements] == [["kms:Decrypt"]]
+
+
 def test_kms_key_policy_that_allows_lets_the_read_through() -> None:
     key_policy = _doc(
         {

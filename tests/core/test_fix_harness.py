@@ -274,25 +274,13 @@ KEY_UNKNOWN = (
     "advice only (core/remedy._unknown_key_advice, from core/check.assemble_report) and nothing grants "
     "kms:Decrypt / kms:GenerateDataKey"
 )
-SHARED_NOTEBOOK_POLICY_FULL = (
-    "the shared notebook policy cannot be read, so the identity fix merges the S3 and KMS statements into "
-    "mlspace-notebook-policy though an earlier grant there already allows them (the layer is only "
-    "unverified): the merged document is over IAM's 6,144 characters (MLSpace's policy is 5,247) and IAM "
-    "refuses it (core/remedy._identity_fix for the shared scope)"
-)
 
 
 def check_cause(s: Situation) -> str | None:
-    reads = VISIBILITY[s.visibility]
-    causes = []
     # The check learns the key from the object (HeadObject) when S3 allows the read and KMS refuses it.
     learned = s.probes == "truthful" and set(s.blocks) <= {"kms"}
-    if s.kms and s.need != "list":  # listing uses no key
-        if "encryption" not in reads and not learned:
-            causes.append(KEY_UNKNOWN)
-        if s.mode == "shared" and learned and "identity" not in reads:
-            causes.append(SHARED_NOTEBOOK_POLICY_FULL)
-    return "; and then ".join(causes) or None
+    unknown = s.kms and s.need != "list" and "encryption" not in VISIBILITY[s.visibility] and not learned
+    return KEY_UNKNOWN if unknown else None  # listing uses no key
 
 
 KNOWN_FAILURES = {case.id: cause for case in notebook_matrix() if (cause := check_cause(case))}
