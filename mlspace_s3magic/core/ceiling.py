@@ -13,8 +13,10 @@ statement per request does not fit even once. The boundary's room is used in the
 
 A KMS key a grant uses through S3 takes the same path: its ARN appended to MLSpace's own statement that
 allows MLSpace's key (about 78 characters), else one statement of ours listing the keys, else every key of
-the keys' accounts (``arn:*:kms:*:ACCOUNT:key/*``), never MLSpace's own account. A key that another
-statement of the boundary names (MLSpace's own) is never taken out.
+the keys' accounts (``arn:*:kms:*:ACCOUNT:key/*``), never MLSpace's own account: there a key policy that
+names a role grants by itself, capped only by the boundary, while another account's key policy also needs
+the role's identity policies, which our grants limit to S3 for this bucket. A key that another statement of
+the boundary names (MLSpace's own) is never taken out.
 
 The boundary stays a ceiling either way: our grant policies and the bucket policies decide per bucket and
 prefix. A statement of ours carries no Sid (it would not fit); it is recognised by its shape, which no MLSpace
@@ -357,7 +359,7 @@ def _too_large(
     elif home_account in {g.account for g in wanted} | {g.account for g in keys}:
         parts.append(
             f"The per-account form is not used for MLSpace's own account {home_account}: it would lift the "
-            "boundary's limits on MLSpace's data bucket and keys."
+            "boundary's limits on MLSpace's data bucket and on every key whose key policy names a role."
         )
     parts.append(
         "Options: revoke a grant that is no longer needed, or give MLSpace a boundary of your own with room "
