@@ -12,28 +12,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlspace_s3magic.access_requests.actions import (
-    InvalidRequest,
-    cancel_request,
-    file_request,
-    my_requests,
-    new_request,
-)
+from mlspace_s3magic.access_requests.actions import cancel_request, file_request, my_requests, new_request
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.admin.cli import add_admin_commands
 from mlspace_s3magic.commands import COMMANDS, Where
 from mlspace_s3magic.core.aws import AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
 from mlspace_s3magic.core.check import Verdict
-from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.names import InvalidBucketReference, parse_bucket_reference
+from mlspace_s3magic.core.errors import EXIT_CODE, InvalidInput, NotAllowed, S3MagicError, meaning
+from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.policy import EvaluationResult, PolicyValidationError, simulate
 from mlspace_s3magic.core.render import terminal_safe
 from mlspace_s3magic.sandbox.cli import add_sandbox_commands
 from mlspace_s3magic.session import S3AccessSession, SessionSettings
 
-EXIT_BAD_INVOCATION = 2  # argparse's own status for a bad command line
-EXIT_DENIED = 3
+EXIT_DENIED = EXIT_CODE[NotAllowed]  # also what `check` answers for a denied verdict
 
 
 def _session(args: argparse.Namespace, **settings: Any) -> contextlib.closing[S3AccessSession]:
@@ -103,8 +96,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     if not 1 <= args.page_size <= DEFAULT_PAGE_SIZE:
-        print(f"s3access: --page-size must be between 1 and {DEFAULT_PAGE_SIZE}.", file=sys.stderr)
-        return EXIT_BAD_INVOCATION
+        raise InvalidInput(f"--page-size must be between 1 and {DEFAULT_PAGE_SIZE}.")
     ref = parse_bucket_reference(args.target)
     try:
         with _session(args) as session:
@@ -129,11 +121,7 @@ def _show(result: Receipt | RequestTable, as_json: bool) -> None:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    try:
-        new = new_request(parse_bucket_reference(args.target), args.access, args.reason, args.days)
-    except InvalidRequest as error:
-        print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
-        return EXIT_BAD_INVOCATION
+    new = new_request(parse_bucket_reference(args.target), args.access, args.reason, args.days)
     with _session(args, admin_url=args.url) as session:
         _show(file_request(session.admin(), new), args.json)
     return 0
@@ -158,15 +146,15 @@ def _read_json(source: str) -> object:
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as error:
-        raise S3MagicError(f"Cannot read {name}: {error.strerror}.") from None
+        raise InvalidInput(f"Cannot read {name}: {error.strerror}.") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise S3MagicError(
+        raise InvalidInput(
             f"{name} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
     except (ValueError, RecursionError) as error:  # numbers too long, or nesting too deep, to read
-        raise S3MagicError(f"{name} is not JSON we can read: {error}") from None
+        raise InvalidInput(f"{name} is not JSON we can read: {error}") from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -192,7 +180,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     failures = [o for o in outcomes if isinstance(o, PolicyValidationError)]
     if failures and not batch:
         print(f"s3access: {failures[0]}", file=sys.stderr)
-    return 1 if failures else 0
+    return EXIT_CODE[InvalidInput] if failures else 0
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -228,12 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except InvalidBucketReference as error:
-        print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
-        return EXIT_BAD_INVOCATION
     except S3MagicError as error:
         print(f"s3access: {terminal_safe(str(error))}", file=sys.stderr)
-        return 1
+        return EXIT_CODE[meaning(error)]
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

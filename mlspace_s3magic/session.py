@@ -18,13 +18,13 @@ from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.diagnosis import Diagnosis
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import S3MagicError, Unavailable
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, Progress, reachable_buckets
 from mlspace_s3magic.core.registry import RegistryEntry, default_registry_path
 
 
-class NoAdminEndpoint(S3MagicError):
+class NoAdminEndpoint(Unavailable):
     """Access requests need the admin endpoint's URL, and none is configured."""
 
 

@@ -149,7 +149,7 @@ def test_sandbox_run_passes_the_principal_and_the_exit_code(tmp_path: Path) -> N
 
 
 def test_sandbox_run_without_a_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sandbox", "run", "--as", "alice@demo", "--state-dir", str(tmp_path), "--"]) == 1
+    assert main(["sandbox", "run", "--as", "alice@demo", "--state-dir", str(tmp_path), "--"]) == 2
     assert "Give the command to run" in capsys.readouterr().err
 
 
@@ -195,7 +195,7 @@ def test_simulate_a_batch_keeps_order_and_reports_bad_entries_in_place(
     path = tmp_path / "batch.json"
     no_bucket_policy = _scenario(resource_policy=None)
     path.write_text(json.dumps([_scenario(), {"principal": SESSION}, no_bucket_policy]))
-    assert main(["simulate", str(path), "--json"]) == 1
+    assert main(["simulate", str(path), "--json"]) == 2
     results = json.loads(capsys.readouterr().out)
     assert [r.get("decision") for r in results] == ["allowed", None, "implicit_deny"]
     assert results[1]["path"] == "[1].action"
@@ -252,14 +252,14 @@ def test_simulate_bad_input_is_one_clear_line(
 ) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
-    assert main(["simulate", str(path)]) == 1
+    assert main(["simulate", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
 
 
 def test_simulate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", str(tmp_path / "nope.json")]) == 1
+    assert main(["simulate", str(tmp_path / "nope.json")]) == 2
     assert "Cannot read" in capsys.readouterr().err
 
 

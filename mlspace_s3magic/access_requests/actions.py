@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from mlspace_s3magic.access_requests.client import AdminClient, AdminUnreachable
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.registry import RegistryEntry, load_registry_file
 
 
-class InvalidRequest(S3MagicError):
+class InvalidRequest(InvalidInput):
     """The request breaks a rule (which field, and why); nothing was sent or queued."""
 
 

@@ -20,7 +20,15 @@ from mlspace_s3magic.access_requests.outbox import Outbox
 from mlspace_s3magic.access_requests.proof import Call, make_proof
 from mlspace_s3magic.core.access import AccessRequest, AuditEntry, NewAccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    S3MagicError,
+    Unavailable,
+    UpstreamFailed,
+)
 
 ADMIN_URL_ENV = "S3ACCESS_ADMIN_URL"
 DIAGNOSE_TIMEOUT_SECONDS = 5.0  # a check waits this long for the endpoint before its own reading answers
@@ -32,16 +40,58 @@ BUCKETS = TypeAdapter(list[SharedBucket])
 AUDIT = TypeAdapter(list[AuditEntry])
 
 
-class AdminUnreachable(S3MagicError):
+class AdminUnreachable(Unavailable):
     """The endpoint did not answer (down, wrong URL, network)."""
 
 
 class AdminRefused(S3MagicError):
-    """The endpoint answered with an error; the message is its own explanation."""
+    """The endpoint answered with an error; the message is its own explanation. Only its subclasses are
+    raised (see :func:`admin_refused`), so the endpoint's meaning reaches the caller's shell."""
 
     def __init__(self, status: int, detail: str):
         super().__init__(f"The admin endpoint refused ({status}): {detail}")
         self.status = status
+
+
+class AdminRefusedInput(AdminRefused, InvalidInput):
+    """The endpoint found the call malformed (400)."""
+
+
+class AdminForbade(AdminRefused, NotAllowed):
+    """The endpoint did not prove the caller (401) or does not let them do this (403)."""
+
+
+class AdminFoundNothing(AdminRefused, NotFound):
+    """No request, or no registry entry, by that name that the caller may see (404)."""
+
+
+class AdminConflict(AdminRefused, Conflict):
+    """The request is not in a status that allows this (409)."""
+
+
+class AdminBusy(AdminRefused, Unavailable):
+    """The endpoint limits the caller (429) or cannot reach its store now (503)."""
+
+
+class AdminFailed(AdminRefused, UpstreamFailed):
+    """Any other status: the endpoint (or AWS behind it) failed."""
+
+
+# The endpoint's statuses (admin/app.py) read back as meanings; any other is AdminFailed.
+REFUSED_BY_STATUS: dict[int, type[AdminRefused]] = {
+    400: AdminRefusedInput,
+    401: AdminForbade,
+    403: AdminForbade,
+    404: AdminFoundNothing,
+    409: AdminConflict,
+    429: AdminBusy,
+    503: AdminBusy,
+}
+
+
+def admin_refused(status: int, detail: str) -> AdminRefused:
+    """The endpoint's refusal as the error of its meaning."""
+    return REFUSED_BY_STATUS.get(status, AdminFailed)(status, detail)
 
 
 def normalise_url(url: str) -> str:
@@ -96,13 +146,13 @@ class AdminClient:
                 detail = str(response.json().get("detail", response.text))
             except ValueError:
                 detail = response.text[:500]
-            raise AdminRefused(response.status_code, detail)
+            raise admin_refused(response.status_code, detail)
         if response.status_code == 204:
             return None
         try:
             return response.json()
         except ValueError:  # a proxy's sign-in page, say: not the endpoint's answer
-            raise S3MagicError(
+            raise UpstreamFailed(
                 f"{self.base_url} answered {response.status_code} with something that is not JSON: is "
                 f"S3Access.admin_url / ${ADMIN_URL_ENV} the admin endpoint?"
             ) from None
@@ -176,7 +226,7 @@ class AdminClient:
         try:
             return shape.validate_python(data)
         except ValidationError as error:
-            raise S3MagicError(
+            raise UpstreamFailed(
                 f"The admin endpoint {self.base_url} answered in an unexpected shape: {error}"
             ) from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from mlspace_s3magic.core.access import NewAccessRequest
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Unavailable
 from mlspace_s3magic.core.files import state_dir, write_private
 
 
@@ -43,7 +43,7 @@ class Outbox:
             try:
                 requests.append(NewAccessRequest.model_validate(json.loads(path.read_text())))
             except (OSError, ValueError, ValidationError) as error:
-                raise S3MagicError(
+                raise Unavailable(
                     f"The queued request {path} cannot be read ({error}); move it aside."
                 ) from None
         return requests

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from mlspace_s3magic.core.aws import Aws, aws_call
+from mlspace_s3magic.core.errors import InvalidInput
 
 PROOF_SCHEME = "S3AccessProof"
 PROOF_VERSION = 1
@@ -45,7 +46,7 @@ GLOBAL_STS_HOST = "sts.amazonaws.com"
 GLOBAL_STS_REGION = "us-east-1"
 
 
-class MalformedProof(ValueError):
+class MalformedProof(InvalidInput, ValueError):
     """The proof is not in the wire format; the message says which part, never its content."""
 
 

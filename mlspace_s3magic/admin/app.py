@@ -1,7 +1,8 @@
 """The admin endpoint's HTTP API: thin routes over :class:`AdminService`, every one authenticated.
 
 Routes are plain ``def`` functions, so FastAPI runs them (and their AWS and SQLite calls) in its worker
-threads, off the event loop. Errors are JSON ``{"detail": message}`` with the status that fits.
+threads, off the event loop. Errors are JSON ``{"detail": message}`` with the status of their meaning
+(:data:`~mlspace_s3magic.core.errors.HTTP_STATUS`).
 
 Every route authenticates the call it serves: an identity proof must name this call's method, path (with
 query, as received) and body, so the dependency reads the body (FastAPI reads it once and keeps it).
@@ -16,31 +17,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from mlspace_s3magic.access_requests.proof import Call
-from mlspace_s3magic.admin.auth import Caller, ForeignAccount, RateLimited, Unauthenticated
-from mlspace_s3magic.admin.service import AdminService, Forbidden
-from mlspace_s3magic.admin.store import NotFound, StoreError, TransitionRefused
+from mlspace_s3magic.admin.auth import Caller, RateLimited, Unauthenticated
+from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
-from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
-from mlspace_s3magic.core.names import InvalidBucketReference
-
-# The most specific class first: each maps to the status a client can act on.
-ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
-    (Unauthenticated, 401),
-    (ForeignAccount, 403),
-    (Forbidden, 403),
-    (RateLimited, 429),
-    (NotFound, 404),
-    (TransitionRefused, 409),
-    (InvalidBucketReference, 400),
-    (StoreError, 503),
-    (EndpointUnreachable, 503),
-    (AwsRequestFailed, 502),
-    (S3MagicError, 409),
-)
-
-
-def _status_for(error: Exception) -> int:
-    return next(status for kind, status in ERROR_STATUS if isinstance(error, kind))
+from mlspace_s3magic.core.errors import HTTP_STATUS, S3MagicError, meaning
 
 
 def create_app(service: AdminService) -> FastAPI:
@@ -64,12 +44,19 @@ def create_app(service: AdminService) -> FastAPI:
 
     @app.exception_handler(S3MagicError)
     def _known(request: Request, error: S3MagicError) -> JSONResponse:
-        headers: dict[str, str] | None = None
-        if isinstance(error, Unauthenticated):
-            headers = {"WWW-Authenticate": "S3AccessProof, Bearer"}
-        elif isinstance(error, RateLimited):
-            headers = {"Retry-After": str(error.retry_after)}
-        return JSONResponse({"detail": str(error)}, status_code=_status_for(error), headers=headers)
+        return JSONResponse({"detail": str(error)}, status_code=HTTP_STATUS[meaning(error)])
+
+    # Two answers of HTTP's own protocol, beside the meanings (not allowed, unavailable) they refine: a
+    # client retries a 401 with a proof and a 429 after the time it is told.
+    @app.exception_handler(Unauthenticated)
+    def _unproven(request: Request, error: Unauthenticated) -> JSONResponse:
+        headers = {"WWW-Authenticate": "S3AccessProof, Bearer"}
+        return JSONResponse({"detail": str(error)}, status_code=401, headers=headers)
+
+    @app.exception_handler(RateLimited)
+    def _limited(request: Request, error: RateLimited) -> JSONResponse:
+        headers = {"Retry-After": str(error.retry_after)}
+        return JSONResponse({"detail": str(error)}, status_code=429, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -47,7 +47,7 @@ from mlspace_s3magic.core.access import AccessRequest, RequestStatus, SharedBuck
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluation, kms_key_arn
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict, NotAllowed, Unavailable
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.policy.arns import parse_arn
@@ -91,7 +91,7 @@ class Step:
         return asdict(self)
 
 
-class PlanRefused(S3MagicError):
+class PlanRefused(Conflict):
     """The plan has problems; nothing was written."""
 
 
@@ -106,7 +106,7 @@ class VersionsFull(PlanRefused):
         super().__init__(versions_full(arn))
 
 
-class PlanOutdated(S3MagicError):
+class PlanOutdated(Conflict):
     """A live document changed since the plan was shown; nothing more was written. ``written`` is what this
     apply had written before it noticed, so the request's record can say so."""
 
@@ -266,7 +266,7 @@ def _state(documents: Documents, change: LayerChange) -> str:
         present = live is not None and all(statement in statements for statement in change.statements)
         return ALREADY_APPLIED if present else AWAITING_OWNER
     if documents.writer(change.layer, change.account) is None:
-        raise S3MagicError(
+        raise Unavailable(
             f"The plan writes the {change.layer} of {change.target} in account {change.account}, but the "
             "endpoint cannot act there now (the owner role could not be assumed): nothing more was written."
         )
@@ -522,7 +522,7 @@ class Documents:
     ) -> list[Step]:
         """Put the whole document; IAM policies get a new default version (or are created)."""
         if document is None:
-            raise S3MagicError(f"The plan has no document for the {layer} of {target}: nothing was written.")
+            raise Conflict(f"The plan has no document for the {layer} of {target}: nothing was written.")
         clients = self._writer(layer, account, target)
         text = json.dumps(document, separators=(",", ":"))
         if layer == "bucket-policy":
@@ -590,7 +590,7 @@ class Documents:
                 s3.delete_bucket_policy(Bucket=target)
             return [Step(layer, target, DELETED)]
         if layer != "identity":
-            raise S3MagicError(
+            raise Conflict(
                 f"Removing this request's statements would leave the {layer} {target} empty; it was left "
                 "as it is. Remove them by hand if that is really intended."
             )
@@ -618,11 +618,11 @@ class Documents:
     def _writer(self, layer: str, account: str, target: str) -> Aws:
         """The clients that may write; our identity writes touch only policies of our own."""
         if layer == "identity" and not target.rsplit("/", 1)[-1].startswith(f"{GRANT_POLICY_PREFIX}-"):
-            raise S3MagicError(
+            raise NotAllowed(
                 f"{target} is not a grant policy of ours ({GRANT_POLICY_PREFIX}-...): the endpoint never "
                 "edits MLSpace's own policies, which MLSpace rewrites."
             )
         clients = self.writer(layer, account)
         if clients is None:
-            raise S3MagicError(f"The endpoint cannot write the {layer} of {target} in account {account}.")
+            raise Unavailable(f"The endpoint cannot write the {layer} of {target} in account {account}.")
         return clients

@@ -57,7 +57,13 @@ from mlspace_s3magic.access_requests.proof import (
 from mlspace_s3magic.core.access import Requester
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.cache import TimedCache
-from mlspace_s3magic.core.errors import AwsRequestFailed, EndpointUnreachable, S3MagicError
+from mlspace_s3magic.core.errors import (
+    AwsRequestFailed,
+    Conflict,
+    EndpointUnreachable,
+    NotAllowed,
+    Unavailable,
+)
 from mlspace_s3magic.core.files import PRIVATE, write_private
 from mlspace_s3magic.core.identity import CallerArn
 from mlspace_s3magic.core.mlspace import is_shared_role
@@ -224,15 +230,15 @@ def token_caller_arn(identity: str) -> tuple[str, str]:
     )
 
 
-class Unauthenticated(S3MagicError):
+class Unauthenticated(NotAllowed):
     """The caller is not proven (HTTP 401); the message is safe to show the caller."""
 
 
-class ForeignAccount(S3MagicError):
+class ForeignAccount(NotAllowed):
     """The caller is proven but belongs to an account this endpoint does not serve (HTTP 403)."""
 
 
-class RateLimited(S3MagicError):
+class RateLimited(Unavailable):
     """Too many calls of one kind from one caller or source (HTTP 429); ``retry_after`` is in seconds."""
 
     def __init__(self, message: str, retry_after: int):
@@ -638,7 +644,7 @@ def create_admin_token(path: Path, *, overwrite: bool = False) -> str:
     try:  # exclusively: two admins creating it at once must not both believe they hold it
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE)
     except FileExistsError:
-        raise S3MagicError(
+        raise Conflict(
             f"{path} already exists; keep using its token, or replace it on purpose (overwrite)."
         ) from None
     with os.fdopen(descriptor, "w") as stream:

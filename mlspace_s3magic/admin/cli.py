@@ -23,7 +23,7 @@ from mlspace_s3magic.admin.auth import (
 from mlspace_s3magic.admin.reconcile import ReconcileReport
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput, Unavailable
 from mlspace_s3magic.core.files import state_dir
 from mlspace_s3magic.core.render import terminal_safe
 
@@ -208,12 +208,12 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace) -> AdminClient:
     if not args.url:
-        raise S3MagicError(f"Which endpoint? Pass --url or set {ADMIN_URL_ENV}.")
+        raise Unavailable(f"Which endpoint? Pass --url or set {ADMIN_URL_ENV}.")
     if args.token_file:
         try:
             token = args.token_file.read_text().strip()
         except OSError as error:
-            raise S3MagicError(f"Cannot read the token file {args.token_file}: {error.strerror}.") from None
+            raise InvalidInput(f"Cannot read the token file {args.token_file}: {error.strerror}.") from None
         return AdminClient(args.url, token=token)
     return AdminClient(args.url, aws=Aws(AwsSettings()))
 
@@ -361,4 +361,4 @@ def _shared_bucket(args: argparse.Namespace) -> SharedBucket:
         )
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise S3MagicError(f"Nothing was registered: {problems}.") from None
+        raise InvalidInput(f"Nothing was registered: {problems}.") from None

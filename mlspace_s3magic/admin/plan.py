@@ -28,7 +28,7 @@ from mlspace_s3magic.core.capabilities import (
     needed_capabilities,
 )
 from mlspace_s3magic.core.ceiling import Granted, GrantedBucket, GrantedKey
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.identity import CallerArn, Identity
 from mlspace_s3magic.core.layers import (
     BucketLayers,
@@ -68,7 +68,7 @@ MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 POOL_SIZE = 16  # more than the reads that wait on others (the bucket's layers), so none can starve
 
 
-class UnknownRequesterRole(S3MagicError):
+class UnknownRequesterRole(Conflict):
     """The requester's role is gone (MLSpace deletes it when a user leaves a project)."""
 
 
@@ -248,7 +248,7 @@ def requester_identity(aws: Aws, requester: Requester) -> Identity:
     """The requester as remedy needs them (role, boundary, MLSpace names), read with admin rights."""
     caller = CallerArn.parse(requester.arn)
     if caller.kind != "assumed-role" or not caller.name:
-        raise S3MagicError(
+        raise Conflict(
             f"{requester.arn} is not a role session: the endpoint grants access to MLSpace roles only."
         )
     iam = aws.client("iam")
@@ -455,7 +455,7 @@ def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> l
 
 def _granted_by(statement: Any, owners: Owners) -> list[Granted]:
     """The buckets one Allow statement of ours names, writing when it allows a write action, and the KMS
-    keys it names."""
+    keys it names (``key/*``: every key of an account, for a key the grant could not read)."""
     if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
         return []
     actions = statement.get("Action", [])
@@ -465,10 +465,14 @@ def _granted_by(statement: Any, owners: Owners) -> list[Granted]:
     arns = [(resource, arn) for resource in resources if (arn := parse_arn(resource)) is not None]
     write = any(action in WRITE_ACTIONS for action in actions)
     buckets = {arn.resource.split("/", 1)[0] for _, arn in arns if arn.service == "s3"}
-    keys = {(arn.account, text) for text, arn in arns if arn.service == "kms" and is_kms_key_arn(text)}
+    keys = {
+        GrantedKey(arn.account, text if is_kms_key_arn(text) else None)
+        for text, arn in arns
+        if arn.service == "kms" and (is_kms_key_arn(text) or arn.resource == "key/*")
+    }
     return [
         *(GrantedBucket(bucket, owners(bucket), write) for bucket in sorted(buckets)),
-        *(GrantedKey(account, key) for account, key in sorted(keys)),
+        *sorted(keys, key=lambda key: (key.account, key.arn or "")),
     ]
 
 

@@ -19,7 +19,7 @@ from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.admin.store import open_store
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.aws import Aws, AwsSettings
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput
 
 LOG = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
             aws,
         )
     except ValueError as error:
-        raise S3MagicError(f"The admin endpoint cannot start: {error}.") from None
+        raise InvalidInput(f"The admin endpoint cannot start: {error}.") from None
     return AdminService(
         open_store(config.store_url, aws),
         authenticator,

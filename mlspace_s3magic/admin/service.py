@@ -25,7 +25,7 @@ from mlspace_s3magic.admin.plan import (
     requester_identity,
 )
 from mlspace_s3magic.admin.reconcile import Reconciler, ReconcileReport
-from mlspace_s3magic.admin.store import EXPIRING, NotFound, Store, TransitionRefused
+from mlspace_s3magic.admin.store import EXPIRING, Store, TransitionRefused
 from mlspace_s3magic.admin.views import requester_history, view_for
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import (
@@ -42,7 +42,7 @@ from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.capabilities import evaluate_capabilities
 from mlspace_s3magic.core.diagnosis import Diagnosis
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict, NotAllowed, NotFound
 from mlspace_s3magic.core.identity import CallerArn
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
@@ -62,7 +62,7 @@ MAY_BE_LIVE = frozenset({*EXPIRING, RequestStatus.FAILED})
 DIAGNOSIS_SECONDS = 60.0
 
 
-class Forbidden(S3MagicError):
+class Forbidden(NotAllowed):
     """The caller is known but may not do this; the message says why."""
 
 
@@ -201,11 +201,11 @@ class AdminService:
         with self._writing, self._changing_layers():
             request = self.store.get(request_id)
             if request.status not in APPLICABLE:
-                raise S3MagicError(
+                raise Conflict(
                     f"Request {request_id} is {request.status.value}; only an approved request is applied."
                 )
             if request.plan is None:
-                raise S3MagicError(f"Request {request_id} has no plan: approve it first.")
+                raise Conflict(f"Request {request_id} has no plan: approve it first.")
             plan = Plan.from_dict(request.plan)
             now = self.clock()
             self.store.record(
@@ -296,7 +296,7 @@ class AdminService:
         with self._writing, self._changing_layers():
             request = self.store.get(request_id)
             if request.status not in MAY_BE_LIVE:
-                raise S3MagicError(
+                raise Conflict(
                     f"Request {request_id} is {request.status.value}; only a grant that was written "
                     "(applied, awaiting the owner, or failed) is revoked."
                 )

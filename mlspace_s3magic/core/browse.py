@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import ACCESS_DENIED_CODES, Aws, aws_call, error_code
-from mlspace_s3magic.core.errors import AwsRequestFailed, S3MagicError
+from mlspace_s3magic.core.errors import AwsRequestFailed, NotAllowed, NotFound
 from mlspace_s3magic.core.names import BucketRef, modern_rule_broken
 from mlspace_s3magic.core.render import Cell, Rendered, columns
 
@@ -50,7 +50,7 @@ PATH_STYLE_NOTE = (
 )
 
 
-class BrowseDenied(S3MagicError):
+class BrowseDenied(NotAllowed):
     """S3 refused to list or read: ``%s3access check`` says which layer blocks it."""
 
     def __init__(self, message: str, ref: BucketRef):
@@ -58,11 +58,11 @@ class BrowseDenied(S3MagicError):
         self.ref = ref
 
 
-class NoSuchBucket(S3MagicError):
+class NoSuchBucket(NotFound):
     """No bucket has this name (in any account): a typo, or a bucket deleted since."""
 
 
-class NoSuchKey(S3MagicError):
+class NoSuchKey(NotFound):
     """The object is gone (deleted since it was listed) or never existed."""
 
 

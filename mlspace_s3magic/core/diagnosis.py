@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mlspace_s3magic.core.capabilities import Capabilities, CapabilityEvaluation
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import UpstreamFailed
 
 # The layers the endpoint can change for a request; any other blocking layer needs someone else.
 GRANTABLE_LAYERS = frozenset({"identity", "boundary", "bucket-policy", "kms"})
@@ -104,6 +104,6 @@ class Diagnosis:
                 detailed=bool(data.get("detailed", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise S3MagicError(
+            raise UpstreamFailed(
                 f"The admin endpoint's diagnosis has an unexpected shape ({error!r})."
             ) from None

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput
 
 ACCEPTED_FORMS = (
     "a bucket name, bucket/prefix, s3://bucket/prefix, arn:aws:s3:::bucket/prefix or an access point ARN"
@@ -29,7 +29,7 @@ LEGACY_NOTE = (
 )
 
 
-class InvalidBucketReference(S3MagicError):
+class InvalidBucketReference(InvalidInput):
     """The text does not name a bucket S3 could hold; the message says which rule it breaks."""
 
 
@@ -198,6 +198,16 @@ KMS_KEY_ARN = re.compile(
 def is_kms_key_arn(text: str) -> bool:
     """Whether ``text`` is one key's full ARN (S3 also accepts a key id or an alias where a key is named)."""
     return KMS_KEY_ARN.fullmatch(text) is not None
+
+
+S3_ENCRYPTION_CONTEXT = "kms:EncryptionContext:aws:s3:arn"
+
+
+def s3_kms_context(key_arn: str, object_arn: str) -> dict[str, str]:
+    """What S3 tells KMS when it uses a key for a caller's object: itself in the key's region, and the
+    object's ARN as encryption context (the bucket's with S3 Bucket Keys):
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context"""
+    return {"kms:ViaService": s3_via_service(key_arn), S3_ENCRYPTION_CONTEXT: object_arn}
 
 
 def s3_via_service(key_arn: str) -> str:

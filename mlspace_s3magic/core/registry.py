@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import UpstreamFailed
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
 from mlspace_s3magic.core.mlspace import data_bucket_name
@@ -25,7 +25,7 @@ SOURCE_REGISTRY = "registry"
 SOURCE_CONFIG = "config"
 
 
-class RegistryError(S3MagicError):
+class RegistryError(UpstreamFailed):
     """The registry file cannot be read or is not in the expected shape."""
 
 

@@ -26,7 +26,7 @@ from mlspace_s3magic.admin.app import create_app
 from mlspace_s3magic.admin.auth import create_admin_token
 from mlspace_s3magic.admin.server import ServerConfig, build_service, expiring
 from mlspace_s3magic.admin.service import AdminService
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict, InvalidInput, S3MagicError, Unavailable, UpstreamFailed
 from mlspace_s3magic.sandbox.server import LOOPBACK
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTITION, SHARED_BUCKETS
@@ -126,13 +126,13 @@ def _admin_token(path: Path) -> str:
     try:
         return path.read_text().strip()
     except OSError as error:
-        raise S3MagicError(f"Cannot read the admin token file {path}: {error.strerror}.") from None
+        raise Unavailable(f"Cannot read the admin token file {path}: {error.strerror}.") from None
 
 
 def _listen(port: int) -> socket.socket:
     """A loopback socket bound before uvicorn starts, so the URL is known and a taken port is said at once."""
     if not 0 <= port <= 65535:
-        raise S3MagicError(f"--admin-port must be between 0 (any free port) and 65535, not {port}.")
+        raise InvalidInput(f"--admin-port must be between 0 (any free port) and 65535, not {port}.")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart may reuse its port at once
     try:
@@ -141,11 +141,11 @@ def _listen(port: int) -> socket.socket:
     except OSError as error:
         listener.close()
         if error.errno == errno.EADDRINUSE:
-            raise S3MagicError(
+            raise Conflict(
                 f"Port {port} on {LOOPBACK} is already in use, so the admin endpoint cannot listen there: "
                 "pick another --admin-port, or leave it out to take any free port."
             ) from None
-        raise S3MagicError(
+        raise Unavailable(
             f"The admin endpoint cannot listen on {LOOPBACK}:{port}: {error.strerror}."
         ) from None
     return listener
@@ -160,9 +160,9 @@ def _wait_until_started(server: uvicorn.Server, thread: threading.Thread, url: s
     deadline = time.monotonic() + timeout
     while not server.started:
         if not thread.is_alive():
-            raise S3MagicError(f"The admin endpoint for {url} stopped while starting.")
+            raise UpstreamFailed(f"The admin endpoint for {url} stopped while starting.")
         if time.monotonic() > deadline:
-            raise S3MagicError(f"The admin endpoint did not start on {url} within {timeout:g} s.")
+            raise Unavailable(f"The admin endpoint did not start on {url} within {timeout:g} s.")
         time.sleep(0.02)
 
 

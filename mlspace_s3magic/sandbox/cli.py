@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput, NotFound, Unavailable
 from mlspace_s3magic.sandbox.state import STATE_DIR_ENV, STATE_FILE_NAME, SandboxState, default_state_dir
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, SandboxState, Pat
         from mlspace_s3magic.sandbox.server import Sandbox
         from mlspace_s3magic.sandbox.world import REGISTRY
     except ImportError as error:
-        raise S3MagicError(
+        raise Unavailable(
             f"The sandbox needs moto ({error.name} is missing): pip install 'mlspace-s3magic[sandbox]'."
         ) from None
     if args.host not in LOOPBACK_HOSTS:
@@ -80,11 +80,11 @@ def cmd_sandbox_env(args: argparse.Namespace) -> int:
 def cmd_sandbox_run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        raise S3MagicError(
+        raise InvalidInput(
             "Give the command to run after `--`, e.g. `s3access sandbox run --as alice@demo -- jupyter lab`."
         )
     if args.admin_port is not None and not args.admin_endpoint:
-        raise S3MagicError("--admin-port is the admin endpoint's port: give --admin-endpoint too.")
+        raise InvalidInput("--admin-port is the admin endpoint's port: give --admin-endpoint too.")
     sandbox, _, state_path = _start_sandbox(args)
     try:
         with contextlib.ExitStack() as stack:
@@ -103,7 +103,7 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
             try:
                 child = subprocess.Popen(command, env=environment)
             except FileNotFoundError as error:
-                raise S3MagicError(f"Cannot run {command[0]!r}: {error.strerror}.") from None
+                raise NotFound(f"Cannot run {command[0]!r}: {error.strerror}.") from None
             # The terminal sends Ctrl-C to the child too; we wait for it to finish rather than die first.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
@@ -119,7 +119,7 @@ def _serve_admin_endpoint(args: argparse.Namespace) -> contextlib.AbstractContex
     try:
         from mlspace_s3magic.sandbox.admin_endpoint import serve_admin_endpoint
     except ImportError as error:
-        raise S3MagicError(
+        raise Unavailable(
             f"The admin endpoint needs {error.name}, which is missing: pip install 'mlspace-s3magic[admin]'."
         ) from None
     return serve_admin_endpoint(args.state_dir, port=args.admin_port or 0)

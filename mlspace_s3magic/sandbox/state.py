@@ -11,7 +11,7 @@ from typing import Any
 
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import NotFound, Unavailable
 from mlspace_s3magic.core.files import state_dir, write_private
 from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
 from mlspace_s3magic.sandbox.mlspace_policies import NOTEBOOK_ROLE_NAME
@@ -58,7 +58,7 @@ class SandboxState:
         try:
             return self.principals[name]
         except KeyError:
-            raise S3MagicError(
+            raise NotFound(
                 f"The sandbox has no principal {name!r}; choose one of: {', '.join(self.principals)}."
             ) from None
 
@@ -163,11 +163,9 @@ class SandboxState:
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except FileNotFoundError:
-            raise S3MagicError(
+            raise Unavailable(
                 f"No sandbox is running for {state_dir} (there is no {path}). Start one with "
                 f"`s3access sandbox serve --state-dir {state_dir}`."
             ) from None
         except (ValueError, KeyError, TypeError) as error:
-            raise S3MagicError(
-                f"{path} is not a sandbox state file ({error}); restart the sandbox."
-            ) from None
+            raise Unavailable(f"{path} is not a sandbox state file ({error}); restart the sandbox.") from None

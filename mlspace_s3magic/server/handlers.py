@@ -7,72 +7,46 @@ writes); AWS work runs in a thread so the event loop keeps serving; errors are J
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from mlspace_s3magic.access_requests.actions import (
-    InvalidRequest,
-    file_request,
-    my_requests,
-    parse_new_request,
-)
-from mlspace_s3magic.access_requests.client import AdminRefused, AdminUnreachable
-from mlspace_s3magic.core.browse import (
-    DEFAULT_PAGE_SIZE,
-    BrowseDenied,
-    NoSuchBucket,
-    list_level,
-    listing_snippet,
-    s3_uri,
-    snippet,
-)
-from mlspace_s3magic.core.errors import (
-    CredentialsExpired,
-    CredentialsMissing,
-    CredentialsRejected,
-    EndpointUnreachable,
-    S3MagicError,
-)
-from mlspace_s3magic.core.names import (
-    BucketRef,
-    InvalidBucketReference,
-    parse_bucket_reference,
-    validate_bucket_name,
-)
-from mlspace_s3magic.session import NoAdminEndpoint, S3AccessSession
+from mlspace_s3magic.access_requests.actions import file_request, my_requests, parse_new_request
+from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, list_level, listing_snippet, s3_uri, snippet
+from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, S3MagicError, meaning
+from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference, validate_bucket_name
+from mlspace_s3magic.session import S3AccessSession
 
 SESSION_SETTING = "s3access_session"
 MAX_BODY_BYTES = 16 * 1024  # a request's fields fit in a fraction of this
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "no", ""})
-# Which HTTP status tells the browser what went wrong; anything else we explain is a bad gateway (AWS).
-STATUS_OF: tuple[tuple[type[S3MagicError], int], ...] = (
-    (InvalidBucketReference, 400),
-    (InvalidRequest, 400),
-    (CredentialsMissing, 401),
-    (CredentialsExpired, 401),
-    (CredentialsRejected, 401),
-    (BrowseDenied, 403),
-    (NoSuchBucket, 404),
-    (NoAdminEndpoint, 503),
-    (AdminUnreachable, 503),
-    (EndpointUnreachable, 503),
-)
+Handler = TypeVar("Handler", bound="S3AccessHandler")
 
 
-def status_for(error: S3MagicError) -> int:
-    if isinstance(error, AdminRefused):
-        return error.status if error.status in (400, 403, 404, 409) else 502
-    return next((status for kind, status in STATUS_OF if isinstance(error, kind)), 502)
+def explained(verb: Callable[[Handler], Awaitable[None]]) -> Callable[[Handler], Awaitable[None]]:
+    """Answer an error we explain, wherever the verb raises it, as JSON ``{"message": ...}`` with the status
+    of its meaning; every verb of every route wears this, under ``@tornado.web.authenticated``."""
+
+    @functools.wraps(verb)
+    async def answering(handler: Handler) -> None:
+        try:
+            await verb(handler)
+        except S3MagicError as error:
+            handler.set_status(HTTP_STATUS[meaning(error)])
+            handler.set_header("Content-Type", "application/json")
+            await handler.finish(json.dumps({"message": str(error)}))
+
+    return answering
 
 
 class S3AccessHandler(APIHandler):
-    """The shared session, work off the event loop, and explained errors as JSON."""
+    """The shared session, work off the event loop, and its parameters read as the magic reads them."""
 
     @property
     def session(self) -> S3AccessSession:
@@ -81,32 +55,16 @@ class S3AccessHandler(APIHandler):
 
     async def answer(self, work: Callable[[], Any], *, status: int = 200) -> None:
         """Run ``work`` (blocking AWS calls) in a thread and send what it returns as JSON."""
-        try:
-            result = await asyncio.to_thread(work)
-        except S3MagicError as error:
-            raise self.refusal(status_for(error), str(error)) from None
+        result = await asyncio.to_thread(work)
         self.set_status(status)
         await self.finish(json.dumps(result))
-
-    @staticmethod
-    def refusal(status: int, message: str) -> tornado.web.HTTPError:
-        # The message travels as an argument, so a '%' in it (as in "%config") is never a format directive.
-        return tornado.web.HTTPError(status, "%s", message)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, tornado.web.HTTPError) and error.log_message == "%s" and error.args:
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"message": str(error.args[0]), "reason": error.reason}))
-            return
-        super().write_error(status_code, **kwargs)
 
     def text_argument(self, name: str, *, required: bool = False, limit: int = 1024) -> str:
         value = self.get_query_argument(name, default="")
         if required and not value:
-            raise self.refusal(400, f"The query parameter {name!r} is required.")
+            raise InvalidInput(f"The query parameter {name!r} is required.")
         if len(value) > limit:
-            raise self.refusal(400, f"The query parameter {name!r} is longer than {limit} characters.")
+            raise InvalidInput(f"The query parameter {name!r} is longer than {limit} characters.")
         return value
 
     def bool_argument(self, name: str) -> bool:
@@ -115,27 +73,26 @@ class S3AccessHandler(APIHandler):
             return True
         if value in FALSE_WORDS:
             return False
-        raise self.refusal(400, f"The query parameter {name!r} must be true or false, not {value[:40]!r}.")
+        raise InvalidInput(f"The query parameter {name!r} must be true or false, not {value[:40]!r}.")
 
     def bucket_reference(self) -> BucketRef:
         """``bucket`` and ``prefix`` as one reference, validated as the magic and the endpoint do."""
         bucket = self.text_argument("bucket", required=True, limit=255)
         prefix = self.text_argument("prefix")
-        try:
-            validate_bucket_name(bucket)
-            return parse_bucket_reference(f"s3://{bucket}/{prefix}")
-        except InvalidBucketReference as error:
-            raise self.refusal(400, str(error)) from None
+        validate_bucket_name(bucket)
+        return parse_bucket_reference(f"s3://{bucket}/{prefix}")
 
 
 class IdentityHandler(S3AccessHandler):
     @tornado.web.authenticated
+    @explained
     async def get(self) -> None:
         await self.answer(lambda: self.session.checker.identity().to_dict())
 
 
 class BucketsHandler(S3AccessHandler):
     @tornado.web.authenticated
+    @explained
     async def get(self) -> None:
         refresh = self.bool_argument("refresh")
 
@@ -152,6 +109,7 @@ class BucketsHandler(S3AccessHandler):
 
 class CheckHandler(S3AccessHandler):
     @tornado.web.authenticated
+    @explained
     async def get(self) -> None:
         ref = self.bucket_reference()
         await self.answer(lambda: self.session.check(ref).to_dict())
@@ -159,6 +117,7 @@ class CheckHandler(S3AccessHandler):
 
 class BrowseHandler(S3AccessHandler):
     @tornado.web.authenticated
+    @explained
     async def get(self) -> None:
         ref = self.bucket_reference()
         token = self.text_argument("token", limit=4096) or None
@@ -175,30 +134,27 @@ class BrowseHandler(S3AccessHandler):
 
 class RequestsHandler(S3AccessHandler):
     @tornado.web.authenticated
+    @explained
     async def get(self) -> None:
         await self.answer(lambda: my_requests(self.session.admin()).to_dict())
 
     @tornado.web.authenticated
+    @explained
     async def post(self) -> None:
-        fields = self.json_body()
-        try:
-            new = parse_new_request(fields)
-        except InvalidRequest as error:
-            raise self.refusal(400, str(error)) from None
+        new = parse_new_request(self.json_body())
         await self.answer(lambda: file_request(self.session.admin(), new).to_dict(), status=201)
 
     def json_body(self) -> dict[str, Any]:
         if len(self.request.body) > MAX_BODY_BYTES:
-            raise self.refusal(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+            raise InvalidInput(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
         try:
             fields = json.loads(self.request.body or b"null")
         except (ValueError, RecursionError):
-            raise self.refusal(400, "The request body is not JSON.") from None
+            raise InvalidInput("The request body is not JSON.") from None
         if not isinstance(fields, dict):
-            raise self.refusal(
-                400,
+            raise InvalidInput(
                 "The request body must be a JSON object with bucket, access, reason and, optionally, "
-                "prefix, days and idempotency_key.",
+                "prefix, days and idempotency_key."
             )
         return fields
 

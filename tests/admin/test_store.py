@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from mlspace_s3magic.admin.store import (
-    NotFound,
     Store,
     StoreError,
     TransitionRefused,
@@ -32,6 +31,7 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     SharedBucket,
 )
+from mlspace_s3magic.core.errors import NotFound
 from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.sandbox.state import SandboxState
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mlspace_s3magic.admin.store.api import EXPIRING, Store
 from mlspace_s3magic.admin.store.dynamodb import DynamoDbStore
-from mlspace_s3magic.admin.store.errors import NotFound, StoreError, TransitionRefused
+from mlspace_s3magic.admin.store.errors import StoreError, TransitionRefused
 from mlspace_s3magic.admin.store.sqlite import SqliteStore
 from mlspace_s3magic.core.aws import Aws
 
@@ -21,7 +21,6 @@ __all__ = [
     "ACCEPTED_URLS",
     "EXPIRING",
     "DynamoDbStore",
-    "NotFound",
     "SqliteStore",
     "Store",
     "StoreError",

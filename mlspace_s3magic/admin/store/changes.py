@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from mlspace_s3magic.admin.store.errors import NotFound, TransitionRefused
+from mlspace_s3magic.admin.store.errors import TransitionRefused
 from mlspace_s3magic.core.access import (
     TRANSITIONS,
     AccessRequest,
@@ -17,6 +17,7 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     SharedBucket,
 )
+from mlspace_s3magic.core.errors import NotFound
 
 SUBMIT = "submit"
 PUT_BUCKET = "put bucket"

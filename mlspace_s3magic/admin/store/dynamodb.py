@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.admin.store.api import EXPIRING, Store
 from mlspace_s3magic.admin.store.changes import Transaction
-from mlspace_s3magic.admin.store.errors import NotFound, StoreError
+from mlspace_s3magic.admin.store.errors import StoreError
 from mlspace_s3magic.admin.store.rows import (
     audit_from_row,
     audit_row,
@@ -36,7 +36,7 @@ from mlspace_s3magic.core.access import (
     SharedBucket,
 )
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import NotFound, S3MagicError
 
 T = TypeVar("T")
 

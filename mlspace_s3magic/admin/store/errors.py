@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict, Unavailable
 
 
-class StoreError(S3MagicError):
+class StoreError(Unavailable):
     """The store cannot be opened or used; the message names the store and what failed."""
 
 
-class TransitionRefused(S3MagicError):
+class TransitionRefused(Conflict):
     """The request is not in a status the change may start from, so no route can skip a step."""
-
-
-class NotFound(S3MagicError):
-    """No request, or no registry entry, by that name."""

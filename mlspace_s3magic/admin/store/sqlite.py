@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from mlspace_s3magic.admin.store.api import EXPIRING, Store
 from mlspace_s3magic.admin.store.changes import Transaction
-from mlspace_s3magic.admin.store.errors import NotFound, StoreError
+from mlspace_s3magic.admin.store.errors import StoreError
 from mlspace_s3magic.admin.store.rows import (
     audit_from_row,
     audit_row,
@@ -30,6 +30,7 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     SharedBucket,
 )
+from mlspace_s3magic.core.errors import NotFound
 from mlspace_s3magic.core.files import create_private
 
 T = TypeVar("T")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput
 
 
-class PolicyValidationError(S3MagicError, ValueError):
+class PolicyValidationError(InvalidInput, ValueError):
     """A policy document or scenario is malformed; ``path`` says where, the message says what."""
 
     def __init__(self, path: str, message: str) -> None:
