@@ -1,7 +1,8 @@
 """The REST routes JupyterLab calls, under ``/s3access/``: thin shells over the session's core calls.
 
 Every verb is ``@tornado.web.authenticated`` (jupyter_server's token or login cookie, with its XSRF check on
-writes); AWS work runs in a thread so the event loop keeps serving; errors are JSON ``{"message": ...}``.
+writes); AWS work runs in a thread so the event loop keeps serving; errors are JSON ``{"message": ...}``
+with the status of their meaning (:data:`~mlspace_s3magic.core.errors.HTTP_STATUS`), as the admin endpoint's.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def test_an_impossible_port_is_said_clearly(state_dir: Path) -> None:
 
 def test_admin_port_without_admin_endpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["sandbox", "run", "--as", "alice@demo", "--admin-port", "8765", "--state-dir", str(tmp_path)]
-    assert main([*argv, "--", "true"]) == 1
+    assert main([*argv, "--", "true"]) == 2
     assert "--admin-port is the admin endpoint's port: give --admin-endpoint too." in capsys.readouterr().err
 
 
