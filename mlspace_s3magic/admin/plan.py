@@ -386,6 +386,7 @@ class Planner:
             scope=chosen,
             sid=request.sid_stem,
             granted=granted.result(),
+            key_read_at_run_time=False,
         )
         changes = [
             _change(fix, currents[fix.layer], accounts, grantees if fix.layer == "identity" else ())
@@ -508,7 +509,7 @@ def _change(fix: Fix, fetched: PolicyOrGap, accounts: Accounts, roles: tuple[str
     if fix.layer == "bucket-policy":
         account = accounts.owner_account or UNKNOWN_OWNER
     elif fix.layer == "kms":
-        account = fix.target.split(":")[4]  # a key ARN: plan_fixes makes a kms change only for a known key
+        account = str(fix.account)  # the key's: plan_fixes makes a kms change only for a known key here
     else:
         account = accounts.mlspace_account
     current = fetched.document if isinstance(fetched, FetchedPolicy) else None

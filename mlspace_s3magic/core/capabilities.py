@@ -25,7 +25,7 @@ from mlspace_s3magic.core.layers import (
     PolicyOrGap,
     Unreadable,
 )
-from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, s3_via_service
+from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, s3_kms_context
 from mlspace_s3magic.core.policy import (
     Decision,
     EvaluationResult,
@@ -194,7 +194,8 @@ def evaluate_capabilities(
 
     ``owner_account`` None is an unknown owner, taken to be another account (its bucket policy must then
     allow the caller too). ``object_keys`` names the object a read or write is decided for (a probe's key);
-    by default an example key under the prefix. A KMS key is used in its own region (``kms:ViaService``).
+    by default an example key under the prefix.
+    A KMS key is used in its own region (``kms:ViaService``), for the object (its encryption context).
     """
     principal = Principal.from_arn(principal_arn)
     same_account = owner_account is not None and owner_account == principal.account
@@ -222,7 +223,7 @@ def evaluate_capabilities(
             (EvaluatedRequest(s3_request.action, resource, context), _decide(s3_request, known, same_account))
         ]
         if key and key_known is not None and capability in KMS_ACTIONS:
-            via = {"kms:ViaService": s3_via_service(key)}
+            via = s3_kms_context(key, resource)
             kms_request = Request(principal, KMS_ACTIONS[capability], key, context=via)
             parts.append(
                 (EvaluatedRequest(kms_request.action, key, via), _decide(kms_request, key_known, False))

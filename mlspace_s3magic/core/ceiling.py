@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
 
 Document = dict[str, Any]
@@ -61,7 +61,7 @@ _EVERY_KEY = re.compile(r"arn:\*:kms:\*:(?P<account>\d{12}):key/\*")
 _OURS_KEYS = {"Effect", "Action", "Resource", "Condition"}
 
 
-class CeilingDoesNotFit(S3MagicError):
+class CeilingDoesNotFit(Conflict):
     """No form fits in the boundary; the message gives the figures and the admin's options, and
     ``smallest`` is the smallest document tried (over IAM's limit), for a plan to show and refuse."""
 
@@ -165,7 +165,12 @@ def with_ceiling(
     """
     granted, previous = list(granted), list(previous)
     wanted = _ordered(g for g in granted if isinstance(g, GrantedBucket))
-    keys = sorted({g for g in granted if isinstance(g, GrantedKey)}, key=lambda g: (g.account, g.arn or ""))
+    # Every key of MLSpace's own account is never let through (a grant of an unread key there had its
+    # key read and named by the admin's command, and keeps it).
+    keys = sorted(
+        {g for g in granted if isinstance(g, GrantedKey) and (g.arn or g.account != home_account)},
+        key=lambda g: (g.account, g.arn or ""),
+    )
     names: set[str] = {g.bucket for g in wanted if g.bucket is not None}
     before = [statement for statement in _statements(document) if not is_ceiling_statement(statement)]
     gone: set[str] = {g.bucket for g in previous if isinstance(g, GrantedBucket) and g.bucket} - names

@@ -27,7 +27,7 @@ from mlspace_s3magic.core.capabilities import (
     needed_capabilities,
 )
 from mlspace_s3magic.core.diagnosis import Diagnosis
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import NotAllowed, S3MagicError
 from mlspace_s3magic.core.identity import Identity, whoami
 from mlspace_s3magic.core.layers import (
     BucketLayers,
@@ -57,7 +57,7 @@ class Verdict(StrEnum):
     UNKNOWN = "unknown"
 
 
-class S3AccessDenied(S3MagicError):
+class S3AccessDenied(NotAllowed):
     """Raised when asked to (``--strict``, ``S3Access.raise_on_denied``), so an unattended run stops."""
 
 

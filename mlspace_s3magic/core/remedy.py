@@ -23,6 +23,7 @@ from html import escape
 from typing import Any, Final
 
 from mlspace_s3magic.core.ceiling import (
+    CEILING_KEY_ACTIONS,
     KEY_HOST_ACTIONS,
     READ_HOST_ACTIONS,
     WRITE_HOST_ACTIONS,
@@ -38,7 +39,7 @@ from mlspace_s3magic.core.ceiling import (
     listing_statement,
     with_ceiling,
 )
-from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.errors import InvalidInput
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.limits import (
     BUCKET_POLICY_MAX_BYTES,
@@ -53,7 +54,7 @@ from mlspace_s3magic.core.mlspace import (
     project_policy_name,
     user_policy_name,
 )
-from mlspace_s3magic.core.names import KMS_KEY_ARN, BucketRef, s3_via_service
+from mlspace_s3magic.core.names import KMS_KEY_ARN, S3_ENCRYPTION_CONTEXT, BucketRef, s3_via_service
 from mlspace_s3magic.core.render import Rendered, Row, html_table, terminal_safe, text_table
 
 Document = dict[str, Any]
@@ -96,21 +97,21 @@ _JQ_CEILING = (
     " else .Statement += [$own] end"
 )
 # Adds keys to MLSpace's KMS statement of the boundary, else to the statement of ours that lists keys, else
-# appends $own (see core/ceiling.py).
+# appends that statement (see core/ceiling.py).
 _JQ_KEY_CEILING = (
     'def host($a): .Effect == "Allow" and (has("Condition") | not) and .Action == $a'
     ' and (.Resource | type) == "array";'
-    ' def ours: (has("Sid") | not) and .Effect == "Allow" and .Action == $own.Action;'
+    ' def ours: (has("Sid") | not) and .Effect == "Allow" and .Action == $ownactions;'
     " .Statement |= ([.] | flatten)"
     " | if any(.Statement[]; host($keyhost))"
     " then .Statement |= map(if host($keyhost) then .Resource = (.Resource - $keys) + $keys else . end)"
     " elif any(.Statement[]; ours)"
     " then .Statement |= map(if ours then .Resource = (([.Resource] | flatten) - $keys) + $keys else . end)"
-    " else .Statement += [$own] end"
+    ' else .Statement += [{"Effect": "Allow", "Action": $ownactions, "Resource": $keys}] end'
 )
 
 
-class InvalidKeyArn(S3MagicError, ValueError):
+class InvalidKeyArn(InvalidInput, ValueError):
     """A KMS key given for a fix is not one key's ARN, which would reach a policy and a shell command."""
 
 
@@ -339,6 +340,7 @@ def plan_fixes(
     scope: Scope | None = None,
     sid: str | None = None,
     granted: Sequence[Granted] | None = None,
+    key_read_at_run_time: bool = True,
 ) -> list[Fix]:
     """The changes that lift every blocking layer, in the order to apply them: bucket policy, boundary,
     identity grant, KMS key policy, then advisories for the layers only others can change.
@@ -353,6 +355,11 @@ def plan_fixes(
     (adding those fixes if their layers did not block), because MLSpace's boundary and policies allow only
     MLSpace's own key.
 
+    A blocking (or unverified) ``kms`` layer whose key could not be read is granted as the bucket's key:
+    every key of the owner account, only for S3's use on this bucket's objects, with commands that read
+    the key at run time (``key_read_at_run_time``; the admin endpoint, which writes documents and reads
+    keys itself, gets advice instead).
+
     ``granted`` is every bucket and key live grants reach (the admin endpoint reads them from the grant
     policies); the boundary fix recomputes MLSpace's boundary for them, this bucket and its key (see
     :mod:`core.ceiling`). None (a notebook's check) counts only these and what the boundary already opens.
@@ -361,7 +368,11 @@ def plan_fixes(
     chosen = Scope(scope) if scope is not None else default_scope(identity)
     plan = _Plan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
     layers = list(dict.fromkeys(str(layer) for layer in blocked_by))
-    key = _Key.parse(kms_key_arn) if "kms" in layers and kms_key_arn else None
+    key: _AnyKey | None = None
+    if "kms" in layers and kms_key_arn:
+        key = _Key.parse(kms_key_arn)
+    elif "kms" in layers and plan.owner and key_read_at_run_time:
+        key = _BucketKey(ref, plan.partition, plan.owner)
 
     fixes: list[Fix] = []
     if "bucket-policy" in layers and plan.same_account:
@@ -376,8 +387,12 @@ def plan_fixes(
             fix = build(_IamGrant(plan, key, s3=layer in layers), current)
             if not (layer == "boundary" and fix.document is not None and fix.document == current):
                 fixes.append(fix)  # a boundary that already lets the key through needs no new version
-    if "kms" in layers:
-        fixes.append(_key_policy_fix(plan, key, current_key_policy) if key else _unknown_key_advice(plan))
+    if isinstance(key, _Key):
+        fixes.append(_key_policy_fix(plan, key, current_key_policy))
+    elif isinstance(key, _BucketKey):
+        fixes.append(_bucket_key_policy_fix(plan, key))
+    elif "kms" in layers:
+        fixes.append(_unknown_key_advice(plan))
     advisories = [layer for layer in ADVISORY_LAYERS if layer in layers]
     advisories += [layer for layer in layers if layer not in FIXABLE_LAYERS and layer not in ADVISORY_LAYERS]
     fixes.extend(_advice(plan, layer, bucket_owner_account) for layer in advisories)
@@ -420,9 +435,12 @@ class _Plan:
         }
         return sid_stem(self.ref, self.access, grantee.get(self.scope, ""))
 
+    @property
+    def partition(self) -> str:
+        return self.identity.arn.split(":")[1]
+
     def iam_arn(self, resource: str) -> str:
-        partition = self.identity.arn.split(":")[1]
-        return f"arn:{partition}:iam::{self.identity.account}:{resource}"
+        return f"arn:{self.partition}:iam::{self.identity.account}:{resource}"
 
     @property
     def same_account(self) -> bool:
@@ -482,6 +500,96 @@ class _Key:
     def via_s3(self) -> dict[str, Any]:
         """Limits key use to requests S3 makes on the caller's behalf."""
         return {"StringEquals": {"kms:ViaService": [s3_via_service(self.arn)]}}
+
+    @property
+    def resource(self) -> str:
+        return self.arn
+
+    @property
+    def granted(self) -> GrantedKey:
+        return GrantedKey(self.account, self.arn)
+
+    @property
+    def name(self) -> str:
+        return f"the KMS key {self.arn}"
+
+
+@dataclass(frozen=True)
+class _BucketKey:
+    """The bucket's default KMS key when it could not be read here (the encryption configuration denied,
+    or a key named by id or alias): the grants name every key of the bucket owner's account, but only for
+    S3's use on this bucket's objects (``kms:EncryptionContext:aws:s3:arn``), and the commands that must
+    name the key read it at run time from the bucket's default encryption."""
+
+    ref: BucketRef
+    partition: str
+    account: str
+
+    @property
+    def via_s3(self) -> dict[str, Any]:
+        """S3 in any region (the key's is unknown), for this bucket's objects under the prefix only (the
+        bucket's ARN is the context when the bucket uses S3 Bucket Keys)."""
+        return {
+            "StringLike": {
+                "kms:ViaService": [s3_via_service(self.resource)],
+                S3_ENCRYPTION_CONTEXT: [self.ref.bucket_arn, self.ref.objects_arn],
+            }
+        }
+
+    @property
+    def resource(self) -> str:
+        return f"arn:{self.partition}:kms:*:{self.account}:key/*"
+
+    @property
+    def granted(self) -> GrantedKey:
+        return GrantedKey(self.account)
+
+    @property
+    def name(self) -> str:
+        return f"the KMS key of {self.ref.bucket}'s default encryption, whichever key of {self.account}"
+
+    def discovery_lines(self, *, without: str = "exit 0") -> list[str]:
+        """Shell lines that set ``$key`` and ``$region`` to the bucket's default KMS key and its region,
+        and run ``without`` when the bucket's default encryption uses no KMS key (``$key`` is then empty);
+        the key must be one of the owner account's, which the grants name."""
+        bucket = shlex.quote(self.ref.bucket)
+        query = shlex.quote(
+            "ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.KMSMasterKeyID"
+        )
+        none = shlex.quote(f"{self.ref.bucket}'s default encryption uses no KMS key: no key to change.")
+        other = shlex.quote(
+            f"The bucket's key is not a key of account {self.account}, which the grants name: run the check "
+            "with the admin endpoint, which reads the key."
+        )
+        return [
+            "# The bucket's KMS key could not be read here: read it from the bucket's default encryption.",
+            f"if ! key=$(aws s3api get-bucket-encryption --bucket {bucket} --query {query} --output text "
+            "2>encryption.err); then",
+            "  # A bucket without a default encryption configuration (SSE-S3 only) uses no KMS key.",
+            "  grep -q ServerSideEncryptionConfigurationNotFoundError encryption.err || "
+            "{ cat encryption.err >&2; exit 1; }",
+            '  key=""',
+            "fi",
+            'if [ -z "$key" ] || [ "$key" = None ]; then',
+            f"  echo {none} >&2",
+            '  key=""',
+            f"  {without}",
+            "else",
+            f"  region=$(aws s3api get-bucket-location --bucket {bucket} "
+            "--query LocationConstraint --output text)",
+            '  case "$region" in None|"") region=us-east-1 ;; EU) region=eu-west-1 ;; esac',
+            '  key=$(aws kms describe-key --key-id "$key" --region "$region" '
+            "--query KeyMetadata.Arn --output text)",
+            '  case "$key" in',
+            f"    arn:{self.partition}:kms:*:{self.account}:key/*) ;;",
+            f"    *) echo {other} >&2; exit 1 ;;",
+            "  esac",
+            '  echo "the bucket\'s KMS key: $key"',
+            "fi",
+        ]
+
+
+_AnyKey = _Key | _BucketKey
 
 
 def _key_arn_problem(arn: str) -> str:
@@ -551,9 +659,9 @@ def _kms_actions(plan: _Plan) -> list[str]:
     return ["kms:Decrypt"] + (["kms:GenerateDataKey"] if plan.access is AccessLevel.READ_WRITE else [])
 
 
-def _key_grant(plan: _Plan, key: _Key) -> Statement:
+def _key_grant(plan: _Plan, key: _AnyKey) -> Statement:
     """The identity-side half of a KMS grant: the key policy alone is not enough."""
-    return _statement(plan.stem + "Kms", _kms_actions(plan), [key.arn], condition=key.via_s3)
+    return _statement(plan.stem + "Kms", _kms_actions(plan), [key.resource], condition=key.via_s3)
 
 
 def _existing(current: Current) -> Document | Unreadable:
@@ -840,7 +948,7 @@ class _IamGrant:
     """
 
     plan: _Plan
-    key: _Key | None
+    key: _AnyKey | None
     s3: bool
 
     @property
@@ -851,7 +959,7 @@ class _IamGrant:
     @property
     def allows(self) -> str:
         parts = [f"{self.plan.verb} on {self.plan.ref}"] if self.s3 else []
-        parts += [f"use of the KMS key {self.key.arn} through S3"] if self.key else []
+        parts += [f"use of {self.key.name} through S3"] if self.key else []
         return " and ".join(parts)
 
 
@@ -871,14 +979,22 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     warnings += _unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
     bucket = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
     this: list[Granted] = [bucket] if grant.s3 else []
-    this += [GrantedKey(grant.key.account, grant.key.arn)] if grant.key else []
+    this += [grant.key.granted] if grant.key else []
     document: Document | None = None
-    if isinstance(current, Unreadable):
+    if isinstance(current, Unreadable) or _key_read_at_run_time(plan, grant.key):
         statements = [listing_statement([str(bucket.bucket)])] if grant.s3 else []
-        statements += [key_listing_statement([grant.key.arn])] if grant.key else []
+        statements += [key_listing_statement([grant.key.granted.resource])] if grant.key else []
+        if _key_read_at_run_time(plan, grant.key):
+            warnings.append(
+                "The bucket's KMS key could not be read here and is in MLSpace's own account, where the "
+                "boundary names keys one by one: the command reads the key and the live boundary at run time."
+            )
         lines = _unread_boundary_lines(target, plan, bucket if grant.s3 else None, grant.key)
     else:
         document, problem = _with_these(plan, current, this)
+        if problem and isinstance(grant.key, _BucketKey):  # the bucket may use no KMS key at all
+            document, problem = _with_these(plan, current, this[:-1])
+            warnings.append(_NO_ROOM_FOR_BUCKET_KEY)
         warnings += [problem] if problem else []
         before = _listed(current)
         statements = [statement for statement in _listed(document) if statement not in before]
@@ -959,7 +1075,7 @@ def _with_these(plan: _Plan, document: Document, these: list[Granted]) -> tuple[
 
 
 def _unread_boundary_lines(
-    target: str, plan: _Plan, this: GrantedBucket | None, key: _Key | None
+    target: str, plan: _Plan, this: GrantedBucket | None, key: _AnyKey | None
 ) -> list[str]:
     """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements and the key's to its KMS
     statement (core/ceiling.py), with jq, into ``boundary.json``."""
@@ -992,18 +1108,41 @@ def _unread_boundary_lines(
     return lines
 
 
-def _key_ceiling_lines(plan: _Plan, key: _Key, step: str) -> list[str]:
+def _key_read_at_run_time(plan: _Plan, key: _AnyKey | None) -> bool:
+    """Whether the boundary must name a key only the command can read: MLSpace's own account is never
+    opened key-wide (see core/ceiling.py), so an unread key of that account is read by the admin."""
+    return isinstance(key, _BucketKey) and key.account == plan.identity.account
+
+
+def _key_ceiling_lines(plan: _Plan, key: _AnyKey, step: str) -> list[str]:
     """The key's ARN into MLSpace's KMS statement of the boundary (else a statement of ours); with no room
-    for the ARN, every key of the key's account, as core/ceiling.py does (never MLSpace's own account)."""
+    for the ARN, or no ARN known, every key of the key's account, as core/ceiling.py does (never MLSpace's
+    own account, whose key the command then reads from the bucket)."""
 
-    def keyed(resources: list[str]) -> str:
-        arguments = _jq_arguments(
-            ("keyhost", list(KEY_HOST_ACTIONS)),
-            ("keys", resources),
-            ("own", key_listing_statement(resources)),
+    def keyed(resources: list[str] | None) -> str:
+        """``None``: the key the discovery lines put in ``$key``."""
+        given = (
+            f'--argjson keys "$(jq -cn --arg key "$key" {shlex.quote("[$key]")})"'
+            if resources is None
+            else _jq_arguments(("keys", resources))
         )
-        return f"jq {arguments} {shlex.quote(_JQ_KEY_CEILING)} {step} > boundary.keyed.json"
+        arguments = _jq_arguments(
+            ("keyhost", list(KEY_HOST_ACTIONS)), ("ownactions", list(CEILING_KEY_ACTIONS))
+        )
+        return f"jq {arguments} {given} {shlex.quote(_JQ_KEY_CEILING)} {step} > boundary.keyed.json"
 
+    if isinstance(key, _BucketKey):
+        lines = [keyed([key.granted.resource])]
+        if _key_read_at_run_time(plan, key):
+            lines = [
+                *key.discovery_lines(without=":"),
+                'if [ -n "$key" ]; then',
+                f"  {keyed(None)}",
+                "else",
+                f"  cp {step} boundary.keyed.json",
+                "fi",
+            ]
+        return [*lines, *_without_bucket_key_when_full("boundary.keyed.json", step)]
     lines = [keyed([key.arn])]
     if key.account != plan.identity.account:
         lines += [
@@ -1013,6 +1152,25 @@ def _key_ceiling_lines(plan: _Plan, key: _Key, step: str) -> list[str]:
             "fi",
         ]
     return lines
+
+
+_NO_ROOM_FOR_BUCKET_KEY = (
+    "There is no room for the bucket's KMS key, which could not be read here (the bucket may use none): it "
+    "is left out, and the check says so again once the rest is granted if the bucket uses one."
+)
+
+
+def _without_bucket_key_when_full(keyed: str, without: str) -> list[str]:
+    """Shell lines that fall back to ``without`` (the document before the key of a bucket whose encryption
+    could not be read was added) when ``keyed`` is over IAM's limit: the bucket may use no KMS key, and the
+    rest of the grant must not fail for it."""
+    note = shlex.quote(_NO_ROOM_FOR_BUCKET_KEY)
+    return [
+        f'if [ "$({_iam_size_of(keyed)})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
+        f"  echo {note} >&2",
+        f"  cp {without} {keyed}",
+        "fi",
+    ]
 
 
 def _jq_arguments(*values: tuple[str, Any]) -> str:
@@ -1066,6 +1224,10 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     shared = plan.scope is Scope.SHARED
     current = _existing(current) if shared else current
     document = _new_document(current, statements)
+    speculative = isinstance(grant.key, _BucketKey)  # the bucket may use no KMS key: never block on it
+    if speculative and document is not None and iam_size(document) > MANAGED_POLICY_MAX_CHARS:
+        statements = statements[:-1]
+        document = _new_document(current, statements)
     user_policy = user_policy_name(identity.user or "<User>")
     project_policy = project_policy_name(identity.project or "<Project>")
     warnings = [
@@ -1105,6 +1267,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             _heredoc("grant.add.json", list(statements)),
             f"if aws iam get-policy --policy-arn {shlex.quote(target)} >/dev/null 2>&1; then",
             *(f"  {line}" for line in _merge_lines(statements, "grant", _iam_fetch(target))),
+            *(f"  {line}" for line in (_grant_without_bucket_key(plan) if speculative else [])),
             *(f"  {line}" for line in _size_guard(target, "grant.json", _ANOTHER_POLICY)),
             *(f"  {line}" for line in _iam_version_lines(target, "grant.json", ours=True)),
             "else",
@@ -1118,6 +1281,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
         operation = Operation.CREATE_POLICY
     else:
         lines = _document_lines(document, statements, "grant", _iam_fetch(target))
+        lines += _grant_without_bucket_key(plan) if document is None and speculative else []
         lines += _size_guard(target, "grant.json", _ANOTHER_POLICY) if document is None else []
         lines += _iam_version_lines(target, "grant.json", ours=not shared)
         operation = Operation.CREATE_POLICY_VERSION
@@ -1137,6 +1301,16 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
         operation=operation,
         sid_stem=plan.stem,
     )
+
+
+def _grant_without_bucket_key(plan: _Plan) -> list[str]:
+    """For a merge at run time: the grant without its statement for a bucket's unread key when the merged
+    policy is over IAM's limit (the bucket may use no KMS key)."""
+    drop = shlex.quote(f'.Statement |= map(select(.Sid != "{plan.stem}Kms"))')
+    return [
+        f"jq {drop} grant.json > grant.keyless.json",
+        *_without_bucket_key_when_full("grant.json", "grant.keyless.json"),
+    ]
 
 
 def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
@@ -1173,6 +1347,52 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
         command="\n".join([*lines, put]),
         warnings=tuple(warnings),
         summary=f"Let {plan.who} use the KMS key through S3 ({', '.join(_kms_actions(plan))}).",
+        operation=Operation.PUT_KEY_POLICY,
+        sid_stem=plan.stem,
+    )
+
+
+def _bucket_key_policy_fix(plan: _Plan, key: _BucketKey) -> Fix:
+    """The key policy of the bucket's key, which only the command can name: run by the bucket owner's
+    account, which may read the bucket's default encryption and, owning the key, change its policy."""
+    condition = {**plan.principal_condition, **key.via_s3}
+    statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
+    where = '--key-id "$key" --policy-name default --region "$region"'
+    stop = shlex.quote(
+        "The key policy could not be read: nothing was written (a policy of only our statement "
+        "would lock out the key's administrators)."
+    )
+    lines = [
+        _comment(
+            f"Run with the credentials of account {key.account}, which owns {plan.ref.bucket} and its key."
+        ),
+        *key.discovery_lines(),
+        _heredoc("key-policy.add.json", [statement]),
+        f"if ! aws kms get-key-policy {where} --query Policy --output text > key-policy.current.json; then",
+        f"  echo {stop} >&2",
+        "  exit 1",
+        "fi",
+        f"jq --slurpfile add key-policy.add.json {shlex.quote(_JQ_MERGE)} key-policy.current.json "
+        "> key-policy.json",
+        f"aws kms put-key-policy {where} --policy file://key-policy.json",
+    ]
+    return Fix(
+        layer="kms",
+        target=f"{plan.ref.bucket}'s default KMS key",
+        run_as="key-owner",
+        account=key.account,
+        applied_by=f"the bucket and key owner (account {key.account}), with that account's credentials",
+        statements=(statement,),
+        document=None,
+        command="\n".join(lines),
+        warnings=(
+            "The bucket's encryption could not be read here, so its key is read when the command runs; when "
+            "the bucket uses no KMS key, the command changes nothing.",
+            "A key policy must allow the caller itself: an identity grant alone is not enough. The statement "
+            "is limited to S3's use of the key for this bucket's objects (kms:EncryptionContext:aws:s3:arn).",
+            *_root_warning(plan),
+        ),
+        summary=f"Let {plan.who} use the bucket's KMS key through S3 ({', '.join(_kms_actions(plan))}).",
         operation=Operation.PUT_KEY_POLICY,
         sid_stem=plan.stem,
     )

@@ -82,7 +82,12 @@ def test_a_key_in_another_region_is_used_through_s3_in_its_own_region() -> None:
     assert read.decision == "allowed", read.reasons
     kms = read.requests[1]
     assert (kms.action, kms.resource) == ("kms:Decrypt", WEST_KEY)
-    assert kms.context == {"kms:ViaService": "s3.us-west-2.amazonaws.com"}
+    # S3 also names the object as encryption context (its ARN, without S3 Bucket Keys):
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
+    assert kms.context == {
+        "kms:ViaService": "s3.us-west-2.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::partner-data/datasets/example-object",
+    }
 
 
 def test_an_unreadable_bucket_policy_in_the_same_account_hides_no_identity_or_boundary_block() -> None:

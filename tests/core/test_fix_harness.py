@@ -64,12 +64,14 @@ against):
   grant limited by it does not allow using the key directly:
   https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
 
-A case that fails because of product code keeps its assertion and is marked ``xfail(strict=True)`` with
-its cause (:func:`check_cause`: rules over the situation, so the mark follows the cause
-rather than a list of ids); a strict xfail that passes fails the run, so a rule goes when its cause is fixed.
-The worlds are checked too: each is one AWS would accept (no document over its size limit), blocks what it
-says, and with its blocks lifted by hand allows what is needed; and the assertions are shown to catch a
-grant too narrow and one too broad.
+Every case passes; none is marked as a known failure. The worlds are checked too: each is one AWS would
+accept (no document over its size limit), blocks what it says, and with its blocks lifted by hand allows
+what is needed; and the assertions are shown to catch a grant too narrow and one too broad.
+
+A bucket whose encryption the check cannot read may use a KMS key: the fixes then grant the bucket's key
+(every key of its owner, but only for S3's use on this bucket's objects, ``kms:EncryptionContext:aws:s3:arn``)
+and the key owner's command reads the key from the bucket at run time, doing nothing when there is none:
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ from .fix_harness import (
     build_world,
     decide,
     session_arn,
+    through_s3,
 )
 
 ADMIN_ARN = f"arn:aws:sts::{MLSPACE}:assumed-role/MLSpaceAdmin/endpoint"
@@ -267,35 +270,8 @@ def admin_matrix() -> list[Situation]:
     return list({case.id: case for case in cases}.values())
 
 
-# Why cases fail because of product code (each a strict xfail; see the module docstring).
-KEY_UNKNOWN = (
-    "encryption configuration unreadable (s3:GetEncryptionConfiguration denied): the KMS key is never "
-    "learned, not even from the read probe's KMS AccessDenied message, which names it, so the kms fix is "
-    "advice only (core/remedy._unknown_key_advice, from core/check.assemble_report) and nothing grants "
-    "kms:Decrypt / kms:GenerateDataKey"
-)
-
-
-def check_cause(s: Situation) -> str | None:
-    # The check learns the key from the object (HeadObject) when S3 allows the read and KMS refuses it.
-    learned = s.probes == "truthful" and set(s.blocks) <= {"kms"}
-    unknown = s.kms and s.need != "list" and "encryption" not in VISIBILITY[s.visibility] and not learned
-    return KEY_UNKNOWN if unknown else None  # listing uses no key
-
-
-KNOWN_FAILURES = {case.id: cause for case in notebook_matrix() if (cause := check_cause(case))}
-DENY_KNOWN_FAILURES: dict[str, str] = {}
-
-
-def _params(cases: list[Situation], known: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case.id,
-            marks=[pytest.mark.xfail(strict=True, reason=known[case.id])] if case.id in known else [],
-        )
-        for case in cases
-    ]
+def _params(cases: list[Situation]) -> list[Any]:
+    return [pytest.param(case, id=case.id) for case in cases]
 
 
 # -- what must be allowed, and what must not become allowed ---------------------------------------------
@@ -316,7 +292,13 @@ def needed_checks(s: Situation, ref: BucketRef) -> list[Check]:
         ]
         if s.key:
             checks.append(
-                ("kms:Decrypt through S3", caller, "kms:Decrypt", s.key, {"kms:ViaService": VIA_S3})
+                (
+                    "kms:Decrypt through S3",
+                    caller,
+                    "kms:Decrypt",
+                    s.key,
+                    through_s3(f"{bucket}/{ref.prefix}example.csv"),
+                )
             )
     if s.need == "write":
         acl = {"s3:x-amz-acl": "bucket-owner-full-control"}
@@ -330,7 +312,7 @@ def needed_checks(s: Situation, ref: BucketRef) -> list[Check]:
                     caller,
                     "kms:GenerateDataKey",
                     s.key,
-                    {"kms:ViaService": VIA_S3},
+                    through_s3(f"{bucket}/{ref.prefix}upload.csv"),
                 )
             )
     return checks
@@ -394,7 +376,13 @@ def must_not_widen(s: Situation) -> list[Check]:
         ]
         if s.key:
             checks.append(
-                (f"{who} kms:Decrypt through S3", arn, "kms:Decrypt", s.key, {"kms:ViaService": VIA_S3})
+                (
+                    f"{who} kms:Decrypt through S3",
+                    arn,
+                    "kms:Decrypt",
+                    s.key,
+                    through_s3(f"{bucket}/datasets/x"),
+                )
             )
     if s.key:
         checks += [
@@ -405,12 +393,12 @@ def must_not_widen(s: Situation) -> list[Check]:
                 caller,
                 "kms:Decrypt",
                 s.key,
-                {"kms:ViaService": VIA_S3.replace("s3.", "ec2.")},
+                {**through_s3(f"{bucket}/datasets/x"), "kms:ViaService": VIA_S3.replace("s3.", "ec2.")},
             ),
             ("caller kms:PutKeyPolicy", caller, "kms:PutKeyPolicy", s.key, {}),
         ]
         if s.need != "write":
-            via = {"kms:ViaService": VIA_S3}
+            via = through_s3(f"{bucket}/datasets/x")
             checks.append(
                 (
                     "caller kms:GenerateDataKey through S3 (no write)",
@@ -492,7 +480,7 @@ def boundary_lacks_room(world: World, s: Situation) -> int | None:
     return needed - room if needed > room else None
 
 
-@pytest.mark.parametrize("s", _params(notebook_matrix(), KNOWN_FAILURES))
+@pytest.mark.parametrize("s", _params(notebook_matrix()))
 def test_check_fixes_grant_exactly_what_is_needed(s: Situation) -> None:
     world = build_world(s)
     before = world.copy()
@@ -504,12 +492,17 @@ def test_check_fixes_grant_exactly_what_is_needed(s: Situation) -> None:
     apply_fixes(world, report.fixes)
     problems = access_problems(before, world, s, report.ref)
     if boundary_lacks_room(before, s):
-        # The boundary fix says so and writes nothing; every other fix is still right, and nothing opens.
+        # The boundary fix says so (a key it could not read is left out at run time, with a message); every
+        # other fix is still right, and nothing opens.
         (boundary,) = [fix for fix in report.fixes if fix.layer == "boundary"]
-        assert any(f"over IAM's {MANAGED_POLICY_MAX_CHARS:,}" in w for w in boundary.warnings), boundary
-        assert any("AWS refuses the boundary fix" in p for p in problems), problems
+        over = any(f"over IAM's {MANAGED_POLICY_MAX_CHARS:,}" in w for w in boundary.warnings)
+        assert over or "There is no room for the bucket" in boundary.command, boundary
         problems = [
-            p for p in problems if not p.startswith(("still denied", "applying: AWS refuses the bou"))
+            p
+            for p in problems
+            if not p.startswith(
+                ("still denied", "applying: AWS refuses the bou", "applying: the printed bou")
+            )
         ]
     assert not problems, "\n".join([*problems, _describe(report)])
 
@@ -542,7 +535,7 @@ def _without_deny(world: World, s: Situation) -> World:
     return narrowed
 
 
-@pytest.mark.parametrize("s", _params(deny_matrix(), DENY_KNOWN_FAILURES))
+@pytest.mark.parametrize("s", _params(deny_matrix()))
 def test_check_never_claims_to_lift_a_deny(s: Situation) -> None:
     """The fixes are Allows, which cannot lift a Deny: the report names the Deny (when it could read it) and
     every layer behind it, so that narrowing the Deny as well is enough, and nothing else opens."""
@@ -639,7 +632,7 @@ def apply_plan(world: World, plan: Any) -> None:
                 attach(world, change.target.rsplit("/", 1)[-1], change.attach_to_roles)
 
 
-@pytest.mark.parametrize("s", _params(admin_matrix(), {}))
+@pytest.mark.parametrize("s", _params(admin_matrix()))
 def test_admin_plan_grants_exactly_what_is_needed(s: Situation) -> None:
     world = build_world(s)
     before = world.copy()
@@ -667,7 +660,7 @@ def admin_deny_matrix() -> list[Situation]:
     ]
 
 
-@pytest.mark.parametrize("s", _params(admin_deny_matrix(), {}))
+@pytest.mark.parametrize("s", _params(admin_deny_matrix()))
 def test_admin_plan_never_claims_to_lift_a_deny(s: Situation) -> None:
     """The plan says an explicit Deny blocks, changes no Deny, and with the Deny narrowed by its owner the
     plan's changes are all that is needed."""

@@ -695,12 +695,47 @@ def test_kms_with_s3_layers_adds_the_key_grant_to_the_same_identity_and_boundary
 
 
 def test_a_kms_block_without_a_known_key_says_how_to_find_it() -> None:
-    (fix,) = plan(blocked_by=("kms",))
-    assert (fix.layer, fix.statements, fix.document) == ("kms", (), None)
-    assert "head-object --bucket BucketToBeShared" in fix.command
-    assert "get-bucket-encryption --bucket BucketToBeShared" in fix.command and PARTNER in fix.command
-    assert all(line.startswith("#") for line in fix.command.splitlines())
-    assert (fix.run_as, fix.account) == ("nobody", None)
+    """Without the owner account the grants cannot name the owner's keys: advice only. The admin endpoint,
+    which writes documents and reads keys itself, gets the same advice for a key it could not read."""
+    for fixes in (
+        plan(blocked_by=("kms",), bucket_owner_account=None),
+        plan(blocked_by=("kms",), key_read_at_run_time=False),
+    ):
+        (fix,) = fixes
+        assert (fix.layer, fix.statements, fix.document) == ("kms", (), None)
+        assert "head-object --bucket BucketToBeShared" in fix.command
+        assert "get-bucket-encryption --bucket BucketToBeShared" in fix.command
+        assert all(line.startswith("#") for line in fix.command.splitlines())
+        assert (fix.run_as, fix.account) == ("nobody", None)
+
+
+def test_a_key_that_could_not_be_read_is_granted_for_this_buckets_objects_through_s3_only() -> None:
+    """The bucket's key could not be read (its encryption configuration denied): the identity grant names
+    every key of the owner, but only S3 using one for an object of this bucket under the prefix, or the
+    bucket itself with S3 Bucket Keys (kms:EncryptionContext:aws:s3:arn, kms:ViaService:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context); the
+    boundary lets through the partner's keys (only a ceiling); the key owner's command reads the key."""
+    fixes = plan(blocked_by=(*S3_LAYERS, "kms"))
+    layers = {fix.layer: fix for fix in fixes}
+    (key_grant,) = [s for s in layers["identity"].statements if s["Sid"] == STEM + "Kms"]
+    assert key_grant["Resource"] == [f"arn:aws:kms:*:{PARTNER}:key/*"]
+    assert key_grant["Condition"] == {
+        "StringLike": {
+            "kms:ViaService": ["s3.*.amazonaws.com"],
+            "kms:EncryptionContext:aws:s3:arn": [
+                "arn:aws:s3:::BucketToBeShared",
+                "arn:aws:s3:::BucketToBeShared/datasets/iris/*",
+            ],
+        }
+    }
+    boundary = layers["boundary"].document
+    assert boundary is not None
+    assert any(f"arn:*:kms:*:{PARTNER}:key/*" in s["Resource"] for s in boundary["Statement"])
+    kms = layers["kms"]
+    assert (kms.run_as, kms.account, kms.document) == ("key-owner", PARTNER, None)
+    assert "get-bucket-encryption --bucket BucketToBeShared" in kms.command
+    assert 'put-key-policy --key-id "$key"' in kms.command
+    assert kms.statements[0]["Condition"]["StringLike"] == key_grant["Condition"]["StringLike"]
 
 
 def test_a_malformed_key_arn_is_refused() -> None:

@@ -160,7 +160,14 @@ def _assert_granted_exactly(shell: Shell, bucket: str, folder: str, other: str |
 def test_printed_fixes_open_the_datasets_folder_and_nothing_else(shell: Shell) -> None:
     fixes = shell.apply_printed_fixes(f"{SHARED_BUCKET}/datasets/")
     run = {fix["layer"]: fix["run_as"] for fix in fixes if fix["run_as"] != "nobody"}
-    assert run == {"bucket-policy": "bucket-owner", "boundary": "mlspace-admin", "identity": "mlspace-admin"}
+    # alice cannot read the bucket's encryption, so a KMS key may be behind it: the key owner's command reads
+    # the bucket's default encryption and, finding none (SSE-S3), changes nothing.
+    assert run == {
+        "bucket-policy": "bucket-owner",
+        "boundary": "mlspace-admin",
+        "identity": "mlspace-admin",
+        "kms": "key-owner",
+    }
     _assert_granted_exactly(shell, SHARED_BUCKET, "datasets/", "logs/")
 
 
@@ -253,21 +260,22 @@ def _boundary_with_room(shell: Shell) -> None:
     iam.create_policy_version(PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(roomy), SetAsDefault=True)
 
 
-def test_printed_fixes_open_the_kms_encrypted_datasets_once_the_key_is_known(shell: Shell) -> None:
-    """The notebook may not read the bucket's encryption, so the first round cannot name the key; once the
-    S3 layers allow the read, KMS refuses it and the object's metadata (HeadObject, which KMS does not
-    decide) names the key: the second round fixes the key policy and the key grants. Then alice reads."""
+def test_printed_fixes_open_the_kms_encrypted_datasets_in_one_round(shell: Shell) -> None:
+    """The notebook may not read the bucket's encryption, so the fixes grant the bucket's key without
+    naming it: every key of the owner, only for S3's use on this bucket's objects
+    (kms:EncryptionContext:aws:s3:arn), and the key owner's command reads the key from the bucket. Then
+    alice reads, and the key stays closed to direct use."""
     _boundary_with_room(shell)
-    first = shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
-    assert [fix["run_as"] for fix in first if fix["layer"] == "kms"] == ["nobody"]
-    second = shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
-    kms = [fix for fix in second if fix["layer"] == "kms"]
+    fixes = shell.apply_printed_fixes(f"{KMS_BUCKET}/datasets/")
+    kms = [fix for fix in fixes if fix["layer"] == "kms"]
     assert [(fix["run_as"], fix["account"]) for fix in kms] == [("key-owner", PARTNER_ACCOUNT)]
     _assert_granted_exactly(shell, KMS_BUCKET, "datasets/", None)
-    # The key grant is for use through S3 only: alice cannot decrypt with the key directly.
+    owner_s3 = shell.state.aws_for("owner").client("s3")
+    rules = owner_s3.get_bucket_encryption(Bucket=KMS_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    key = rules[0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
     kms_client = shell.state.aws_for("alice@demo").client("kms")
     with pytest.raises(ClientError, match="AccessDenied"):
-        kms_client.decrypt(CiphertextBlob=b"x" * 64, KeyId=kms[0]["target"])
+        kms_client.decrypt(CiphertextBlob=b"x" * 64, KeyId=key)
 
 
 @pytest.fixture
