@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.mlspace import is_shared_role, project_from_role_name, role_belongs_to
+from mlspace_s3magic.core.policy.arns import require_arn
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
 
@@ -30,10 +31,8 @@ class CallerArn:
 
     @classmethod
     def parse(cls, arn: str) -> CallerArn:
-        parts = arn.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn":
-            raise ValueError(f"not an ARN: {arn!r}")
-        _, partition, _service, _region, account, resource = parts
+        parts = require_arn(arn)
+        partition, account, resource = parts.partition, parts.account, parts.resource
         if resource == "root":
             return cls(arn, partition, account, "root", None, None)
         kind, _, rest = resource.partition("/")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 
 from mlspace_s3magic.core.errors import InvalidInput
+from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
 
 ACCEPTED_FORMS = (
     "a bucket name, bucket/prefix, s3://bucket/prefix, arn:aws:s3:::bucket/prefix or an access point ARN"
@@ -119,10 +120,10 @@ def _parse_arn(arn: str) -> BucketRef:
             access_point_arn=arn.split("/object/", 1)[0],
             access_point_account=match.group("account"),
         )
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "s3":
+    parts = parse_arn(arn)
+    if parts is None or parts.service != "s3":
         raise InvalidBucketReference(f"{arn!r} is not an S3 ARN; expected {ACCEPTED_FORMS}.")
-    _, partition, _, region, account, resource = parts
+    partition, region, account, resource = parts.partition, parts.region, parts.account, parts.resource
     if "accesspoint/" in resource:
         raise InvalidBucketReference(
             f"{arn!r} is not a valid access point ARN: expected "
@@ -213,5 +214,5 @@ def s3_kms_context(key_arn: str, object_arn: str) -> dict[str, str]:
 def s3_via_service(key_arn: str) -> str:
     """The ``kms:ViaService`` value when S3 uses this key for a caller: S3 in the key's region (a bucket's
     SSE-KMS key is in the bucket's region), never the region the caller's client happens to use."""
-    _, partition, _, region, *_ = key_arn.split(":")
-    return f"s3.{region}.{_DNS_SUFFIXES.get(partition, 'amazonaws.com')}"
+    key = require_arn(key_arn)
+    return f"s3.{key.region}.{_DNS_SUFFIXES.get(key.partition, 'amazonaws.com')}"

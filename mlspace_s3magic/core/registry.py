@@ -18,6 +18,7 @@ from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
 from mlspace_s3magic.core.mlspace import data_bucket_name
 from mlspace_s3magic.core.names import InvalidBucketReference, validate_bucket_name
+from mlspace_s3magic.core.policy.arns import s3_location
 
 REGISTRY_ENV = "S3ACCESS_REGISTRY"
 SOURCE_MLSPACE = "mlspace"
@@ -119,9 +120,10 @@ def buckets_named_in(policy: FetchedPolicy) -> list[str]:
             continue
         resources = statement.get("Resource", [])
         for resource in [resources] if isinstance(resources, str) else resources:
-            if not isinstance(resource, str) or not resource.startswith("arn:") or ":s3:::" not in resource:
+            location = s3_location(resource) if isinstance(resource, str) else None
+            if location is None:
                 continue
-            bucket = resource.split(":s3:::", 1)[1].split("/", 1)[0]
+            bucket = location[0]
             if bucket and not any(mark in bucket for mark in ("*", "?", "${")) and bucket not in names:
                 names.append(bucket)
     return names

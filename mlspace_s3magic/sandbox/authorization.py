@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from mlspace_s3magic.core.policy import (
     parse_policy,
 )
 from mlspace_s3magic.core.policy.actions import RESOURCELESS_ACTIONS
+from mlspace_s3magic.core.policy.arns import is_account_id, parse_arn, require_arn, s3_location
 from mlspace_s3magic.core.policy.request import ContextValue
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,6 @@ _S3_SUBRESOURCE_ACTIONS = {
 }
 # The KMS request fields that name the key a call acts on, in the order KMS reads them.
 _KMS_KEY_FIELDS = ("KeyId", "SourceKeyId", "TargetKeyId", "DestinationKeyId")
-_KMS_ARN = re.compile(r"arn:(?P<partition>[^:]+):kms:(?P<region>[^:]+):(?P<account>\d{12}):key/(?P<id>.+)")
 _S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _DOCUMENTS_REMEMBERED = 1024
 _LAYERS_REMEMBERED = 4096
@@ -173,7 +172,8 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
     method: str = request._method
     query = _query(request._path)
     action = _s3_action(str(request._action).partition(":")[2], method, query)
-    bucket, _, key = resource.partition(":::")[2].partition("/")
+    named = require_arn(resource)  # moto names every S3 resource arn:PARTITION:s3:::BUCKET[/KEY]
+    bucket, _, key = named.resource.partition("/")
     caller = _caller(request)
     context = _base_context(request, caller)
     if f"s3:{action}".lower() in RESOURCELESS_ACTIONS:  # their resource is "*"
@@ -193,7 +193,7 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
         keys = [key] if key else [""]
     result: EvaluationResult | None = None
     for each in keys:
-        arn = f"{resource.partition(':::')[0]}:::{bucket}" + (f"/{each}" if each else "")
+        arn = f"arn:{named.partition}:s3:::{bucket}" + (f"/{each}" if each else "")
         object_context = dict(context)
         if each and bucket_model is not None:
             object_context.update(_object_tags(account, partition, bucket, each, action))
@@ -208,7 +208,7 @@ def _decide_s3(request: IAMRequestBase, resource: str) -> EvaluationResult | Non
 
 def resource_bucket(resource: str) -> str:
     """The bucket an S3 ARN names (``arn:aws:s3:::b/k`` gives ``b``)."""
-    return resource.partition(":::")[2].partition("/")[0]
+    return (s3_location(resource) or ("", ""))[0]
 
 
 def _s3_action(action: str, method: str, query: Mapping[str, list[str]]) -> str:
@@ -314,7 +314,7 @@ def _kms_use(
     key_arn, key_policy = located
     kms_context: dict[str, ContextValue] = {
         **{name: value for name, value in context.items() if name.startswith("aws:")},
-        "aws:ResourceAccount": _KMS_ARN.fullmatch(key_arn).group("account"),  # type: ignore[union-attr]
+        "aws:ResourceAccount": require_arn(key_arn).account,
         "kms:ViaService": f"s3.{region}.amazonaws.com",
         "kms:CallerAccount": caller.principal.account or "",
         "kms:EncryptionContext:aws:s3:arn": f"arn:{partition}:s3:::{bucket}/{key}",
@@ -348,13 +348,18 @@ def _decide_kms(request: IAMRequestBase, resource: str) -> EvaluationResult | No
         return _decide(caller, action, "*", caller.principal.account, context, None)
     if key_id is None:
         return None  # a call that names no key it needs: moto answers with its validation error
+    named = parse_arn(key_id)  # None for a key id or an alias name
     if key_id.startswith("alias/") or ":alias/" in key_id:
-        context["kms:RequestAlias"] = key_id.rpartition(":")[2]
+        context["kms:RequestAlias"] = named.resource if named else key_id
     region = str(request._region)
     account = caller.principal.account or ""
-    arn = _KMS_ARN.fullmatch(key_id)
-    if arn is not None:
-        account, region = arn.group("account"), arn.group("region")
+    if (
+        named is not None
+        and named.service == "kms"
+        and named.resource.startswith("key/")
+        and is_account_id(named.account)
+    ):
+        account, region = named.account, named.region
     located = _kms_key(key_id, account, region)
     if located is None:
         return None  # moto answers NotFoundException

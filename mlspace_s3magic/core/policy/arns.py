@@ -27,6 +27,24 @@ def parse_arn(text: str) -> Arn | None:
     return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])
 
 
+def require_arn(text: str) -> Arn:
+    """Split text that must be an ARN (one AWS returned, or one validated before); ValueError if it is not."""
+    arn = parse_arn(text)
+    if arn is None:
+        raise ValueError(f"not an ARN: {text!r}")
+    return arn
+
+
+def s3_location(text: str) -> tuple[str, str] | None:
+    """The bucket and key an S3 bucket or object ARN names (``arn:aws:s3:::b/k`` gives ``("b", "k")``, a
+    bucket's own ARN the key ``""``), or None for other text: access point ARNs name a region and account."""
+    arn = parse_arn(text)
+    if arn is None or arn.service != "s3" or arn.region or arn.account:
+        return None
+    bucket, _, key = arn.resource.partition("/")
+    return bucket, key
+
+
 def is_account_id(text: str) -> bool:
     """Whether the text is a 12-digit AWS account id."""
     return ACCOUNT_ID.fullmatch(text) is not None
