@@ -27,7 +27,7 @@ def default_state_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class Principal:
+class SandboxPrincipal:
     """One sandbox identity: a name people type (``alice@demo``), its ARN and its keys."""
 
     name: str
@@ -38,7 +38,7 @@ class Principal:
 @dataclass(frozen=True)
 class SandboxState:
     endpoint_url: str
-    principals: dict[str, Principal]
+    principals: dict[str, SandboxPrincipal]
     region: str = DEFAULT_REGION
     # The shared-bucket registry the sandbox's admin keeps, once saved next to the state.
     registry_file: str | None = None
@@ -54,7 +54,7 @@ class SandboxState:
             return f"shared-role mode: every notebook runs as {NOTEBOOK_ROLE_NAME}"
         return "per-user roles"
 
-    def principal(self, name: str) -> Principal:
+    def principal(self, name: str) -> SandboxPrincipal:
         try:
             return self.principals[name]
         except KeyError:
@@ -121,7 +121,7 @@ class SandboxState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SandboxState:
         principals = {
-            name: Principal(
+            name: SandboxPrincipal(
                 name,
                 entry["arn"],
                 StaticCredentials(

@@ -37,7 +37,8 @@ from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.registry import RegistryEntry
 from mlspace_s3magic.core.remedy import AccessLevel, Scope, plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
-from mlspace_s3magic.sandbox.state import Principal, SandboxState
+from mlspace_s3magic.sandbox.state import SandboxPrincipal as Principal
+from mlspace_s3magic.sandbox.state import SandboxState
 
 PARTITION = "aws"
 MLSPACE_ACCOUNT = "111111111111"

@@ -13,19 +13,19 @@ import pytest
 from mlspace_s3magic.core.aws import StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.registry import RegistryEntry, load_registry_file
-from mlspace_s3magic.sandbox.state import Principal, SandboxState
+from mlspace_s3magic.sandbox.state import SandboxPrincipal, SandboxState
 
 
 def _state() -> SandboxState:
     return SandboxState(
         endpoint_url="http://127.0.0.1:5555",
         principals={
-            "alice@demo": Principal(
+            "alice@demo": SandboxPrincipal(
                 "alice@demo",
                 "arn:aws:sts::1:assumed-role/r/SageMaker",
                 StaticCredentials("ASIAALICE", "alice's $ecret `x`", "token'with\"quotes"),
             ),
-            "admin": Principal(
+            "admin": SandboxPrincipal(
                 "admin", "arn:aws:iam::1:user/admin", StaticCredentials("AKIAADMIN", "s3cr3t")
             ),
         },
