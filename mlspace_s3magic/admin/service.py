@@ -26,6 +26,7 @@ from mlspace_s3magic.admin.plan import (
 )
 from mlspace_s3magic.admin.reconcile import Reconciler, ReconcileReport
 from mlspace_s3magic.admin.store import EXPIRING, Store, TransitionRefused
+from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.admin.views import requester_history, view_for
 from mlspace_s3magic.admin.webhook import Webhook
 from mlspace_s3magic.core.access import (
@@ -52,7 +53,7 @@ REPAIR_ACTOR = "repair"
 RECONCILE_ACTOR = "reconcile"
 POOL_SIZE = 16
 # The ledger's entry written before an apply's first write; an apply still last after this long was cut off.
-APPLY_STARTED = "apply-started"
+APPLY_STARTED = AuditAction.APPLY_STARTED
 INTERRUPTED_AFTER = timedelta(minutes=15)
 APPLICABLE = frozenset({RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED})
 # The statuses in which statements of the request may be live in AWS.
@@ -174,7 +175,7 @@ class AdminService:
             request_id,
             RequestStatus.APPROVED,
             actor=caller.arn,
-            action="approve",
+            action=AuditAction.APPROVE,
             now=self.clock(),
             plan=plan.to_dict(),
             detail={"problems": list(plan.problems)},
@@ -185,7 +186,7 @@ class AdminService:
     def deny(self, caller: Caller, request_id: str) -> RequestView:
         self._admin(caller, "deny requests")
         denied = self.store.transition(
-            request_id, RequestStatus.DENIED, actor=caller.arn, action="deny", now=self.clock()
+            request_id, RequestStatus.DENIED, actor=caller.arn, action=AuditAction.DENY, now=self.clock()
         )
         self._notify("denied", denied)
         return self._view(denied)
@@ -242,7 +243,7 @@ class AdminService:
                     request_id,
                     result.status,
                     actor=caller.arn,
-                    action="apply",
+                    action=AuditAction.APPLY,
                     now=now,
                     result=result.to_dict(),
                     expires_at=expires,
@@ -268,7 +269,7 @@ class AdminService:
             request.id,
             RequestStatus.FAILED,
             actor=actor,
-            action="apply",
+            action=AuditAction.APPLY,
             now=now,
             detail=detail,
             result=result,
@@ -305,7 +306,7 @@ class AdminService:
                 request_id,
                 status,
                 actor=actor,
-                action=status.value,
+                action=AuditAction.EXPIRED if status is RequestStatus.EXPIRED else AuditAction.REVOKED,
                 now=self.clock(),
                 result=result.to_dict(),
             )
@@ -331,7 +332,7 @@ class AdminService:
                 request_id,
                 RequestStatus.CANCELLED,
                 actor=caller.arn,
-                action="cancel",
+                action=AuditAction.CANCEL,
                 now=self.clock(),
                 result=result,
             )
@@ -373,7 +374,7 @@ class AdminService:
         for finding in report.findings:
             self.store.record(
                 actor=actor,
-                action="reconcile",
+                action=AuditAction.RECONCILE,
                 now=now,
                 request_id=finding.request_id,
                 detail=finding.to_dict(),

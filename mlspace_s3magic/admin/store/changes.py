@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from mlspace_s3magic.admin.store.errors import TransitionRefused
@@ -19,9 +20,22 @@ from mlspace_s3magic.core.access import (
 )
 from mlspace_s3magic.core.errors import NotFound
 
-SUBMIT = "submit"
-PUT_BUCKET = "put bucket"
-DELETE_BUCKET = "delete bucket"
+
+class AuditAction(StrEnum):
+    """Every word the audit log records as an action, here only. Most are verbs; the three that name the
+    status reached are the words stored rows and the endpoint's clients already read."""
+
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    DENY = "deny"
+    APPLY_STARTED = "apply-started"  # written before an apply's first write, so a crash mid-apply is found
+    APPLY = "apply"
+    CANCEL = "cancel"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    RECONCILE = "reconcile"
+    PUT_BUCKET = "put bucket"
+    DELETE_BUCKET = "delete bucket"
 
 
 class Transaction(Protocol):
@@ -64,7 +78,7 @@ def create(
         seq=tx.next_seq(),
         at=now,
         actor=requester.arn,
-        action=SUBMIT,
+        action=AuditAction.SUBMIT,
         request_id=request.id,
         to_status=RequestStatus.PENDING,
         detail={"bucket": new.bucket, "prefix": new.prefix, "access": new.access.value},
@@ -120,7 +134,9 @@ def put_bucket(tx: Transaction, bucket: SharedBucket, actor: str, now: datetime)
     previous = tx.bucket(bucket.bucket)
     tx.put_bucket(bucket)
     detail = {"bucket": bucket.model_dump(), "previous": previous.model_dump() if previous else None}
-    tx.append(AuditEntry(seq=tx.next_seq(), at=now, actor=actor, action=PUT_BUCKET, detail=detail))
+    tx.append(
+        AuditEntry(seq=tx.next_seq(), at=now, actor=actor, action=AuditAction.PUT_BUCKET, detail=detail)
+    )
     return bucket
 
 
@@ -131,4 +147,6 @@ def delete_bucket(tx: Transaction, name: str, actor: str, now: datetime) -> None
         raise NotFound(f"The bucket {name!r} is not in the registry.")
     tx.delete_bucket(name)
     detail = {"bucket": previous.model_dump()}
-    tx.append(AuditEntry(seq=tx.next_seq(), at=now, actor=actor, action=DELETE_BUCKET, detail=detail))
+    tx.append(
+        AuditEntry(seq=tx.next_seq(), at=now, actor=actor, action=AuditAction.DELETE_BUCKET, detail=detail)
+    )
