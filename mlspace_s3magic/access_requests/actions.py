@@ -63,9 +63,7 @@ def shared_buckets(client: AdminClient | None, fallback: Path) -> tuple[list[Reg
     """The registry: the endpoint's when one is configured (the admin keeps it there), else the file."""
     if client is not None:
         try:
-            return [
-                RegistryEntry(b.bucket, b.owner_account, b.region, b.description) for b in client.buckets()
-            ], ()
+            return [RegistryEntry.of(bucket) for bucket in client.buckets()], ()
         except AdminUnreachable as error:
             return load_registry_file(fallback), (f"{error} Using the registry file {fallback} instead.",)
     return load_registry_file(fallback), ()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.errors import UpstreamFailed
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
@@ -38,6 +39,12 @@ class RegistryEntry:
     owner_account: str | None = None
     region: str | None = None
     description: str = ""
+
+    @classmethod
+    def of(cls, shared: SharedBucket) -> RegistryEntry:
+        """What notebooks read of a bucket the admin keeps: all of it but the owner's role, which only the
+        admin endpoint uses."""
+        return cls(shared.bucket, shared.owner_account, shared.region, shared.description)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> RegistryEntry:
