@@ -48,18 +48,13 @@ from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluation, kms_key_arn
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
 from mlspace_s3magic.core.errors import Conflict, NotAllowed, Unavailable
+from mlspace_s3magic.core.grant import GrantScope
+from mlspace_s3magic.core.layer_kinds import size_problem
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
-from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
-from mlspace_s3magic.core.policy.arns import parse_arn
-from mlspace_s3magic.core.remedy import (
-    GRANT_POLICY_PREFIX,
-    SID_SUFFIXES,
-    Scope,
-    remove_statements,
-    size_problem,
-)
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, GRANT_POLICY_PREFIX, is_grant_policy_name
+from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
+from mlspace_s3magic.core.policy_edit import SID_SUFFIXES, Document, remove_statements, statements_of
 
-Document = dict[str, Any]
 WRITE_ORDER = ("bucket-policy", "kms", "boundary", "identity")
 REVOKE_ORDER = tuple(reversed(WRITE_ORDER))
 GRANT_DESCRIPTION = "S3 access granted through mlspace-s3access; each statement's Sid names its request."
@@ -262,7 +257,7 @@ def _state(documents: Documents, change: LayerChange) -> str:
     """What a change needs now: WRITTEN (live is as planned), ALREADY_APPLIED, or AWAITING_OWNER."""
     if change.applied_by == OWNER:
         live = documents.read_if_allowed(change.layer, change.target, change.account)
-        statements = _statements(live)
+        statements = statements_of(live)
         present = live is not None and all(statement in statements for statement in change.statements)
         return ALREADY_APPLIED if present else AWAITING_OWNER
     if documents.writer(change.layer, change.account) is None:
@@ -276,11 +271,6 @@ def _state(documents: Documents, change: LayerChange) -> str:
     if live == change.current:
         return WRITTEN
     raise PlanOutdated(change.layer, change.target)
-
-
-def _statements(document: Document | None) -> list[Any]:
-    statements = (document or {}).get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]
 
 
 # -- verify ------------------------------------------------------------------------------------------------
@@ -360,14 +350,14 @@ def _revoke_targets(
     try:
         identity = requester_identity(accounts.mlspace, request.requester)
     except UnknownRequesterRole:
-        partition = request.requester.arn.split(":")[1]
+        partition = require_arn(request.requester.arn).partition
         targets.append(("boundary", f"arn:{partition}:iam::{mlspace}:policy/{BOUNDARY_POLICY_NAME}", mlspace))
     else:
         if identity.boundary:
             targets.append(("boundary", identity.boundary, mlspace))
         targets += [
             ("identity", grant_policy_arn(identity, scope), mlspace)
-            for scope, name in ((Scope.PROJECT, identity.project), (Scope.USER, identity.user))
+            for scope, name in ((GrantScope.PROJECT, identity.project), (GrantScope.USER, identity.user))
             if name
         ]
     owner = accounts.owner_account or UNKNOWN_OWNER
@@ -375,7 +365,7 @@ def _revoke_targets(
     with ThreadPoolExecutor(2, thread_name_prefix="s3access-revoke") as pool:
         key = kms_key_arn(LayerFetcher(accounts.bucket_reader, pool).bucket_layers(request_ref(request)))
     if key:
-        targets.append(("kms", key, key.split(":")[4]))
+        targets.append(("kms", key, require_arn(key).account))
     return list(dict.fromkeys(targets))
 
 
@@ -429,7 +419,7 @@ def _revoke_one(
         return [Step(layer, target, NOTHING_TO_REMOVE)]
     if writer is None:
         return [Step(layer, target, AWAITING_OWNER, _owner_removal(layer, target, account, stem, new))]
-    if _statements(new):
+    if statements_of(new):
         try:
             return documents.write(layer, target, account, new, live, outcome=REMOVED)
         except VersionsFull as full:
@@ -443,7 +433,7 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
     """What the owner runs to remove our statements: the exact document when we could read it."""
     lines = [f"# Run with the credentials of account {account}."]
     if layer == "kms":
-        where = f"--key-id {shlex.quote(target)} --policy-name default --region {target.split(':')[3]}"
+        where = f"--key-id {shlex.quote(target)} --policy-name default --region {require_arn(target).region}"
         put, fetch = (
             f"aws kms put-key-policy {where} --policy file://policy.json",
             f"aws kms get-key-policy {where}",
@@ -461,7 +451,7 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
         return "\n".join(
             [*lines, "# Remove this request's statements (needs jq), keeping every other one:", fetched, put]
         )
-    if not _statements(new) and delete:
+    if not statements_of(new) and delete:
         return "\n".join([*lines, delete])
     return "\n".join([*lines, f"cat > policy.json <<'EOF'\n{pretty(new)}EOF", put])
 
@@ -617,7 +607,7 @@ class Documents:
 
     def _writer(self, layer: str, account: str, target: str) -> Aws:
         """The clients that may write; our identity writes touch only policies of our own."""
-        if layer == "identity" and not target.rsplit("/", 1)[-1].startswith(f"{GRANT_POLICY_PREFIX}-"):
+        if layer == "identity" and not is_grant_policy_name(target.rsplit("/", 1)[-1]):
             raise NotAllowed(
                 f"{target} is not a grant policy of ours ({GRANT_POLICY_PREFIX}-...): the endpoint never "
                 "edits MLSpace's own policies, which MLSpace rewrites."

@@ -29,7 +29,10 @@ from mlspace_s3magic.core.capabilities import (
 )
 from mlspace_s3magic.core.ceiling import Granted, GrantedBucket, GrantedKey
 from mlspace_s3magic.core.errors import Conflict
+from mlspace_s3magic.core.fix import Fix
+from mlspace_s3magic.core.grant import WRITE_ACTIONS, AccessLevel, GrantScope, default_scope
 from mlspace_s3magic.core.identity import CallerArn, Identity
+from mlspace_s3magic.core.layer_kinds import size_problem
 from mlspace_s3magic.core.layers import (
     BucketLayers,
     CallerLayers,
@@ -39,24 +42,12 @@ from mlspace_s3magic.core.layers import (
     Unreadable,
     as_document,
 )
-from mlspace_s3magic.core.mlspace import project_from_role_name
+from mlspace_s3magic.core.mlspace import grant_policy_name, is_grant_policy_name, project_from_role_name
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, parse_bucket_reference
-from mlspace_s3magic.core.policy.arns import parse_arn
-from mlspace_s3magic.core.remedy import (
-    GRANT_POLICY_PREFIX,
-    UNREADABLE,
-    WRITE_ACTIONS,
-    AccessLevel,
-    Current,
-    Fix,
-    Scope,
-    default_scope,
-    is_ours,
-    plan_fixes,
-    size_problem,
-)
+from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
+from mlspace_s3magic.core.policy_edit import Document, is_ours, statements_of
+from mlspace_s3magic.core.remedy import UNREAD, Current, plan_fixes
 
-Document = dict[str, Any]
 OwnerSessions = Callable[[str], Aws | None]
 # The registry's answer to "which account owns this bucket" (None: not registered, or no account given).
 Owners = Callable[[str], str | None]
@@ -280,11 +271,10 @@ def request_ref(request: AccessRequest) -> BucketRef:
     return parse_bucket_reference(f"{request.bucket}/{request.prefix}")
 
 
-def grant_policy_arn(identity: Identity, scope: Scope) -> str:
+def grant_policy_arn(identity: Identity, scope: GrantScope) -> str:
     """Our own grant policy for a scope: ``MLSpace-s3access-project-<P>`` or ``MLSpace-s3access-user-<U>``."""
-    name = identity.project if scope is Scope.PROJECT else identity.user
-    partition = identity.arn.split(":")[1]
-    return f"arn:{partition}:iam::{identity.account}:policy/{GRANT_POLICY_PREFIX}-{scope.value}-{name}"
+    name = grant_policy_name(scope, identity.project if scope is GrantScope.PROJECT else identity.user)
+    return f"arn:{require_arn(identity.arn).partition}:iam::{identity.account}:policy/{name}"
 
 
 # -- the live layers and what they decide ----------------------------------------------------------------
@@ -337,18 +327,20 @@ class Planner:
         self.owners = owners or unregistered
 
     def plan(
-        self, request: AccessRequest, bucket: SharedBucket | None, *, scope: Scope | None = None
+        self, request: AccessRequest, bucket: SharedBucket | None, *, scope: GrantScope | None = None
     ) -> Plan:
         """The changes that let the requester do what they asked, for the layers that block it today."""
         accounts = accounts_for(
             request.requester, request.bucket, bucket, aws=self.aws, owner_sessions=self.owner_sessions
         )
         identity = requester_identity(self.aws, request.requester)
-        chosen = Scope(scope) if scope is not None else default_scope(identity)
-        if chosen is Scope.SHARED or not (identity.project if chosen is Scope.PROJECT else identity.user):
+        chosen = GrantScope(scope) if scope is not None else default_scope(identity)
+        if chosen is GrantScope.SHARED or not (
+            identity.project if chosen is GrantScope.PROJECT else identity.user
+        ):
             whose = (
                 f"The role {identity.role} is MLSpace's shared notebook role (every notebook uses it)"
-                if chosen is Scope.SHARED
+                if chosen is GrantScope.SHARED
                 else f"The role {identity.role} has no known MLSpace {chosen.value}"
             )
             problem = (
@@ -441,13 +433,13 @@ def live_grants(aws: Aws, owners: Owners, *, without: Collection[str] = ()) -> l
             policy
             for page in iam.get_paginator("list_policies").paginate(Scope="Local")
             for policy in page["Policies"]
-            if policy["PolicyName"].startswith(f"{GRANT_POLICY_PREFIX}-")
+            if is_grant_policy_name(policy["PolicyName"])
         ]
     granted: list[Granted] = []
     for policy in ours:
         with aws_call(iam, "iam:GetPolicyVersion"):
             version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
-        for statement in _statement_list(as_document(version["PolicyVersion"]["Document"])):
+        for statement in statements_of(as_document(version["PolicyVersion"]["Document"])):
             if any(is_ours(statement, stem) for stem in without):
                 continue
             granted += _granted_by(statement, owners)
@@ -477,20 +469,15 @@ def _granted_by(statement: Any, owners: Owners) -> list[Granted]:
     ]
 
 
-def _statement_list(document: Document) -> list[Any]:
-    statements = document.get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]
-
-
 def _current(fetched: PolicyOrGap) -> Current:
     if isinstance(fetched, Unreadable):
-        return UNREADABLE
+        return UNREAD
     return None if fetched is None else fetched.document
 
 
-def _grantee_roles(aws: Aws, identity: Identity, scope: Scope) -> tuple[str, ...]:
+def _grantee_roles(aws: Aws, identity: Identity, scope: GrantScope) -> tuple[str, ...]:
     """The roles the grant policy goes on: every role of the project (one per member), or the user's own."""
-    if scope is Scope.USER:
+    if scope is GrantScope.USER:
         return (str(identity.role),)
     return project_roles(aws, str(identity.project))
 

@@ -29,10 +29,16 @@ from mlspace_s3magic.admin.plan import (
 from mlspace_s3magic.core.access import AccessRequest, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, with_ceiling
-from mlspace_s3magic.core.remedy import GRANT_POLICY_PREFIX, SID_SUFFIXES, merge_statements, remove_statements
+from mlspace_s3magic.core.mlspace import GRANT_POLICY_PREFIX, is_grant_policy_name
+from mlspace_s3magic.core.policy_edit import (
+    SID_SUFFIXES,
+    Document,
+    merge_statements,
+    remove_statements,
+    statements_of,
+)
 from mlspace_s3magic.core.render import Rendered, terminal_safe
 
-Document = dict[str, Any]
 # Every request's statements carry a Sid from ``AccessRequest.sid_stem``: this prefix, then the id.
 REQUEST_SID = re.compile(r"^(S3AccessReq[A-Za-z0-9]+?)(" + "|".join(SID_SUFFIXES) + r")$")
 ATTACH, RESTORE, RECOMPUTE, ORPHAN = "attach", "restore", "boundary", "orphan"
@@ -139,7 +145,7 @@ class Reconciler:
         if documents.writer(layer, account) is None:
             return []
         live = documents.read(layer, target, account)
-        present = _statements(live)
+        present = statements_of(live)
         missing = [statement for statement in statements if statement not in present]
         if not missing:
             return []
@@ -216,7 +222,7 @@ class Reconciler:
             orphaned = sorted(
                 {
                     match.group(1)
-                    for statement in _statements(live)
+                    for statement in statements_of(live)
                     if isinstance(statement, dict)
                     and (match := REQUEST_SID.match(str(statement.get("Sid", ""))))
                     and match.group(1) not in live_stems
@@ -226,7 +232,7 @@ class Reconciler:
                 done = False
                 if remove and live is not None:
                     after = remove_statements(live, stem)
-                    if _statements(after):
+                    if statements_of(after):
                         documents.write(layer, target, account, after, live)
                     else:
                         documents.delete(layer, target, account)
@@ -248,7 +254,7 @@ class Reconciler:
                 str(policy["Arn"])
                 for page in iam.get_paginator("list_policies").paginate(Scope="Local")
                 for policy in page["Policies"]
-                if str(policy["PolicyName"]).startswith(f"{GRANT_POLICY_PREFIX}-")
+                if is_grant_policy_name(str(policy["PolicyName"]))
             ]
         scanned = [("identity", arn, self.mlspace_account, mlspace) for arn in ours]
         for entry in self.registry:
@@ -265,8 +271,3 @@ class Reconciler:
         elif entry is not None and entry.owner_account == self.mlspace_account:
             owner = self.aws
         return Accounts(self.aws, self.mlspace_account, owner, entry.owner_account if entry else None)
-
-
-def _statements(document: Document | None) -> list[Any]:
-    statements = (document or {}).get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]

@@ -21,7 +21,7 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     RequestView,
 )
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.grant import AccessLevel
 
 # Step outcomes (admin/apply.py) by what they say of the layer's statements.
 WRITE_OUTCOMES = frozenset({"written", "created", "already-applied", "boundary-kept"})

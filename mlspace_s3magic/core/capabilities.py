@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.layers import (
     BucketLayers,
     CallerLayers,
@@ -37,7 +38,6 @@ from mlspace_s3magic.core.policy import (
     evaluate,
     parse_policy,
 )
-from mlspace_s3magic.core.remedy import AccessLevel
 
 CAPABILITIES = ("list", "read", "write")
 S3_ACTIONS = {"list": "s3:ListBucket", "read": "s3:GetObject", "write": "s3:PutObject"}

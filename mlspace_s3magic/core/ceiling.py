@@ -34,9 +34,7 @@ from typing import Any
 
 from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
-
-Document = dict[str, Any]
-Statement = dict[str, Any]
+from mlspace_s3magic.core.policy_edit import Document, Statement, statements_of
 
 # A statement of ours: the object actions (get, put, delete...) and the list actions; for keys, what S3
 # asks KMS for when it reads and writes.
@@ -131,7 +129,7 @@ def is_ceiling_statement(statement: object) -> bool:
 def accounts_in(document: Mapping[str, Any] | None) -> set[str]:
     """The accounts a per-account statement of ours already opens."""
     accounts: set[str] = set()
-    for statement in _statements(document):
+    for statement in statements_of(document):
         condition = statement.get("Condition") if is_ceiling_statement(statement) else None
         if isinstance(condition, Mapping):
             value = condition.get("StringEquals", {}).get(ACCOUNT_KEY, [])
@@ -143,7 +141,7 @@ def key_accounts_in(document: Mapping[str, Any] | None) -> set[str]:
     """The accounts whose every key the boundary already lets through, in a form of ours."""
     return {
         match["account"]
-        for statement in _statements(document)
+        for statement in statements_of(document)
         if isinstance(statement, Mapping)
         for resource in _resources(statement)
         if (match := _EVERY_KEY.fullmatch(resource))
@@ -172,7 +170,7 @@ def with_ceiling(
         key=lambda g: (g.account, g.arn or ""),
     )
     names: set[str] = {g.bucket for g in wanted if g.bucket is not None}
-    before = [statement for statement in _statements(document) if not is_ceiling_statement(statement)]
+    before = [statement for statement in statements_of(document) if not is_ceiling_statement(statement)]
     gone: set[str] = {g.bucket for g in previous if isinstance(g, GrantedBucket) and g.bucket} - names
     # A key another statement names is MLSpace's own; every-key forms are always rewritten.
     protected = {
@@ -371,8 +369,3 @@ def _too_large(
         "(MLSpace's PERMISSIONS_BOUNDARY_POLICY_NAME setting)."
     )
     return " ".join(parts)
-
-
-def _statements(document: Mapping[str, Any] | None) -> list[Any]:
-    statements = (document or {}).get("Statement", [])
-    return list(statements) if isinstance(statements, list) else [statements]

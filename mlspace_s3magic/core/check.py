@@ -28,6 +28,8 @@ from mlspace_s3magic.core.capabilities import (
 )
 from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import NotAllowed, S3MagicError
+from mlspace_s3magic.core.fix import Fix, fixes_html, render_fixes
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.identity import Identity, whoami
 from mlspace_s3magic.core.layers import (
     BucketLayers,
@@ -40,7 +42,7 @@ from mlspace_s3magic.core.layers import (
 from mlspace_s3magic.core.mlspace import data_bucket_name
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn
 from mlspace_s3magic.core.probes import Outcome, Probe, Prober, run_probes
-from mlspace_s3magic.core.remedy import UNREADABLE, AccessLevel, Fix, fixes_html, plan_fixes, render_fixes
+from mlspace_s3magic.core.remedy import UNREAD, plan_fixes
 from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns, notes_html
 
 # Layers a notebook never sees; a denial nothing visible explains is theirs (or an ACL's) to answer for.
@@ -390,7 +392,7 @@ def _evaluations(
 
 def _current(fetched: PolicyOrGap) -> Any:
     if isinstance(fetched, Unreadable):
-        return UNREADABLE
+        return UNREAD
     return None if fetched is None else fetched.document
 
 
@@ -399,9 +401,9 @@ def _grant_policy(caller: CallerLayers, identity: Identity) -> Any:
     role may still exist (a member who joined after it was made), so the printed command decides at run
     time whether to create it or add a version, and attaches it."""
     if isinstance(caller.identity_policies, Unreadable):
-        return UNREADABLE
+        return UNREAD
     names = {f"MLSpace-s3access-project-{identity.project}", f"MLSpace-s3access-user-{identity.user}"}
     for policy in caller.identity_policies:
         if policy.label in names:
             return json.loads(json.dumps(policy.document))
-    return UNREADABLE
+    return UNREAD

@@ -17,6 +17,10 @@ NOTEBOOK_SESSION_NAME = "SageMaker"
 # the commercial and GovCloud partitions: they name no person and no project.
 SHARED_ROLE_USER_TAG = "MLSpaceApplication"
 SHARED_ROLE_PROJECT_TAG = "MLSpaceInfrastructure"
+# Our own grant policies (one per project or user) start with this; never MLSpace's own policies.
+GRANT_POLICY_PREFIX = f"{IAM_RESOURCE_PREFIX}-s3access"
+# CDK gives the shared notebook policy a generated name; MLSpace's construct id stands in for it.
+SHARED_NOTEBOOK_POLICY_NAME = "mlspace-notebook-policy"
 
 
 def _user_role_pattern(prefix: str) -> re.Pattern[str]:
@@ -70,3 +74,16 @@ def user_policy_name(username: str, *, prefix: str = IAM_RESOURCE_PREFIX) -> str
 def is_shared_role(tags: dict[str, str]) -> bool:
     """Whether a role's ``user`` and ``project`` tags are the shared notebook role's (no person, project)."""
     return tags.get("user") == SHARED_ROLE_USER_TAG and tags.get("project") == SHARED_ROLE_PROJECT_TAG
+
+
+def grant_policy_name(scope: str, grantee: str | None) -> str:
+    """The policy a grant goes into: ours, ``MLSpace-s3access-project-<P>`` or ``MLSpace-s3access-user-<U>``;
+    for the shared notebook role (scope ``shared``) MLSpace's shared notebook policy, the only one it has."""
+    if scope == "shared":
+        return SHARED_NOTEBOOK_POLICY_NAME
+    return f"{GRANT_POLICY_PREFIX}-{scope}-{grantee}"
+
+
+def is_grant_policy_name(name: str) -> bool:
+    """Whether a managed policy is one of our grant policies, the only ones the admin endpoint edits."""
+    return name.startswith(f"{GRANT_POLICY_PREFIX}-")

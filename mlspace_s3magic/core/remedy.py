@@ -1,25 +1,21 @@
-"""The change each blocking layer needs: documents and targets first, ready-to-paste AWS CLI commands second.
+"""The fix planner: the change each blocking layer needs, documents and targets first, ready-to-paste AWS CLI
+commands second.
 
 Why data first: ``%s3access check`` shows these fixes to the notebook user, and the admin endpoint applies the
 very same documents, so both must come from one place. The module is pure (documents in, documents out): it
-never calls AWS. Every statement it adds carries a Sid made of one stem plus a suffix from
-:data:`SID_SUFFIXES`, so a revoke can find and remove exactly the statements a grant added.
+never calls AWS. The documents are edited by :mod:`core.policy_edit`, the commands written with
+:mod:`core.fix_commands`, and a fix shows itself (:mod:`core.fix`).
 
-Which layer blocks is decided elsewhere (the check); the layer names understood here are
-:data:`FIXABLE_LAYERS` and :data:`ADVISORY_LAYERS`, and any other name gets a generic advisory.
+Which layer blocks is decided elsewhere (the check); the writable layers and the advisory ones are those of
+:mod:`core.layer_kinds`, and any other name gets a generic advisory.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
-import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum, StrEnum
-from html import escape
+from enum import Enum
 from typing import Any, Final
 
 from mlspace_s3magic.core.ceiling import (
@@ -39,8 +35,37 @@ from mlspace_s3magic.core.ceiling import (
     listing_statement,
     with_ceiling,
 )
-from mlspace_s3magic.core.errors import InvalidInput
+from mlspace_s3magic.core.fix import Fix, Operation
+from mlspace_s3magic.core.fix_commands import (
+    ANOTHER_POLICY,
+    JQ_CEILING,
+    JQ_DENIES,
+    JQ_KEY_CEILING,
+    JQ_MERGE,
+    JQ_NEW,
+    NO_ROOM_FOR_BUCKET_KEY,
+    ResourcePolicy,
+    comment,
+    document_lines,
+    heredoc,
+    iam_fetch,
+    iam_size_of,
+    iam_version_lines,
+    jq_arguments,
+    merge_lines,
+    size_guard,
+    without_bucket_key_when_full,
+)
+from mlspace_s3magic.core.fix_keys import AnyKey, BucketKey, NamedKey
+from mlspace_s3magic.core.grant import (
+    LIST_ACTION,
+    AccessLevel,
+    GrantScope,
+    default_scope,
+    object_actions,
+)
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS
 from mlspace_s3magic.core.limits import (
     BUCKET_POLICY_MAX_BYTES,
     KEY_POLICY_MAX_BYTES,
@@ -51,278 +76,35 @@ from mlspace_s3magic.core.limits import (
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     IAM_RESOURCE_PREFIX,
+    SHARED_NOTEBOOK_POLICY_NAME,
+    grant_policy_name,
     project_policy_name,
     user_policy_name,
 )
-from mlspace_s3magic.core.names import KMS_KEY_ARN, S3_ENCRYPTION_CONTEXT, BucketRef, s3_via_service
-from mlspace_s3magic.core.render import Rendered, Row, html_table, terminal_safe, text_table
-
-Document = dict[str, Any]
-Statement = dict[str, Any]
-
-POLICY_VERSION = "2012-10-17"
-# CDK gives the shared notebook policy a generated name; MLSpace's construct id stands in for it.
-SHARED_NOTEBOOK_POLICY_NAME = "mlspace-notebook-policy"
-GRANT_POLICY_PREFIX = f"{IAM_RESOURCE_PREFIX}-s3access"
-SID_MAX_LENGTH = 100
-SID_SUFFIXES = ("Objects", "List", "Kms")
-SID_STEM_MAX_LENGTH = SID_MAX_LENGTH - max(len(suffix) for suffix in SID_SUFFIXES)
-READ_ACTIONS = ("s3:GetObject",)
-WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
-LIST_ACTION = "s3:ListBucket"
-FIXABLE_LAYERS = ("bucket-policy", "boundary", "identity", "kms")
-ADVISORY_LAYERS = ("scp", "rcp", "endpoint", "session", "requester-pays", "unknown")
-
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9]+")
-# Lists the Deny statements of a live bucket policy, for a same-account block the notebook could not read.
-_JQ_DENIES = '[.Statement] | flatten | map(select(.Effect == "Deny"))'
-# Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
-_JQ_MERGE = (
-    "($add[0] | map(.Sid)) as $ours"
-    " | .Statement = ([.Statement] | flatten | map(select((.Sid | IN($ours[])) | not))) + $add[0]"
-)
-# A new document of our statements, and the document standing in for one that does not exist.
-_JQ_NEW = '{"Version": "2012-10-17", "Statement": $add[0]}'
-_JQ_EMPTY = '{"Version": "2012-10-17", "Statement": []}'
-_JQ_MERGE_INTO = f"(. // {_JQ_EMPTY}) | {_JQ_MERGE}"
-# Adds a bucket's ARNs to MLSpace's S3 statements of the boundary (see core/ceiling.py), or, without them,
-# appends $own; run on a boundary that could not be read when the fix was planned.
-_JQ_CEILING = (
-    'def host($a): .Effect == "Allow" and (has("Condition") | not) and .Action == $a'
-    ' and (.Resource | type) == "array";'
-    " .Statement |= ([.] | flatten)"
-    " | if any(.Statement[]; host($readhost)) and ($write == [] or any(.Statement[]; host($writehost)))"
-    " then .Statement |= map(if host($readhost) then .Resource = (.Resource - $read) + $read"
-    " elif host($writehost) and $write != [] then .Resource = (.Resource - $write) + $write else . end)"
-    " else .Statement += [$own] end"
-)
-# Adds keys to MLSpace's KMS statement of the boundary, else to the statement of ours that lists keys, else
-# appends that statement (see core/ceiling.py).
-_JQ_KEY_CEILING = (
-    'def host($a): .Effect == "Allow" and (has("Condition") | not) and .Action == $a'
-    ' and (.Resource | type) == "array";'
-    ' def ours: (has("Sid") | not) and .Effect == "Allow" and .Action == $ownactions;'
-    " .Statement |= ([.] | flatten)"
-    " | if any(.Statement[]; host($keyhost))"
-    " then .Statement |= map(if host($keyhost) then .Resource = (.Resource - $keys) + $keys else . end)"
-    " elif any(.Statement[]; ours)"
-    " then .Statement |= map(if ours then .Resource = (([.Resource] | flatten) - $keys) + $keys else . end)"
-    ' else .Statement += [{"Effect": "Allow", "Action": $ownactions, "Resource": $keys}] end'
+from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.policy.arns import require_arn
+from mlspace_s3magic.core.policy_edit import (
+    ALPHANUMERIC,
+    SID_STEM_MAX_LENGTH,
+    Document,
+    Statement,
+    merge_statements,
+    policy_literal,
+    sid_stem,
+    statements_of,
 )
 
-
-class InvalidKeyArn(InvalidInput, ValueError):
-    """A KMS key given for a fix is not one key's ARN, which would reach a policy and a shell command."""
+__all__ = ["UNREAD", "AccessLevel", "Current", "Unread", "plan_fixes"]
 
 
-class AccessLevel(StrEnum):
-    """What the grant allows: listing only, reading (and listing), or reading and writing."""
-
-    LIST = "list"
-    READ = "read"
-    READ_WRITE = "read-write"
-
-
-class Scope(StrEnum):
-    """Whom the grant covers: every role of the project, one user's role, or the shared notebook role."""
-
-    PROJECT = "project"
-    USER = "user"
-    SHARED = "shared"
-
-
-class Operation(StrEnum):
-    """The API call that applies a fix, so the admin endpoint need not parse the command."""
-
-    PUT_BUCKET_POLICY = "put-bucket-policy"
-    PUT_ACCESS_POINT_POLICY = "put-access-point-policy"
-    CREATE_POLICY = "create-policy"
-    CREATE_POLICY_VERSION = "create-policy-version"
-    PUT_KEY_POLICY = "put-key-policy"
-    ADVICE = "advice"
-
-
-class Unreadable(Enum):
+class Unread(Enum):
     """A current document that could not be read; distinct from ``None``, which means there is none."""
 
-    UNREADABLE = "unreadable"
+    UNREAD = "unreadable"
 
 
-UNREADABLE: Final = Unreadable.UNREADABLE
-Current = Document | Unreadable | None
-
-
-@dataclass(frozen=True, repr=False)
-class Fix(Rendered):
-    """One change to one layer: the statements to add, the merged document when known, and the command.
-
-    ``statements=()`` marks an advisory: a layer we cannot change (an SCP, a VPC endpoint policy), where the
-    command is a shell comment saying who must act.
-    """
-
-    layer: str
-    target: str
-    applied_by: str
-    statements: tuple[Statement, ...]
-    document: Document | None
-    command: str
-    warnings: tuple[str, ...] = ()
-    summary: str = ""
-    operation: Operation = Operation.ADVICE
-    sid_stem: str | None = None
-    # Whose credentials run the command: "bucket-owner", "mlspace-admin", "key-owner", or "nobody" (advice),
-    # and the 12-digit account they belong to (None: unknown).
-    run_as: str = "nobody"
-    account: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fix as JSON values; copies, so a caller editing them cannot change this fix."""
-        return {
-            "layer": self.layer,
-            "target": self.target,
-            "applied_by": self.applied_by,
-            "run_as": self.run_as,
-            "account": self.account,
-            "summary": self.summary,
-            "change": {
-                "operation": self.operation.value,
-                "sid_stem": self.sid_stem,
-                "add_statements": copy.deepcopy(list(self.statements)),
-                "document": copy.deepcopy(self.document),
-            },
-            "command": self.command,
-            "warnings": list(self.warnings),
-        }
-
-    def _rows(self) -> list[Row]:
-        return [
-            ("Layer", self.layer),
-            ("Target", self.target),
-            ("Applied by", self.applied_by),
-            ("Change", self.summary),
-        ]
-
-    def __str__(self) -> str:
-        # The command is printed unindented: an indented heredoc terminator would break a paste.
-        return f"{text_table(self._rows(), self.warnings)}\nCommand:\n{self.command}"
-
-    def _repr_html_(self) -> str:
-        parts = [html_table(f"S3 access fix: {self.layer}", self._rows(), self.warnings)]
-        parts.append(f"<div><strong>Command</strong><pre><code>{escape(self.command)}</code></pre></div>")
-        if self.document is not None:
-            parts.append(_details("New policy document", self.document))
-        elif self.statements:
-            parts.append(_details("Statements to add", list(self.statements)))
-        return "<div>" + "".join(parts) + "</div>"
-
-
-def _details(title: str, value: Any) -> str:
-    """An expandable block, so a long policy does not push the command out of sight."""
-    body = escape(json.dumps(value, indent=2))
-    return f"<details><summary>{escape(title)}</summary><pre><code>{body}</code></pre></details>"
-
-
-def render_fixes(fixes: Sequence[Fix]) -> str:
-    """Every fix as text, numbered in the order they should be applied."""
-    if not fixes:
-        return "Nothing to change: no layer blocks this access."
-    return "\n\n".join(f"Fix {number} of {len(fixes)}\n{fix}" for number, fix in enumerate(fixes, 1))
-
-
-def fixes_html(fixes: Sequence[Fix]) -> str:
-    """Every fix as HTML, in the same order as :func:`render_fixes`."""
-    if not fixes:
-        return "<div>Nothing to change: no layer blocks this access.</div>"
-    return "<div>" + "".join(fix._repr_html_() for fix in fixes) + "</div>"
-
-
-def sid_stem(ref: BucketRef, access: AccessLevel, grantee: str = "") -> str:
-    """The default stem: ``S3Access`` + level + grantee + bucket and prefix, in CamelCase since IAM Sids allow
-    only ``[A-Za-z0-9]``; cut, with a digest of the full name so long names stay distinct, to 100 characters.
-
-    The grantee (``project demo``, ``user alice``) keeps two projects' statements in one bucket policy apart:
-    with the same Sid, the second grant would replace the first.
-    """
-    level = {AccessLevel.LIST: "List", AccessLevel.READ: "Read"}.get(access, "ReadWrite")
-    named = f"{grantee} {ref.bucket}/{ref.prefix}"
-    stem = "S3Access" + level + "".join(word[0].upper() + word[1:] for word in _ALPHANUMERIC.findall(named))
-    if len(stem) <= SID_STEM_MAX_LENGTH:
-        return stem
-    digest = hashlib.sha256(named.encode("utf-8")).hexdigest()[:8]
-    return stem[: SID_STEM_MAX_LENGTH - len(digest)] + digest
-
-
-def default_scope(identity: Identity) -> Scope:
-    """Project grants where MLSpace has user-scoped roles, the shared policy where it does not."""
-    if identity.user_scoped and identity.project:
-        return Scope.PROJECT
-    if identity.user_scoped is False:
-        return Scope.SHARED
-    if identity.user:
-        return Scope.USER
-    return Scope.SHARED
-
-
-def merge_statements(current: Document | None, statements: Sequence[Statement]) -> Document:
-    """The current document with our statements added: one with the same Sid is replaced in place, every
-    other statement and top-level key (``Version``, ``Id``) is kept as it was; ``None`` gives a new document.
-    """
-    if current is None:
-        return {"Version": POLICY_VERSION, "Statement": copy.deepcopy(list(statements))}
-    document = copy.deepcopy(current)
-    existing = document.get("Statement", [])
-    ours = {statement["Sid"]: statement for statement in statements}
-    merged: list[Any] = []
-    placed: set[str] = set()
-    for statement in existing if isinstance(existing, list) else [existing]:
-        sid = statement.get("Sid") if isinstance(statement, dict) else None
-        if not isinstance(sid, str) or sid not in ours:
-            merged.append(statement)
-        elif sid not in placed:
-            merged.append(copy.deepcopy(ours[sid]))
-            placed.add(sid)
-    merged.extend(copy.deepcopy(statement) for statement in statements if statement["Sid"] not in placed)
-    document["Statement"] = merged
-    return document
-
-
-def is_ours(statement: Any, sid_stem: str) -> bool:
-    """Whether a fix with this stem added the statement: its Sid is the stem plus one of :data:`SID_SUFFIXES`.
-
-    The suffix must match exactly, so stem ``S3AccessReq1`` never claims ``S3AccessReq12Objects``.
-    """
-    sid = statement.get("Sid") if isinstance(statement, dict) else None
-    return isinstance(sid, str) and sid.startswith(sid_stem) and sid[len(sid_stem) :] in SID_SUFFIXES
-
-
-def remove_statements(document: Document, sid_stem: str, *, as_object: bool = False) -> Document:
-    """The document without this stem's statements; every other statement and key is kept as it was.
-
-    :func:`merge_statements` turns a single-object ``Statement`` into a list; ``as_object`` says the document
-    had that form before, so when exactly one statement remains it is given back as the object again.
-    """
-    result = copy.deepcopy(document)
-    existing = result.get("Statement")
-    listed = existing if isinstance(existing, list) else [existing]
-    kept = [statement for statement in listed if not is_ours(statement, sid_stem)]
-    if "Statement" in result and len(kept) != len(listed):
-        result["Statement"] = kept[0] if as_object and len(kept) == 1 else kept
-    return result
-
-
-def size_problem(layer: str, document: Document) -> str | None:
-    """Why AWS would refuse ``document`` as too large for ``layer``, or None: checked before any write."""
-    if layer in ("boundary", "identity"):
-        size, limit, unit, rule = iam_size(document), MANAGED_POLICY_MAX_CHARS, "characters", "IAM's"
-    elif layer == "bucket-policy":
-        size, limit, unit, rule = json_bytes(document), BUCKET_POLICY_MAX_BYTES, "bytes", "S3's"
-    elif layer == "kms":
-        size, limit, unit, rule = json_bytes(document), KEY_POLICY_MAX_BYTES, "bytes", "KMS's"
-    else:
-        return None
-    if size <= limit:
-        return None
-    return f"The new {layer} document would be {size:,} {unit}, over {rule} limit of {limit:,}."
+UNREAD: Final = Unread.UNREAD
+Current = Document | Unread | None
 
 
 def plan_fixes(
@@ -337,7 +119,7 @@ def plan_fixes(
     current_grant_policy: Current = None,
     kms_key_arn: str | None = None,
     current_key_policy: Current = None,
-    scope: Scope | None = None,
+    scope: GrantScope | None = None,
     sid: str | None = None,
     granted: Sequence[Granted] | None = None,
     key_read_at_run_time: bool = True,
@@ -349,7 +131,7 @@ def plan_fixes(
     account root grants nothing there that the identity grant does not: the bucket-policy fix is then an
     advisory naming the Deny statements (or the command that lists them), never an Allow.
 
-    ``current_*`` is the live document, ``None`` when there is none, or :data:`UNREADABLE`. The boundary, a
+    ``current_*`` is the live document, ``None`` when there is none, or :data:`UNREAD`. The boundary, a
     key policy and the shared notebook policy always exist, so for them ``None`` counts as unreadable. A
     blocked ``kms`` layer with a known key also puts the key grant into the boundary and identity fixes
     (adding those fixes if their layers did not block), because MLSpace's boundary and policies allow only
@@ -365,14 +147,14 @@ def plan_fixes(
     :mod:`core.ceiling`). None (a notebook's check) counts only these and what the boundary already opens.
     """
     access = AccessLevel(access)
-    chosen = Scope(scope) if scope is not None else default_scope(identity)
-    plan = _Plan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
+    chosen = GrantScope(scope) if scope is not None else default_scope(identity)
+    plan = _FixPlan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
     layers = list(dict.fromkeys(str(layer) for layer in blocked_by))
-    key: _AnyKey | None = None
+    key: AnyKey | None = None
     if "kms" in layers and kms_key_arn:
-        key = _Key.parse(kms_key_arn)
+        key = NamedKey.parse(kms_key_arn)
     elif "kms" in layers and plan.owner and key_read_at_run_time:
-        key = _BucketKey(ref, plan.partition, plan.owner)
+        key = BucketKey(ref, plan.partition, plan.owner)
 
     fixes: list[Fix] = []
     if "bucket-policy" in layers and plan.same_account:
@@ -387,38 +169,38 @@ def plan_fixes(
             fix = build(_IamGrant(plan, key, s3=layer in layers), current)
             if not (layer == "boundary" and fix.document is not None and fix.document == current):
                 fixes.append(fix)  # a boundary that already lets the key through needs no new version
-    if isinstance(key, _Key):
+    if isinstance(key, NamedKey):
         fixes.append(_key_policy_fix(plan, key, current_key_policy))
-    elif isinstance(key, _BucketKey):
+    elif isinstance(key, BucketKey):
         fixes.append(_bucket_key_policy_fix(plan, key))
     elif "kms" in layers:
         fixes.append(_unknown_key_advice(plan))
-    advisories = [layer for layer in ADVISORY_LAYERS if layer in layers]
-    advisories += [layer for layer in layers if layer not in FIXABLE_LAYERS and layer not in ADVISORY_LAYERS]
+    advisories = [str(layer) for layer in ADVISORY_LAYERS if layer in layers]
+    advisories += [layer for layer in layers if layer not in LAYER_SPECS and layer not in ADVISORY_LAYERS]
     fixes.extend(_advice(plan, layer, bucket_owner_account) for layer in advisories)
     return fixes
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _FixPlan:
     """What every fix of one plan shares: who, where, how much, for whom, and the Sid stem."""
 
     identity: Identity
     ref: BucketRef
     access: AccessLevel
-    scope: Scope
+    scope: GrantScope
     sid: str | None
     owner: str | None = None
     granted: Sequence[Granted] | None = None
 
     def __post_init__(self) -> None:
-        if self.scope is Scope.PROJECT and not self.identity.project:
+        if self.scope is GrantScope.PROJECT and not self.identity.project:
             raise ValueError("A project grant needs the caller's MLSpace project, which is unknown.")
-        if self.scope is Scope.USER and not self.identity.user:
+        if self.scope is GrantScope.USER and not self.identity.user:
             raise ValueError("A user grant needs the caller's MLSpace user, which is unknown.")
         # A given stem must already be valid: silently rewriting it would hide our statements from a revoke.
         if self.sid is not None and (
-            not _ALPHANUMERIC.fullmatch(self.sid) or len(self.sid) > SID_STEM_MAX_LENGTH
+            not ALPHANUMERIC.fullmatch(self.sid) or len(self.sid) > SID_STEM_MAX_LENGTH
         ):
             raise ValueError(
                 f"Sid stem {self.sid!r} must be 1 to {SID_STEM_MAX_LENGTH} letters and digits (IAM allows "
@@ -430,14 +212,14 @@ class _Plan:
         if self.sid is not None:
             return self.sid
         grantee = {
-            Scope.PROJECT: f"project {self.identity.project}",
-            Scope.USER: f"user {self.identity.user}",
+            GrantScope.PROJECT: f"project {self.identity.project}",
+            GrantScope.USER: f"user {self.identity.user}",
         }
         return sid_stem(self.ref, self.access, grantee.get(self.scope, ""))
 
     @property
     def partition(self) -> str:
-        return self.identity.arn.split(":")[1]
+        return require_arn(self.identity.arn).partition
 
     def iam_arn(self, resource: str) -> str:
         return f"arn:{self.partition}:iam::{self.identity.account}:{resource}"
@@ -455,157 +237,22 @@ class _Plan:
     def principal_condition(self) -> dict[str, Any]:
         """Narrows the account-root principal of a resource policy to the roles this grant is for: the
         project's roles, the user's role, or MLSpace's shared notebook role; never the whole account."""
-        if self.scope is Scope.PROJECT:
+        if self.scope is GrantScope.PROJECT:
             pattern = self.iam_arn(f"role/{IAM_RESOURCE_PREFIX}-{self.identity.project}-*")
             return {"ArnLike": {"aws:PrincipalArn": [pattern]}}
         return {"ArnLike": {"aws:PrincipalArn": [self.identity.role_arn or self.identity.arn]}}
 
     @property
     def who(self) -> str:
-        if self.scope is Scope.PROJECT:
+        if self.scope is GrantScope.PROJECT:
             return f"the roles of project {self.identity.project}"
-        if self.scope is Scope.USER:
+        if self.scope is GrantScope.USER:
             return f"{self.identity.user}'s role {self.identity.role or '(unknown)'}"
         return f"MLSpace's shared notebook role {self.identity.role or '(unknown)'}"
 
     @property
     def verb(self) -> str:
         return {AccessLevel.LIST: "list", AccessLevel.READ: "read"}.get(self.access, "read and write")
-
-
-@dataclass(frozen=True)
-class _Key:
-    """A KMS key ARN's parts: the key policy belongs to its account, and S3 uses it in its region."""
-
-    arn: str
-    partition: str
-    region: str
-    account: str
-
-    @classmethod
-    def parse(cls, arn: str) -> _Key:
-        """Strictly one key's ARN: the ARN reaches policy documents and shell commands, where a wildcard
-        would grant every key and any other character could change the command."""
-        match = KMS_KEY_ARN.fullmatch(arn)
-        if match is None:
-            raise InvalidKeyArn(
-                f"{terminal_safe(repr(arn))} is not a KMS key ARN ({_key_arn_problem(arn)}). Accepted: "
-                "arn:PARTITION:kms:REGION:ACCOUNT:key/KEY_ID with a 12-digit account and a key id in UUID "
-                "form (1234abcd-12ab-34cd-56ef-1234567890ab) or mrk- and 32 hex digits; no alias, no "
-                "wildcard, no whitespace. Find the key's ARN with aws kms describe-key --key-id ALIAS."
-            )
-        return cls(arn, match["partition"], match["region"], match["account"])
-
-    @property
-    def via_s3(self) -> dict[str, Any]:
-        """Limits key use to requests S3 makes on the caller's behalf."""
-        return {"StringEquals": {"kms:ViaService": [s3_via_service(self.arn)]}}
-
-    @property
-    def resource(self) -> str:
-        return self.arn
-
-    @property
-    def granted(self) -> GrantedKey:
-        return GrantedKey(self.account, self.arn)
-
-    @property
-    def name(self) -> str:
-        return f"the KMS key {self.arn}"
-
-
-@dataclass(frozen=True)
-class _BucketKey:
-    """The bucket's default KMS key when it could not be read here (the encryption configuration denied,
-    or a key named by id or alias): the grants name every key of the bucket owner's account, but only for
-    S3's use on this bucket's objects (``kms:EncryptionContext:aws:s3:arn``), and the commands that must
-    name the key read it at run time from the bucket's default encryption."""
-
-    ref: BucketRef
-    partition: str
-    account: str
-
-    @property
-    def via_s3(self) -> dict[str, Any]:
-        """S3 in any region (the key's is unknown), for this bucket's objects under the prefix only (the
-        bucket's ARN is the context when the bucket uses S3 Bucket Keys)."""
-        return {
-            "StringLike": {
-                "kms:ViaService": [s3_via_service(self.resource)],
-                S3_ENCRYPTION_CONTEXT: [self.ref.bucket_arn, self.ref.objects_arn],
-            }
-        }
-
-    @property
-    def resource(self) -> str:
-        return f"arn:{self.partition}:kms:*:{self.account}:key/*"
-
-    @property
-    def granted(self) -> GrantedKey:
-        return GrantedKey(self.account)
-
-    @property
-    def name(self) -> str:
-        return f"the KMS key of {self.ref.bucket}'s default encryption, whichever key of {self.account}"
-
-    def discovery_lines(self, *, without: str = "exit 0") -> list[str]:
-        """Shell lines that set ``$key`` and ``$region`` to the bucket's default KMS key and its region,
-        and run ``without`` when the bucket's default encryption uses no KMS key (``$key`` is then empty);
-        the key must be one of the owner account's, which the grants name."""
-        bucket = shlex.quote(self.ref.bucket)
-        query = shlex.quote(
-            "ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.KMSMasterKeyID"
-        )
-        none = shlex.quote(f"{self.ref.bucket}'s default encryption uses no KMS key: no key to change.")
-        other = shlex.quote(
-            f"The bucket's key is not a key of account {self.account}, which the grants name: run the check "
-            "with the admin endpoint, which reads the key."
-        )
-        return [
-            "# The bucket's KMS key could not be read here: read it from the bucket's default encryption.",
-            f"if ! key=$(aws s3api get-bucket-encryption --bucket {bucket} --query {query} --output text "
-            "2>encryption.err); then",
-            "  # A bucket without a default encryption configuration (SSE-S3 only) uses no KMS key.",
-            "  grep -q ServerSideEncryptionConfigurationNotFoundError encryption.err || "
-            "{ cat encryption.err >&2; exit 1; }",
-            '  key=""',
-            "fi",
-            'if [ -z "$key" ] || [ "$key" = None ]; then',
-            f"  echo {none} >&2",
-            '  key=""',
-            f"  {without}",
-            "else",
-            f"  region=$(aws s3api get-bucket-location --bucket {bucket} "
-            "--query LocationConstraint --output text)",
-            '  case "$region" in None|"") region=us-east-1 ;; EU) region=eu-west-1 ;; esac',
-            '  key=$(aws kms describe-key --key-id "$key" --region "$region" '
-            "--query KeyMetadata.Arn --output text)",
-            '  case "$key" in',
-            f"    arn:{self.partition}:kms:*:{self.account}:key/*) ;;",
-            f"    *) echo {other} >&2; exit 1 ;;",
-            "  esac",
-            '  echo "the bucket\'s KMS key: $key"',
-            "fi",
-        ]
-
-
-_AnyKey = _Key | _BucketKey
-
-
-def _key_arn_problem(arn: str) -> str:
-    """What is wrong with a text that is not a key ARN, for the error message."""
-    parts = arn.split(":", 5)
-    if any(character in arn for character in "*?"):
-        return "it holds a wildcard"
-    if any(character.isspace() for character in arn):
-        return "it holds whitespace"
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "kms":
-        return "it is not an ARN of the kms service"
-    if parts[5].startswith("alias/"):
-        return "it names an alias, not a key"
-    if not re.fullmatch(r"[0-9]{12}", parts[4], re.ASCII):
-        return "its account is not 12 digits"
-    return "its partition, region or key id is malformed"
 
 
 def _statement(
@@ -625,10 +272,10 @@ def _statement(
     return statement
 
 
-def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statement]:
+def _s3_statements(plan: _FixPlan, *, resource_policy: bool = False) -> list[Statement]:
     """Objects under the prefix, and listing limited to it; resource policies add the principal."""
     ref = plan.ref
-    actions = _object_actions(plan)
+    actions = object_actions(plan.access)
     principal = plan.principal if resource_policy else None
     narrowing = plan.principal_condition if resource_policy else {}
     listing = dict(narrowing)
@@ -641,42 +288,28 @@ def _s3_statements(plan: _Plan, *, resource_policy: bool = False) -> list[Statem
     return [*objects, _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing)]
 
 
-def policy_literal(text: str) -> str:
-    """Text as a policy matches it literally: ``$`` written ``${$}``, so a prefix such as
-    ``${aws:username}/`` never becomes a live policy variable (IAM's escape; the Resource element and
-    StringLike values expand variables)."""
-    return text.replace("$", "${$}")
-
-
-def _object_actions(plan: _Plan) -> tuple[str, ...]:
-    """What a grant allows on the objects: nothing for listing only, then reads, then writes."""
-    if plan.access is AccessLevel.LIST:
-        return ()
-    return READ_ACTIONS + (WRITE_ACTIONS if plan.access is AccessLevel.READ_WRITE else ())
-
-
-def _kms_actions(plan: _Plan) -> list[str]:
+def _kms_actions(plan: _FixPlan) -> list[str]:
     return ["kms:Decrypt"] + (["kms:GenerateDataKey"] if plan.access is AccessLevel.READ_WRITE else [])
 
 
-def _key_grant(plan: _Plan, key: _AnyKey) -> Statement:
+def _key_grant(plan: _FixPlan, key: AnyKey) -> Statement:
     """The identity-side half of a KMS grant: the key policy alone is not enough."""
     return _statement(plan.stem + "Kms", _kms_actions(plan), [key.resource], condition=key.via_s3)
 
 
-def _existing(current: Current) -> Document | Unreadable:
+def _existing(current: Current) -> Document | Unread:
     """For documents that always exist (a boundary, a key policy): ``None`` can only mean it was not read,
     and a fresh document would replace everything in it.
     """
-    return UNREADABLE if current is None else current
+    return UNREAD if current is None else current
 
 
 def _new_document(current: Current, statements: Sequence[Statement]) -> Document | None:
-    return merge_statements(current, statements) if not isinstance(current, Unreadable) else None
+    return merge_statements(current, statements) if not isinstance(current, Unread) else None
 
 
 def _unreadable_warning(current: Current, what: str, call: str) -> list[str]:
-    if not isinstance(current, Unreadable):
+    if not isinstance(current, Unread):
         return []
     return [
         f"The current {what} could not be read, so no complete document is given: merge these statements "
@@ -688,7 +321,7 @@ def _deny_names(current: Current) -> list[str]:
     """The Sid (else the index) of each Deny statement of a known document."""
     return [
         str(statement.get("Sid") or f"Statement[{index}]")
-        for index, statement in enumerate(_listed(current))
+        for index, statement in enumerate(statements_of(current))
         if isinstance(statement, dict) and statement.get("Effect") == "Deny"
     ]
 
@@ -704,41 +337,7 @@ def _deny_warning(current: Current, what: str) -> list[str]:
     ]
 
 
-def _comment(text: str) -> str:
-    """A shell comment of one line: a newline or other control character in a value (a tag, a prefix) is
-    shown as its escape, so it cannot end the comment and start a command."""
-    return f"# {terminal_safe(text)}"
-
-
-def _heredoc(path: str, value: Any) -> str:
-    return f"cat > {path} <<'EOF'\n{json.dumps(value, indent=2)}\nEOF"
-
-
-def _document_lines(
-    document: Document | None, statements: Sequence[Statement], name: str, fetch: str
-) -> list[str]:
-    """Lines leaving the new document in ``name.json``: written whole when known, else merged (with jq) into
-    the live document, because writing only our statements would delete everything else in it.
-    """
-    if document is not None:
-        return [_heredoc(f"{name}.json", document)]
-    return [
-        "# The current document could not be read here: fetch it, then append our statements (needs jq).",
-        _heredoc(f"{name}.add.json", list(statements)),
-        *_merge_lines(statements, name, fetch),
-    ]
-
-
-def _merge_lines(statements: Sequence[Statement], name: str, fetch: str) -> list[str]:
-    """Fetch the live document and append ``{name}.add.json``'s statements to it, into ``{name}.json``;
-    when there is no live document (a bucket without a policy), the statements make a new one."""
-    return [
-        f"{fetch} > {name}.current.json 2>/dev/null || echo null > {name}.current.json",
-        f"jq --slurpfile add {name}.add.json {shlex.quote(_JQ_MERGE_INTO)} {name}.current.json > {name}.json",
-    ]
-
-
-def _root_warning(plan: _Plan) -> list[str]:
+def _root_warning(plan: _FixPlan) -> list[str]:
     """Why the principal is the account root with a condition; then, in shared mode, how far the grant
     reaches (the identity fix says that part too)."""
     why = (
@@ -746,7 +345,7 @@ def _root_warning(plan: _Plan) -> list[str]:
         "not the role ARN: a policy naming a role ARN breaks when the role is deleted and recreated (AWS "
         "replaces the ARN with the old role's unique id, AROA..., which the new role does not match)."
     )
-    if plan.scope is not Scope.SHARED:
+    if plan.scope is not GrantScope.SHARED:
         return [why]
     return [
         why,
@@ -755,64 +354,25 @@ def _root_warning(plan: _Plan) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class _ResourcePolicy:
-    """The bucket's policy or its access point's: its name, and the CLI calls that read and write it."""
-
-    what: str
-    target: str
-    operation: Operation
-    fetch: str
-    put: str
-    header: tuple[str, ...]
-
-    @classmethod
-    def of(cls, ref: BucketRef, owner: str | None) -> _ResourcePolicy:
-        credentials = _comment(f"Run with the credentials of account {owner or '(the bucket owner)'}.")
-        if ref.access_point_arn:
-            region = ref.access_point_arn.split(":")[3]
-            where = " ".join(
-                f"--{name} {shlex.quote(value)}"
-                for name, value in (("account-id", owner or ""), ("name", ref.bucket), ("region", region))
-            )
-            return cls(
-                "access point policy",
-                ref.access_point_arn,
-                Operation.PUT_ACCESS_POINT_POLICY,
-                f"aws s3control get-access-point-policy {where} --query Policy --output text",
-                f"aws s3control put-access-point-policy {where} --policy file://policy.json",
-                (credentials, _comment(f"Access point {ref.access_point_arn}")),
-            )
-        bucket = shlex.quote(ref.bucket)
-        return cls(
-            "bucket policy",
-            ref.bucket,
-            Operation.PUT_BUCKET_POLICY,
-            f"aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text",
-            f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json",
-            (credentials,),
-        )
-
-
-def _same_account_bucket_policy_advice(plan: _Plan, current: Current) -> Fix:
+def _same_account_bucket_policy_advice(plan: _FixPlan, current: Current) -> Fix:
     """In the caller's own account an identity Allow is enough and an Allow for the account root grants
     nothing more, so a blocking bucket policy can only deny: name the Deny, never add an Allow."""
     owner = plan.identity.account
-    policy = _ResourcePolicy.of(plan.ref, owner)
+    policy = ResourcePolicy.of(plan.ref, owner)
     rule = (
         f"{plan.ref.bucket} is in the caller's own account {owner}, where an identity-policy Allow is enough "
         f"and the {policy.what} blocks only through an explicit Deny: it need not change unless it denies"
     )
     denies = _deny_names(current)
-    if isinstance(current, Unreadable):
+    if isinstance(current, Unread):
         found = (
             "it could not be read here; list its Deny statements (needs jq) and narrow any that matches "
             f"{plan.who}"
         )
         lines = [
             *policy.header,
-            _comment(f"{rule}: {found}."),
-            f"{policy.fetch} | jq {shlex.quote(_JQ_DENIES)}",
+            comment(f"{rule}: {found}."),
+            f"{policy.fetch} | jq {shlex.quote(JQ_DENIES)}",
         ]
     else:
         found = (
@@ -820,7 +380,7 @@ def _same_account_bucket_policy_advice(plan: _Plan, current: Current) -> Fix:
             if denies
             else "it has no Deny statement, so nothing in it blocks"
         )
-        lines = [_comment(f"{rule}: {found}.")]
+        lines = [comment(f"{rule}: {found}.")]
     return Fix(
         layer="bucket-policy",
         target=policy.target,
@@ -832,12 +392,12 @@ def _same_account_bucket_policy_advice(plan: _Plan, current: Current) -> Fix:
     )
 
 
-def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
+def _bucket_policy_fix(plan: _FixPlan, owner: str | None, current: Current) -> Fix:
     ref = plan.ref
     statements = _s3_statements(plan, resource_policy=True)
     document = _new_document(current, statements)
     owner = ref.access_point_account or owner
-    policy = _ResourcePolicy.of(ref, owner)
+    policy = ResourcePolicy.of(ref, owner)
     what = policy.what
     warnings = _root_warning(plan)
     warnings += _unreadable_warning(current, what, policy.operation.value)
@@ -869,7 +429,7 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
         statements=tuple(statements),
         document=document,
         command="\n".join(
-            [*policy.header, *_document_lines(document, statements, "policy", policy.fetch), policy.put]
+            [*policy.header, *document_lines(document, statements, "policy", policy.fetch), policy.put]
         ),
         warnings=tuple(warnings),
         summary=f"Let {plan.who} {plan.verb} {ref} through the {what} of {ref.bucket}.",
@@ -878,66 +438,7 @@ def _bucket_policy_fix(plan: _Plan, owner: str | None, current: Current) -> Fix:
     )
 
 
-def _iam_version_lines(policy_arn: str, file: str, *, ours: bool) -> list[str]:
-    """A new default version. IAM keeps at most 5 versions: in a policy of ours the oldest non-default one
-    goes first; in one we did not create (MLSpace's boundary) none is ever deleted, the command stops and
-    says what to do instead."""
-    arn = shlex.quote(policy_arn)
-    count = f"aws iam list-policy-versions --policy-arn {arn} --query 'length(Versions)' --output text"
-    oldest = (
-        f"aws iam list-policy-versions --policy-arn {arn} "
-        "--query 'sort_by(Versions[?!IsDefaultVersion], &CreateDate)[0].VersionId' --output text"
-    )
-    if ours:
-        at_five = [f'  aws iam delete-policy-version --policy-arn {arn} --version-id "$({oldest})"']
-    else:
-        stop = shlex.quote(
-            f"{policy_arn} already has the 5 versions IAM keeps, and it is not ours to prune: delete a "
-            "version you no longer need (aws iam delete-policy-version), then run this again."
-        )
-        at_five = [f"  echo {stop} >&2", "  exit 1"]
-    return [
-        "# IAM keeps at most 5 versions of a policy.",
-        f'if [ "$({count})" -ge 5 ]; then',
-        *at_five,
-        "fi",
-        f"aws iam create-policy-version --policy-arn {arn} --policy-document file://{file} --set-as-default",
-    ]
-
-
-_ANOTHER_POLICY = "put the grant in another policy attached the same way"
-
-
-def _size_guard(policy_arn: str, file: str, options: str) -> list[str]:
-    """Stops a command that merged into a live policy at run time before it writes a version IAM would
-    refuse as over its quota; counted as IAM counts (no whitespace, non-ASCII escaped, as json.dumps)."""
-    stop = shlex.quote(
-        f"The new version of {policy_arn} would be over IAM's {MANAGED_POLICY_MAX_CHARS:,} characters for a "
-        f"managed policy, so IAM would refuse it; nothing was written. Options: {options}."
-    )
-    return [
-        f'if [ "$({_iam_size_of(file)})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
-        f"  echo {stop} >&2",
-        "  exit 1",
-        "fi",
-    ]
-
-
-def _iam_size_of(file: str) -> str:
-    """The shell pipeline that counts a policy file's characters as IAM does (whitespace not counted)."""
-    return f"jq -ac . {file} | tr -d '[:space:]' | wc -c"
-
-
-def _iam_fetch(policy_arn: str) -> str:
-    arn = shlex.quote(policy_arn)
-    default = f'"$(aws iam get-policy --policy-arn {arn} --query Policy.DefaultVersionId --output text)"'
-    return (
-        f"aws iam get-policy-version --policy-arn {arn} --version-id {default} "
-        "--query PolicyVersion.Document --output json"
-    )
-
-
-def _admin(plan: _Plan) -> str:
+def _admin(plan: _FixPlan) -> str:
     return f"an MLSpace admin, with IAM rights in account {plan.identity.account}"
 
 
@@ -947,8 +448,8 @@ class _IamGrant:
     KMS key blocks (MLSpace's boundary and policies allow only MLSpace's own key).
     """
 
-    plan: _Plan
-    key: _AnyKey | None
+    plan: _FixPlan
+    key: AnyKey | None
     s3: bool
 
     @property
@@ -981,7 +482,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     this: list[Granted] = [bucket] if grant.s3 else []
     this += [grant.key.granted] if grant.key else []
     document: Document | None = None
-    if isinstance(current, Unreadable) or _key_read_at_run_time(plan, grant.key):
+    if isinstance(current, Unread) or _key_read_at_run_time(plan, grant.key):
         statements = [listing_statement([str(bucket.bucket)])] if grant.s3 else []
         statements += [key_listing_statement([grant.key.granted.resource])] if grant.key else []
         if _key_read_at_run_time(plan, grant.key):
@@ -992,13 +493,13 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         lines = _unread_boundary_lines(target, plan, bucket if grant.s3 else None, grant.key)
     else:
         document, problem = _with_these(plan, current, this)
-        if problem and isinstance(grant.key, _BucketKey):  # the bucket may use no KMS key at all
+        if problem and isinstance(grant.key, BucketKey):  # the bucket may use no KMS key at all
             document, problem = _with_these(plan, current, this[:-1])
-            warnings.append(_NO_ROOM_FOR_BUCKET_KEY)
+            warnings.append(NO_ROOM_FOR_BUCKET_KEY)
         warnings += [problem] if problem else []
-        before = _listed(current)
-        statements = [statement for statement in _listed(document) if statement not in before]
-        lines = [_heredoc("boundary.json", document)]
+        before = statements_of(current)
+        statements = [statement for statement in statements_of(document) if statement not in before]
+        lines = [heredoc("boundary.json", document)]
     if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
         warnings.append(
             f"The new boundary is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
@@ -1015,7 +516,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         command="\n".join(
             _settle_boundary_lines(plan, target)
             + lines
-            + _iam_version_lines(target, "boundary.json", ours=False)
+            + iam_version_lines(target, "boundary.json", ours=False)
         ),
         warnings=tuple(warnings),
         summary=f"Raise the permissions boundary so that it allows {grant.allows}.",
@@ -1030,7 +531,7 @@ def _known_unbounded(identity: Identity) -> bool:
     return bool(identity.role) and identity.boundary is None and identity.boundary_unreadable is None
 
 
-def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
+def _settle_boundary_lines(plan: _FixPlan, target: str) -> list[str]:
     """With the caller's role unread, its boundary is assumed: the command first reads the role's real one
     and stops, naming it, when it is another policy, so it never raises the wrong boundary; a role without
     a boundary (MLSpace's shared notebook role) needs nothing here."""
@@ -1057,7 +558,7 @@ def _settle_boundary_lines(plan: _Plan, target: str) -> list[str]:
     ]
 
 
-def _with_these(plan: _Plan, document: Document, these: list[Granted]) -> tuple[Document, str | None]:
+def _with_these(plan: _FixPlan, document: Document, these: list[Granted]) -> tuple[Document, str | None]:
     """The boundary recomputed for every live grant and this one's bucket and key; over IAM's limit, the
     smallest form with the reason and the admin's options."""
     if plan.granted is not None:
@@ -1075,31 +576,31 @@ def _with_these(plan: _Plan, document: Document, these: list[Granted]) -> tuple[
 
 
 def _unread_boundary_lines(
-    target: str, plan: _Plan, this: GrantedBucket | None, key: _AnyKey | None
+    target: str, plan: _FixPlan, this: GrantedBucket | None, key: AnyKey | None
 ) -> list[str]:
     """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements and the key's to its KMS
     statement (core/ceiling.py), with jq, into ``boundary.json``."""
     lines = [
         "# The current boundary could not be read here: fetch it, then add this grant to it (needs jq).",
-        f"{_iam_fetch(target)} > boundary.current.json",
+        f"{iam_fetch(target)} > boundary.current.json",
     ]
     step = "boundary.current.json"
     if this is not None:
         read, objects = bucket_arns(str(this.bucket))
-        arguments = _jq_arguments(
+        arguments = jq_arguments(
             ("readhost", list(READ_HOST_ACTIONS)),
             ("writehost", list(WRITE_HOST_ACTIONS)),
             ("read", [read, objects]),
             ("write", [objects] if this.write else []),
             ("own", listing_statement([str(this.bucket)])),
         )
-        lines.append(f"jq {arguments} {shlex.quote(_JQ_CEILING)} {step} > boundary.ceiling.json")
+        lines.append(f"jq {arguments} {shlex.quote(JQ_CEILING)} {step} > boundary.ceiling.json")
         step = "boundary.ceiling.json"
     if key is not None:
         lines += _key_ceiling_lines(plan, key, step)
         step = "boundary.keyed.json"
     lines.append(f"mv {step} boundary.json")
-    lines += _size_guard(
+    lines += size_guard(
         target,
         "boundary.json",
         "revoke a grant no longer needed, or give MLSpace a boundary of your own with room (MLSpace's "
@@ -1108,13 +609,13 @@ def _unread_boundary_lines(
     return lines
 
 
-def _key_read_at_run_time(plan: _Plan, key: _AnyKey | None) -> bool:
+def _key_read_at_run_time(plan: _FixPlan, key: AnyKey | None) -> bool:
     """Whether the boundary must name a key only the command can read: MLSpace's own account is never
     opened key-wide (see core/ceiling.py), so an unread key of that account is read by the admin."""
-    return isinstance(key, _BucketKey) and key.account == plan.identity.account
+    return isinstance(key, BucketKey) and key.account == plan.identity.account
 
 
-def _key_ceiling_lines(plan: _Plan, key: _AnyKey, step: str) -> list[str]:
+def _key_ceiling_lines(plan: _FixPlan, key: AnyKey, step: str) -> list[str]:
     """The key's ARN into MLSpace's KMS statement of the boundary (else a statement of ours); with no room
     for the ARN, or no ARN known, every key of the key's account, as core/ceiling.py does (never MLSpace's
     own account, whose key the command then reads from the bucket)."""
@@ -1124,14 +625,14 @@ def _key_ceiling_lines(plan: _Plan, key: _AnyKey, step: str) -> list[str]:
         given = (
             f'--argjson keys "$(jq -cn --arg key "$key" {shlex.quote("[$key]")})"'
             if resources is None
-            else _jq_arguments(("keys", resources))
+            else jq_arguments(("keys", resources))
         )
-        arguments = _jq_arguments(
+        arguments = jq_arguments(
             ("keyhost", list(KEY_HOST_ACTIONS)), ("ownactions", list(CEILING_KEY_ACTIONS))
         )
-        return f"jq {arguments} {given} {shlex.quote(_JQ_KEY_CEILING)} {step} > boundary.keyed.json"
+        return f"jq {arguments} {given} {shlex.quote(JQ_KEY_CEILING)} {step} > boundary.keyed.json"
 
-    if isinstance(key, _BucketKey):
+    if isinstance(key, BucketKey):
         lines = [keyed([key.granted.resource])]
         if _key_read_at_run_time(plan, key):
             lines = [
@@ -1142,11 +643,11 @@ def _key_ceiling_lines(plan: _Plan, key: _AnyKey, step: str) -> list[str]:
                 f"  cp {step} boundary.keyed.json",
                 "fi",
             ]
-        return [*lines, *_without_bucket_key_when_full("boundary.keyed.json", step)]
+        return [*lines, *without_bucket_key_when_full("boundary.keyed.json", step)]
     lines = [keyed([key.arn])]
     if key.account != plan.identity.account:
         lines += [
-            f'if [ "$({_iam_size_of("boundary.keyed.json")})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
+            f'if [ "$({iam_size_of("boundary.keyed.json")})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
             f"  # No room for the key's ARN: every key of account {key.account} (its key policies decide).",
             f"  {keyed([every_key_of(key.account)])}",
             "fi",
@@ -1154,53 +655,17 @@ def _key_ceiling_lines(plan: _Plan, key: _AnyKey, step: str) -> list[str]:
     return lines
 
 
-_NO_ROOM_FOR_BUCKET_KEY = (
-    "There is no room for the bucket's KMS key, which could not be read here (the bucket may use none): it "
-    "is left out, and the check says so again once the rest is granted if the bucket uses one."
-)
-
-
-def _without_bucket_key_when_full(keyed: str, without: str) -> list[str]:
-    """Shell lines that fall back to ``without`` (the document before the key of a bucket whose encryption
-    could not be read was added) when ``keyed`` is over IAM's limit: the bucket may use no KMS key, and the
-    rest of the grant must not fail for it."""
-    note = shlex.quote(_NO_ROOM_FOR_BUCKET_KEY)
-    return [
-        f'if [ "$({_iam_size_of(keyed)})" -gt {MANAGED_POLICY_MAX_CHARS} ]; then',
-        f"  echo {note} >&2",
-        f"  cp {without} {keyed}",
-        "fi",
-    ]
-
-
-def _jq_arguments(*values: tuple[str, Any]) -> str:
-    return " ".join(f"--argjson {name} {shlex.quote(json.dumps(value))}" for name, value in values)
-
-
-def _listed(document: Document | Unreadable | None) -> list[Any]:
-    statements = document.get("Statement", []) if isinstance(document, dict) else []
-    return statements if isinstance(statements, list) else [statements]
-
-
-def _grant_policy_name(plan: _Plan) -> str:
-    if plan.scope is Scope.PROJECT:
-        return f"{GRANT_POLICY_PREFIX}-project-{plan.identity.project}"
-    if plan.scope is Scope.USER:
-        return f"{GRANT_POLICY_PREFIX}-user-{plan.identity.user}"
-    return SHARED_NOTEBOOK_POLICY_NAME
-
-
-def _attach_lines(plan: _Plan, policy_arn: str) -> list[str]:
+def _attach_lines(plan: _FixPlan, policy_arn: str) -> list[str]:
     """Attaching is idempotent, so it is repeated for an existing policy: a role made later may lack it.
 
     The project's roles are matched by the shell, the prefix quoted as a literal: the project comes from an
     editable tag, and inside a JMESPath query a quote in it could widen the match to other roles.
     """
     arn = shlex.quote(policy_arn)
-    if plan.scope is Scope.PROJECT:
+    if plan.scope is GrantScope.PROJECT:
         prefix = shlex.quote(f"{IAM_RESOURCE_PREFIX}-{plan.identity.project}-")
         return [
-            _comment(f"Attach it to every role of project {plan.identity.project} (one per member):"),
+            comment(f"Attach it to every role of project {plan.identity.project} (one per member):"),
             f"prefix={prefix}",
             "for role in $(aws iam list-roles --query 'Roles[].RoleName' --output text); do",
             '  case "$role" in "$prefix"*)',
@@ -1212,19 +677,21 @@ def _attach_lines(plan: _Plan, policy_arn: str) -> list[str]:
         role = shlex.quote(plan.identity.role)
         return [f"aws iam attach-role-policy --role-name {role} --policy-arn {arn}"]
     return [
-        _comment(f"Attach {policy_arn} to the caller's role: aws iam attach-role-policy --role-name ROLE ...")
+        comment(f"Attach {policy_arn} to the caller's role: aws iam attach-role-policy --role-name ROLE ...")
     ]
 
 
 def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     plan, statements = grant.plan, grant.statements
     identity = plan.identity
-    name = _grant_policy_name(plan)
+    name = grant_policy_name(
+        plan.scope, plan.identity.project if plan.scope is GrantScope.PROJECT else plan.identity.user
+    )
     target = plan.iam_arn(f"policy/{name}")
-    shared = plan.scope is Scope.SHARED
+    shared = plan.scope is GrantScope.SHARED
     current = _existing(current) if shared else current
     document = _new_document(current, statements)
-    speculative = isinstance(grant.key, _BucketKey)  # the bucket may use no KMS key: never block on it
+    speculative = isinstance(grant.key, BucketKey)  # the bucket may use no KMS key: never block on it
     if speculative and document is not None and iam_size(document) > MANAGED_POLICY_MAX_CHARS:
         statements = statements[:-1]
         document = _new_document(current, statements)
@@ -1234,12 +701,12 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
         f"Never put this grant in {user_policy}: MLSpace rewrites that policy on every membership change, "
         f"so the grant would be lost ({project_policy} is rewritten too, on an MLSpace version bump)."
     ]
-    if plan.scope is Scope.PROJECT:
+    if plan.scope is GrantScope.PROJECT:
         warnings.append(
             f"The policy must be attached to every role of project {identity.project}: MLSpace makes one "
             "role per member and does not attach it to the roles of members who join later."
         )
-    elif plan.scope is Scope.USER:
+    elif plan.scope is GrantScope.USER:
         warnings.append(
             f"This covers {identity.user} in project {identity.project or '(unknown)'} only: "
             f"{identity.user}'s roles in other projects need the policy attached too."
@@ -1259,31 +726,31 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             f"policy: put this grant in another policy of our own ({name}-2) attached the same way."
         )
     create = f"aws iam create-policy --policy-name {shlex.quote(name)} --policy-document file://grant.json"
-    if isinstance(current, Unreadable) and not shared:
+    if isinstance(current, Unread) and not shared:
         # Whether the policy exists is unknown here: the command finds out, so it works from either state.
         lines = [
             "# The grant policy could not be read here: create it if it does not exist yet, else add these",
             "# statements to it (needs jq).",
-            _heredoc("grant.add.json", list(statements)),
+            heredoc("grant.add.json", list(statements)),
             f"if aws iam get-policy --policy-arn {shlex.quote(target)} >/dev/null 2>&1; then",
-            *(f"  {line}" for line in _merge_lines(statements, "grant", _iam_fetch(target))),
+            *(f"  {line}" for line in merge_lines(statements, "grant", iam_fetch(target))),
             *(f"  {line}" for line in (_grant_without_bucket_key(plan) if speculative else [])),
-            *(f"  {line}" for line in _size_guard(target, "grant.json", _ANOTHER_POLICY)),
-            *(f"  {line}" for line in _iam_version_lines(target, "grant.json", ours=True)),
+            *(f"  {line}" for line in size_guard(target, "grant.json", ANOTHER_POLICY)),
+            *(f"  {line}" for line in iam_version_lines(target, "grant.json", ours=True)),
             "else",
-            f"  jq -n --slurpfile add grant.add.json {shlex.quote(_JQ_NEW)} > grant.json",
+            f"  jq -n --slurpfile add grant.add.json {shlex.quote(JQ_NEW)} > grant.json",
             f"  {create}",
             "fi",
         ]
         operation = Operation.CREATE_POLICY_VERSION
     elif current is None:
-        lines = [*_document_lines(document, statements, "grant", _iam_fetch(target)), create]
+        lines = [*document_lines(document, statements, "grant", iam_fetch(target)), create]
         operation = Operation.CREATE_POLICY
     else:
-        lines = _document_lines(document, statements, "grant", _iam_fetch(target))
+        lines = document_lines(document, statements, "grant", iam_fetch(target))
         lines += _grant_without_bucket_key(plan) if document is None and speculative else []
-        lines += _size_guard(target, "grant.json", _ANOTHER_POLICY) if document is None else []
-        lines += _iam_version_lines(target, "grant.json", ours=not shared)
+        lines += size_guard(target, "grant.json", ANOTHER_POLICY) if document is None else []
+        lines += iam_version_lines(target, "grant.json", ours=not shared)
         operation = Operation.CREATE_POLICY_VERSION
     if not shared:
         lines += _attach_lines(plan, target)
@@ -1303,17 +770,17 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     )
 
 
-def _grant_without_bucket_key(plan: _Plan) -> list[str]:
+def _grant_without_bucket_key(plan: _FixPlan) -> list[str]:
     """For a merge at run time: the grant without its statement for a bucket's unread key when the merged
     policy is over IAM's limit (the bucket may use no KMS key)."""
     drop = shlex.quote(f'.Statement |= map(select(.Sid != "{plan.stem}Kms"))')
     return [
         f"jq {drop} grant.json > grant.keyless.json",
-        *_without_bucket_key_when_full("grant.json", "grant.keyless.json"),
+        *without_bucket_key_when_full("grant.json", "grant.keyless.json"),
     ]
 
 
-def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
+def _key_policy_fix(plan: _FixPlan, key: NamedKey, current: Current) -> Fix:
     condition = {**plan.principal_condition, **key.via_s3}
     statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
     current = _existing(current)
@@ -1334,8 +801,8 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
             f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
             "KMS will refuse it: fold grants into fewer statements."
         )
-    lines = [_comment(f"Run with the credentials of account {key.account}.")]
-    lines += _document_lines(document, [statement], "key-policy", fetch)
+    lines = [comment(f"Run with the credentials of account {key.account}.")]
+    lines += document_lines(document, [statement], "key-policy", fetch)
     return Fix(
         layer="kms",
         target=key.arn,
@@ -1352,7 +819,7 @@ def _key_policy_fix(plan: _Plan, key: _Key, current: Current) -> Fix:
     )
 
 
-def _bucket_key_policy_fix(plan: _Plan, key: _BucketKey) -> Fix:
+def _bucket_key_policy_fix(plan: _FixPlan, key: BucketKey) -> Fix:
     """The key policy of the bucket's key, which only the command can name: run by the bucket owner's
     account, which may read the bucket's default encryption and, owning the key, change its policy."""
     condition = {**plan.principal_condition, **key.via_s3}
@@ -1363,16 +830,16 @@ def _bucket_key_policy_fix(plan: _Plan, key: _BucketKey) -> Fix:
         "would lock out the key's administrators)."
     )
     lines = [
-        _comment(
+        comment(
             f"Run with the credentials of account {key.account}, which owns {plan.ref.bucket} and its key."
         ),
         *key.discovery_lines(),
-        _heredoc("key-policy.add.json", [statement]),
+        heredoc("key-policy.add.json", [statement]),
         f"if ! aws kms get-key-policy {where} --query Policy --output text > key-policy.current.json; then",
         f"  echo {stop} >&2",
         "  exit 1",
         "fi",
-        f"jq --slurpfile add key-policy.add.json {shlex.quote(_JQ_MERGE)} key-policy.current.json "
+        f"jq --slurpfile add key-policy.add.json {shlex.quote(JQ_MERGE)} key-policy.current.json "
         "> key-policy.json",
         f"aws kms put-key-policy {where} --policy file://key-policy.json",
     ]
@@ -1398,7 +865,7 @@ def _bucket_key_policy_fix(plan: _Plan, key: _BucketKey) -> Fix:
     )
 
 
-def _unknown_key_advice(plan: _Plan) -> Fix:
+def _unknown_key_advice(plan: _FixPlan) -> Fix:
     """A KMS key may block, but which one could not be read here: how to name it. A plan needs the key's ARN
     for the key policy and for the identity and boundary grants, which name the key."""
     ref = plan.ref
@@ -1415,26 +882,26 @@ def _unknown_key_advice(plan: _Plan) -> Fix:
         document=None,
         command="\n".join(
             [
-                _comment(
+                comment(
                     f"{target}: the objects may be encrypted with a KMS key that could not be read here."
                 ),
-                _comment(f"The bucket owner (account {owner}) names the bucket's default key with"),
-                _comment(
+                comment(f"The bucket owner (account {owner}) names the bucket's default key with"),
+                comment(
                     f"  aws s3api get-bucket-encryption --bucket {bucket} --query {shlex.quote(default)}"
                 ),
-                _comment("and anyone who may read an object names its key with"),
-                _comment(f"  aws s3api head-object --bucket {bucket} --key KEY --query SSEKMSKeyId"),
-                _comment("With the admin endpoint configured, the check reads the key and plans its change."),
+                comment("and anyone who may read an object names its key with"),
+                comment(f"  aws s3api head-object --bucket {bucket} --key KEY --query SSEKMSKeyId"),
+                comment("With the admin endpoint configured, the check reads the key and plans its change."),
             ]
         ),
         summary="Name the KMS key that encrypts the objects, so its key policy can be changed.",
     )
 
 
-def _advice(plan: _Plan, layer: str, owner: str | None) -> Fix:
+def _advice(plan: _FixPlan, layer: str, owner: str | None) -> Fix:
     """A layer only others can change: who must act, and what they must allow."""
     account = plan.identity.account
-    actions = (*_object_actions(plan), LIST_ACTION)
+    actions = (*object_actions(plan.access), LIST_ACTION)
     wanted = f"{', '.join(actions)} on {plan.ref.bucket_arn} and {plan.ref.objects_arn}"
     advice: dict[str, tuple[str, str, str]] = {
         "scp": (
@@ -1483,6 +950,6 @@ def _advice(plan: _Plan, layer: str, owner: str | None) -> Fix:
         applied_by=applied_by,
         statements=(),
         document=None,
-        command=_comment(f"{target}: {text}."),
+        command=comment(f"{target}: {text}."),
         summary=f"No change we can write: {target} {text}.",
     )

@@ -24,6 +24,7 @@ from typing import Any
 
 from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.grant import AccessLevel, GrantScope
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
@@ -35,7 +36,7 @@ from mlspace_s3magic.core.mlspace import (
 )
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.registry import RegistryEntry
-from mlspace_s3magic.core.remedy import AccessLevel, Scope, plan_fixes
+from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
 from mlspace_s3magic.sandbox.state import SandboxPrincipal as Principal
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -167,7 +168,7 @@ def _readable_grant(boundary: dict[str, Any]) -> tuple[dict[str, Any], str, dict
         bucket_owner_account=PARTNER_ACCOUNT,
         current_bucket_policy=None,
         current_boundary=boundary,
-        scope=Scope.USER,
+        scope=GrantScope.USER,
     )
     by_layer = {fix.layer: fix for fix in fixes}
     raised, grant = by_layer["boundary"].document, by_layer["identity"]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from mlspace_s3magic.admin.store import open_store
 from mlspace_s3magic.core.access import NewAccessRequest, Requester
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.grant import AccessLevel
 
 REQUESTER = Requester(
     arn="arn:aws:sts::111111111111:assumed-role/MLSpace-demo-x/SageMaker", account="111111111111"

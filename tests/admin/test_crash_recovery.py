@@ -31,7 +31,7 @@ from mlspace_s3magic.access_requests.outbox import Outbox
 from mlspace_s3magic.admin.store import open_store
 from mlspace_s3magic.core.access import NewAccessRequest
 from mlspace_s3magic.core.aws import Aws
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.sandbox.state import SandboxState
 
 from .conftest import free_port

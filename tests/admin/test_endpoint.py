@@ -14,8 +14,8 @@ from mlspace_s3magic.access_requests.client import AdminRefused
 from mlspace_s3magic.access_requests.proof import Call, make_proof
 from mlspace_s3magic.core.access import NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Checker, Verdict
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTNER_ACCOUNT, SHARED_BUCKETS
 
 from .conftest import Endpoint

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.core.access import NewAccessRequest
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.sandbox.server import Sandbox
 
 from .conftest import Endpoint, serve_endpoint

@@ -60,8 +60,7 @@ from mlspace_s3magic.core.ceiling import (
     with_ceiling,
 )
 from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
-from mlspace_s3magic.core.remedy import GRANT_POLICY_PREFIX
+from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, GRANT_POLICY_PREFIX
 from mlspace_s3magic.sandbox.admin_endpoint import ADMIN_ARN_PATTERN
 from mlspace_s3magic.sandbox.server import Sandbox
 from mlspace_s3magic.sandbox.state import SandboxState

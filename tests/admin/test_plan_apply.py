@@ -38,23 +38,17 @@ from mlspace_s3magic.admin.plan import (
 from mlspace_s3magic.core.access import AccessRequest, Requester, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.ceiling import GrantedBucket, bucket_arns, with_ceiling
+from mlspace_s3magic.core.grant import AccessLevel, GrantScope
+from mlspace_s3magic.core.layer_kinds import size_problem
 from mlspace_s3magic.core.layers import as_document
-from mlspace_s3magic.core.limits import iam_size
+from mlspace_s3magic.core.limits import BUCKET_POLICY_MAX_BYTES, MANAGED_POLICY_MAX_CHARS, iam_size
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     project_policy_name,
     user_policy_name,
     user_role_name,
 )
-from mlspace_s3magic.core.remedy import (
-    BUCKET_POLICY_MAX_BYTES,
-    MANAGED_POLICY_MAX_CHARS,
-    AccessLevel,
-    Scope,
-    is_ours,
-    remove_statements,
-    size_problem,
-)
+from mlspace_s3magic.core.policy_edit import is_ours, remove_statements
 from mlspace_s3magic.sandbox.mlspace_policies import policy_size
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKETS
@@ -346,7 +340,7 @@ def test_read_write_grants_put_delete_and_abort(readonly: World) -> None:
 
 
 def test_a_user_scoped_grant_goes_to_alice_alone(readonly: World) -> None:
-    plan = readonly.planner.plan(access_request(readonly.state), readonly.bucket, scope=Scope.USER)
+    plan = readonly.planner.plan(access_request(readonly.state), readonly.bucket, scope=GrantScope.USER)
     identity = next(change for change in plan.changes if change.layer == "identity")
     bucket_change = next(change for change in plan.changes if change.layer == "bucket-policy")
     assert identity.target == USER_GRANT
@@ -356,7 +350,7 @@ def test_a_user_scoped_grant_goes_to_alice_alone(readonly: World) -> None:
 
 
 def test_a_shared_role_grant_is_a_problem_not_a_change(readonly: World) -> None:
-    plan = readonly.planner.plan(access_request(readonly.state), readonly.bucket, scope=Scope.SHARED)
+    plan = readonly.planner.plan(access_request(readonly.state), readonly.bucket, scope=GrantScope.SHARED)
     assert plan.changes == ()
     assert "shared notebook policy" in plan.problems[0]
 

@@ -9,17 +9,12 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.mlspace import user_role_name
 from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.core.remedy import (
-    SID_SUFFIXES,
-    AccessLevel,
-    is_ours,
-    merge_statements,
-    plan_fixes,
-    remove_statements,
-)
+from mlspace_s3magic.core.policy_edit import SID_SUFFIXES, is_ours, merge_statements, remove_statements
+from mlspace_s3magic.core.remedy import plan_fixes
 
 MLSPACE = "111111111111"
 STEM = "S3AccessReq1"

@@ -32,7 +32,7 @@ from mlspace_s3magic.core.access import (
     SharedBucket,
 )
 from mlspace_s3magic.core.errors import NotFound
-from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.sandbox.state import SandboxState
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

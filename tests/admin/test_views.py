@@ -25,8 +25,8 @@ from mlspace_s3magic.core.access import (
     RequestStatus,
     SharedBucket,
 )
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
-from mlspace_s3magic.core.remedy import AccessLevel
 
 from .conftest import Endpoint
 

@@ -27,6 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import AwsSettings
+from mlspace_s3magic.core.fix import Fix, Operation
 from mlspace_s3magic.core.limits import (
     BUCKET_POLICY_MAX_BYTES,
     KEY_POLICY_MAX_BYTES,
@@ -45,7 +46,7 @@ from mlspace_s3magic.core.policy import (
     evaluate,
     parse_policy,
 )
-from mlspace_s3magic.core.remedy import Fix, Operation, merge_statements
+from mlspace_s3magic.core.policy_edit import merge_statements
 from mlspace_s3magic.sandbox import mlspace_policies as mlspace
 
 Document = dict[str, Any]

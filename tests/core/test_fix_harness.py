@@ -93,10 +93,10 @@ from mlspace_s3magic.core.access import (
     SharedBucket,
 )
 from mlspace_s3magic.core.check import AccessReport, Checker
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS, iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
-from mlspace_s3magic.core.remedy import AccessLevel
 
 from .fix_harness import (
     ADMIN_READS,

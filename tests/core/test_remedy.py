@@ -16,24 +16,15 @@ import pytest
 
 from mlspace_s3magic.core.ceiling import CEILING_ACTIONS, GrantedBucket, is_ceiling_statement
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.fix import Fix, Operation, fixes_html, render_fixes
+from mlspace_s3magic.core.grant import AccessLevel, GrantScope, default_scope
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.limits import iam_size
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.policy import Layer, PolicyLayers, Principal, Request, evaluate, parse_policy
-from mlspace_s3magic.core.remedy import (
-    UNREADABLE,
-    AccessLevel,
-    Fix,
-    Operation,
-    Scope,
-    default_scope,
-    fixes_html,
-    merge_statements,
-    plan_fixes,
-    render_fixes,
-    sid_stem,
-)
+from mlspace_s3magic.core.policy_edit import merge_statements, sid_stem
+from mlspace_s3magic.core.remedy import UNREAD, plan_fixes
 from mlspace_s3magic.sandbox.mlspace_policies import permissions_boundary
 
 MLSPACE = "111111111111"
@@ -204,10 +195,13 @@ def test_a_given_sid_is_the_stem_of_every_statement() -> None:
 
 
 def test_default_stems_name_the_grantee_so_grants_for_others_are_kept() -> None:
-    stems = {scope: fix_for("bucket-policy", scope=scope).sid_stem for scope in (Scope.PROJECT, Scope.USER)}
+    stems = {
+        scope: fix_for("bucket-policy", scope=scope).sid_stem
+        for scope in (GrantScope.PROJECT, GrantScope.USER)
+    }
     assert stems == {
-        Scope.PROJECT: "S3AccessReadProjectDemoBucketToBeSharedDatasetsIris",
-        Scope.USER: "S3AccessReadUserAliceBucketToBeSharedDatasetsIris",
+        GrantScope.PROJECT: "S3AccessReadProjectDemoBucketToBeSharedDatasetsIris",
+        GrantScope.USER: "S3AccessReadUserAliceBucketToBeSharedDatasetsIris",
     }
     assert (
         fix_for("bucket-policy", identity=SHARED_ROLE).sid_stem == "S3AccessReadBucketToBeSharedDatasetsIris"
@@ -285,7 +279,7 @@ def test_no_bucket_policy_gives_a_fresh_document() -> None:
 
 
 def test_an_unreadable_bucket_policy_gives_statements_and_a_merge_warning_but_no_document() -> None:
-    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREAD)
     assert fix.document is None
     assert len(fix.statements) == 2
     assert any("could not be read" in w and "merge these statements" in w for w in fix.warnings)
@@ -398,12 +392,12 @@ def test_a_boundary_without_room_is_refused_with_the_figures_and_the_options() -
 
 
 def test_scope_defaults_follow_how_mlspace_runs() -> None:
-    assert default_scope(ALICE) is Scope.PROJECT
-    assert default_scope(SHARED_ROLE) is Scope.SHARED
-    assert default_scope(replace(ALICE, project=None, user_scoped=None)) is Scope.USER
-    assert default_scope(replace(ALICE, project=None)) is Scope.USER
-    assert default_scope(replace(ALICE, user=None)) is Scope.PROJECT
-    assert default_scope(replace(ALICE, user=None, project=None, user_scoped=None)) is Scope.SHARED
+    assert default_scope(ALICE) is GrantScope.PROJECT
+    assert default_scope(SHARED_ROLE) is GrantScope.SHARED
+    assert default_scope(replace(ALICE, project=None, user_scoped=None)) is GrantScope.USER
+    assert default_scope(replace(ALICE, project=None)) is GrantScope.USER
+    assert default_scope(replace(ALICE, user=None)) is GrantScope.PROJECT
+    assert default_scope(replace(ALICE, user=None, project=None, user_scoped=None)) is GrantScope.SHARED
 
 
 def _arn_condition(fix: Fix) -> Any:
@@ -422,7 +416,7 @@ def test_project_scope_targets_our_project_policy_and_every_project_role() -> No
 
 
 def test_user_scope_targets_our_user_policy_and_the_callers_role() -> None:
-    fixes = {fix.layer: fix for fix in plan(scope=Scope.USER)}
+    fixes = {fix.layer: fix for fix in plan(scope=GrantScope.USER)}
     assert fixes["identity"].target == f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-alice"
     assert _arn_condition(fixes["bucket-policy"]) == {"ArnLike": {"aws:PrincipalArn": [ALICE.role_arn]}}
     assert f"attach-role-policy --role-name {ALICE_ROLE} --policy-arn {fixes['identity'].target}" in (
@@ -473,17 +467,17 @@ def test_the_shared_policy_always_exists_so_none_means_unread() -> None:
     assert "create-policy " not in fix.command
 
 
-@pytest.mark.parametrize(("scope", "missing"), [(Scope.USER, "user"), (Scope.PROJECT, "project")])
-def test_a_scope_needs_what_it_names(scope: Scope, missing: str) -> None:
+@pytest.mark.parametrize(("scope", "missing"), [(GrantScope.USER, "user"), (GrantScope.PROJECT, "project")])
+def test_a_scope_needs_what_it_names(scope: GrantScope, missing: str) -> None:
     with pytest.raises(ValueError, match=f"MLSpace {missing}"):
         plan(identity=SHARED_ROLE, scope=scope)
 
 
-@pytest.mark.parametrize("scope", list(Scope))
-def test_every_identity_fix_warns_never_to_edit_the_mlspace_user_policy(scope: Scope) -> None:
-    identity = SHARED_ROLE if scope is Scope.SHARED else ALICE
+@pytest.mark.parametrize("scope", list(GrantScope))
+def test_every_identity_fix_warns_never_to_edit_the_mlspace_user_policy(scope: GrantScope) -> None:
+    identity = SHARED_ROLE if scope is GrantScope.SHARED else ALICE
     fix = fix_for("identity", identity=identity, scope=scope)
-    expected = "MLSpace-user-<User>" if scope is Scope.SHARED else "MLSpace-user-alice"
+    expected = "MLSpace-user-<User>" if scope is GrantScope.SHARED else "MLSpace-user-alice"
     assert any(f"Never put this grant in {expected}" in w and "rewrites" in w for w in fix.warnings)
 
 
@@ -599,9 +593,7 @@ def test_same_account_names_the_deny_statements_of_a_known_bucket_policy() -> No
 def test_same_account_with_an_unreadable_bucket_policy_gives_a_command_listing_its_denies(
     shell: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    fix = fix_for(
-        "bucket-policy", ref=TEAM_REF, bucket_owner_account=MLSPACE, current_bucket_policy=UNREADABLE
-    )
+    fix = fix_for("bucket-policy", ref=TEAM_REF, bucket_owner_account=MLSPACE, current_bucket_policy=UNREAD)
     assert fix.statements == () and fix.operation is Operation.ADVICE
     assert "aws s3api get-bucket-policy --bucket team-bucket --query Policy --output text | jq" in fix.command
     capfd.readouterr()
@@ -613,7 +605,7 @@ def test_same_account_with_an_unreadable_bucket_policy_gives_a_command_listing_i
 
 def test_same_account_access_point_policy_advice_reads_the_access_point_policy() -> None:
     ref = parse_bucket_reference(f"arn:aws:s3:us-west-2:{MLSPACE}:accesspoint/analytics/object/raw/")
-    fix = fix_for("bucket-policy", ref=ref, bucket_owner_account=None, current_bucket_policy=UNREADABLE)
+    fix = fix_for("bucket-policy", ref=ref, bucket_owner_account=None, current_bucket_policy=UNREAD)
     assert fix.statements == () and "access point policy" in fix.summary
     assert (
         f"get-access-point-policy --account-id {MLSPACE} --name analytics --region us-west-2" in fix.command
@@ -818,9 +810,9 @@ def test_nothing_blocked_means_nothing_to_change() -> None:
 ALL_LAYERS = (*S3_LAYERS, "kms", "scp", "rcp", "endpoint", "session", "unknown")
 VARIANTS: list[dict[str, Any]] = [
     {},
-    {"access": AccessLevel.READ_WRITE, "scope": Scope.USER, "current_bucket_policy": UNREADABLE},
+    {"access": AccessLevel.READ_WRITE, "scope": GrantScope.USER, "current_bucket_policy": UNREAD},
     {"identity": SHARED_ROLE, "ref": WHOLE_REF, "current_grant_policy": DATA_BOUNDARY},
-    {"current_boundary": UNREADABLE, "current_grant_policy": UNREADABLE, "current_key_policy": UNREADABLE},
+    {"current_boundary": UNREAD, "current_grant_policy": UNREAD, "current_key_policy": UNREAD},
 ]
 RESOURCE_POLICIES = {"bucket-policy", "kms"}
 
@@ -930,7 +922,7 @@ def test_known_documents_reach_the_cli_exactly(shell: Any) -> None:
 def test_an_unreadable_policy_is_merged_into_the_live_one_by_the_command(shell: Any) -> None:
     stale = {"Sid": STEM + "List", "Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}
     live = {"Version": "2012-10-17", "Id": "Live", "Statement": [FOREIGN_FIRST, stale, FOREIGN_LAST]}
-    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREAD)
     sent, _ = shell(fix, current=live)
     ours = by_sid(fix.statements)
     assert sent["put-bucket-policy"] == {
@@ -947,7 +939,7 @@ def test_an_unreadable_boundary_gets_the_bucket_in_mlspaces_statements_by_the_co
 ) -> None:
     """Run as printed (bash, jq) on MLSpace's live boundary: the same document as a fix planned with the
     boundary readable, and running it twice changes nothing more."""
-    fix = fix_for("boundary", current_boundary=UNREADABLE, access=access)
+    fix = fix_for("boundary", current_boundary=UNREAD, access=access)
     sent, _ = shell(fix, current=MLSPACE_BOUNDARY)
     readable = fix_for("boundary", current_boundary=MLSPACE_BOUNDARY, access=access)
     assert sent["create-policy-version"] == readable.document
@@ -957,14 +949,14 @@ def test_an_unreadable_boundary_gets_the_bucket_in_mlspaces_statements_by_the_co
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_an_unreadable_boundary_without_mlspaces_statements_gets_a_statement_of_ours(shell: Any) -> None:
-    fix = fix_for("boundary", current_boundary=UNREADABLE)
+    fix = fix_for("boundary", current_boundary=UNREAD)
     sent, _ = shell(fix, current=DATA_BOUNDARY)
     assert sent["create-policy-version"] == fix_for("boundary", current_boundary=DATA_BOUNDARY).document
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_an_unreadable_grant_policy_is_created_when_it_does_not_exist_yet(shell: Any) -> None:
-    fix = fix_for("identity", current_grant_policy=UNREADABLE)
+    fix = fix_for("identity", current_grant_policy=UNREAD)
     sent, calls = shell(fix, current=MISSING)
     assert sent["create-policy"] == {"Version": "2012-10-17", "Statement": list(fix.statements)}
     assert not [call for call in calls if call.startswith("iam create-policy-version")]
@@ -976,7 +968,7 @@ def test_an_unreadable_grant_policy_that_exists_gets_a_new_version_and_keeps_its
     shell: Any,
 ) -> None:
     live = {"Version": "2012-10-17", "Statement": [FOREIGN_FIRST]}
-    fix = fix_for("identity", current_grant_policy=UNREADABLE)
+    fix = fix_for("identity", current_grant_policy=UNREAD)
     sent, calls = shell(fix, current=live, versions=5)
     assert sent["create-policy-version"]["Statement"] == [FOREIGN_FIRST, *fix.statements]
     deleted = [call for call in calls if call.startswith("iam delete-policy-version")]
@@ -986,7 +978,7 @@ def test_an_unreadable_grant_policy_that_exists_gets_a_new_version_and_keeps_its
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
 def test_an_unreadable_bucket_policy_on_a_bucket_without_one_gets_a_fresh_one(shell: Any) -> None:
-    fix = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)
+    fix = fix_for("bucket-policy", current_bucket_policy=UNREAD)
     sent, _ = shell(fix, current=MISSING)
     assert sent["put-bucket-policy"] == {"Version": "2012-10-17", "Statement": list(fix.statements)}
 
@@ -1015,11 +1007,11 @@ HOSTILE_REFS = [
 
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
-@pytest.mark.parametrize("scope", list(Scope))
+@pytest.mark.parametrize("scope", list(GrantScope))
 @pytest.mark.parametrize("ref", HOSTILE_REFS, ids=["bucket", "access-point"])
 @pytest.mark.parametrize("readable", [True, False], ids=["read", "unreadable"])
 def test_hostile_values_reach_the_aws_cli_as_data_and_never_run(
-    shell: Any, tmp_path: Path, scope: Scope, ref: BucketRef, readable: bool
+    shell: Any, tmp_path: Path, scope: GrantScope, ref: BucketRef, readable: bool
 ) -> None:
     """Every value in a printed command is quoted for the shell: run with bash, nothing in it executes, and
     each value reaches the AWS CLI as one argument, unchanged."""
@@ -1029,7 +1021,7 @@ def test_hostile_values_reach_the_aws_cli_as_data_and_never_run(
         if readable
         else dict.fromkeys(
             ("current_bucket_policy", "current_boundary", "current_grant_policy", "current_key_policy"),
-            UNREADABLE,
+            UNREAD,
         )
     )
     for owner in (PARTNER, HOSTILE, MLSPACE):
@@ -1045,7 +1037,7 @@ def test_hostile_values_reach_the_aws_cli_as_data_and_never_run(
         for fix in fixes:
             shell(fix, current=empty, fails=None)
             assert not list(tmp_path.rglob("pwned*")), fix.command
-            if fix.layer == "identity" and scope is Scope.USER:
+            if fix.layer == "identity" and scope is GrantScope.USER:
                 arguments = (tmp_path / "args" / "attach-role-policy").read_bytes().split(b"\0")
                 assert HOSTILE_ROLE.encode() in arguments
                 assert f"arn:aws:iam::{MLSPACE}:policy/MLSpace-s3access-user-{HOSTILE}".encode() in arguments
@@ -1080,7 +1072,7 @@ def test_a_boundary_merged_at_run_time_is_never_written_over_iams_quota(
 
     padding = size - iam_size(planned(0))
     assert iam_size(planned(padding)) == size
-    fix = fix_for("boundary", bucket_owner_account=None, current_boundary=UNREADABLE)
+    fix = fix_for("boundary", bucket_owner_account=None, current_boundary=UNREAD)
     sent, calls = shell(fix, current=live(padding), fails=stops)
     assert ("create-policy-version" in sent) is not stops
     versions = [call for call in calls if call.startswith("iam list-policy-versions")]
@@ -1125,7 +1117,7 @@ def test_the_planned_documents_grant_read_on_the_prefix_and_nothing_else() -> No
 
 def test_the_bucket_policy_condition_decides_which_roles_get_in() -> None:
     # Bob's role is given the same identity grant and boundary: only the bucket policy tells them apart.
-    project, user = plan(), plan(scope=Scope.USER)
+    project, user = plan(), plan(scope=GrantScope.USER)
     assert _allowed(project, BOB, "s3:GetObject", IRIS)
     assert _allowed(user, ALICE, "s3:GetObject", IRIS)
     assert not _allowed(user, BOB, "s3:GetObject", IRIS)
@@ -1148,7 +1140,7 @@ def test_text_shows_header_warnings_and_the_command() -> None:
 
 def test_html_escapes_everything_and_folds_the_document() -> None:
     sneaky = replace(ALICE, user="<b>eve</b>")
-    fix = fix_for("identity", identity=sneaky, scope=Scope.USER)
+    fix = fix_for("identity", identity=sneaky, scope=GrantScope.USER)
     html = fix._repr_html_()
     assert "<b>eve" not in html
     assert "&lt;b&gt;eve&lt;/b&gt;" in html
@@ -1158,12 +1150,12 @@ def test_html_escapes_everything_and_folds_the_document() -> None:
     merged = fix_for("bucket-policy", current_bucket_policy={"Statement": [foreign]})._repr_html_()
     assert "<script>" not in merged
     assert "&lt;script&gt;" in merged
-    unread = fix_for("bucket-policy", current_bucket_policy=UNREADABLE)._repr_html_()
+    unread = fix_for("bucket-policy", current_bucket_policy=UNREAD)._repr_html_()
     assert "<details><summary>Statements to add</summary>" in unread
     assert fixes_html(plan()).count("<details>") == 3
 
 
-# Scope exactly what was asked.
+# GrantScope exactly what was asked.
 
 
 def test_a_list_need_grants_listing_the_folder_and_no_object() -> None:
