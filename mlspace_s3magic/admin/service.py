@@ -126,8 +126,11 @@ class AdminService:
             request, self.store.audit(request_id=request.id), admin=caller is None or caller.is_admin
         )
 
-    def _notify(self, event: str, request: AccessRequest) -> None:
+    def _notify(self, request: AccessRequest) -> None:
+        """Tell the webhook the status the request reached, in the status's own word ("submitted" for a
+        new one, which is pending)."""
         if self.webhook is not None:
+            event = "submitted" if request.status is RequestStatus.PENDING else request.status.value
             self.webhook.notify(
                 event, {"request": request.model_dump(mode="json", exclude={"plan", "result"})}
             )
@@ -136,7 +139,7 @@ class AdminService:
     def submit(self, caller: Caller, new: NewAccessRequest) -> tuple[RequestView, bool]:
         request, created = self.store.create_request(new, self._requester(caller), now=self.clock())
         if created:
-            self._notify("submitted", request)
+            self._notify(request)
         return self._view(request, caller), created
 
     def list_requests(self, caller: Caller, status: RequestStatus | None) -> list[RequestView]:
@@ -180,7 +183,7 @@ class AdminService:
             plan=plan.to_dict(),
             detail={"problems": list(plan.problems)},
         )
-        self._notify("approved", approved)
+        self._notify(approved)
         return self._view(approved)
 
     def deny(self, caller: Caller, request_id: str) -> RequestView:
@@ -188,7 +191,7 @@ class AdminService:
         denied = self.store.transition(
             request_id, RequestStatus.DENIED, actor=caller.arn, action=AuditAction.DENY, now=self.clock()
         )
-        self._notify("denied", denied)
+        self._notify(denied)
         return self._view(denied)
 
     def apply(self, caller: Caller, request_id: str) -> RequestView:
@@ -254,7 +257,7 @@ class AdminService:
                 # what was written belongs to no live grant, so it goes.
                 self._roll_back(request)
                 raise
-        self._notify(result.status.value, applied)
+        self._notify(applied)
         return self._view(applied)
 
     def _fail(
@@ -274,7 +277,7 @@ class AdminService:
             detail=detail,
             result=result,
         )
-        self._notify(RequestStatus.FAILED.value, failed)
+        self._notify(failed)
         return failed
 
     def _roll_back(self, request: AccessRequest) -> RevokeResult:
@@ -310,7 +313,7 @@ class AdminService:
                 now=self.clock(),
                 result=result.to_dict(),
             )
-        self._notify(status.value, revoked)
+        self._notify(revoked)
         return revoked
 
     def cancel(self, caller: Caller, request_id: str) -> RequestView:
@@ -336,7 +339,7 @@ class AdminService:
                 now=self.clock(),
                 result=result,
             )
-        self._notify("cancelled", cancelled)
+        self._notify(cancelled)
         return self._view(cancelled, caller)
 
     def _may_have_written(self, request: AccessRequest) -> bool:
