@@ -1,5 +1,6 @@
-"""Files that hold secrets or requests (``sandbox.json``, admin tokens, the outbox, ``admin.db``): created
-readable by their owner only, in one step, never through a symlink someone left in the way."""
+"""Where this package keeps its files (the XDG state and config folders, looked up here only), and files
+that hold secrets or requests (``sandbox.json``, admin tokens, the outbox, ``admin.db``): created readable
+by their owner only, in one step, never through a symlink someone left in the way."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ APP_FOLDER = "mlspace-s3magic"
 def state_dir(*parts: str) -> Path:
     """Where this package keeps state for the user (``$XDG_STATE_HOME``, else ``~/.local/state``)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base, APP_FOLDER, *parts)
+
+
+def config_dir(*parts: str) -> Path:
+    """Where this package reads the user's configuration (``$XDG_CONFIG_HOME``, else ``~/.config``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base, APP_FOLDER, *parts)
 
 

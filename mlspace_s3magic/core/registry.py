@@ -15,6 +15,7 @@ from typing import Any
 
 from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.errors import UpstreamFailed
+from mlspace_s3magic.core.files import config_dir
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
 from mlspace_s3magic.core.mlspace import data_bucket_name
@@ -90,8 +91,7 @@ def default_registry_path() -> Path:
     configured = os.environ.get(REGISTRY_ENV)
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "mlspace-s3magic" / "registry.json"
+    return config_dir("registry.json")
 
 
 def load_registry_file(path: Path) -> list[RegistryEntry]:
