@@ -49,7 +49,7 @@ from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluatio
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
 from mlspace_s3magic.core.errors import Conflict, NotAllowed, Unavailable
 from mlspace_s3magic.core.grant import GrantScope
-from mlspace_s3magic.core.layer_kinds import size_problem
+from mlspace_s3magic.core.layer_kinds import size_problem, spec_of
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, GRANT_POLICY_PREFIX, is_grant_policy_name
 from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
@@ -579,7 +579,7 @@ class Documents:
             with aws_call(s3, "s3:DeleteBucketPolicy"):
                 s3.delete_bucket_policy(Bucket=target)
             return [Step(layer, target, DELETED)]
-        if layer != "identity":
+        if (spec := spec_of(layer)) is None or spec.always_exists:
             raise Conflict(
                 f"Removing this request's statements would leave the {layer} {target} empty; it was left "
                 "as it is. Remove them by hand if that is really intended."

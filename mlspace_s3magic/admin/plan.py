@@ -32,7 +32,7 @@ from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.fix import Fix
 from mlspace_s3magic.core.grant import WRITE_ACTIONS, AccessLevel, GrantScope, default_scope
 from mlspace_s3magic.core.identity import CallerArn, Identity
-from mlspace_s3magic.core.layer_kinds import size_problem
+from mlspace_s3magic.core.layer_kinds import RunAs, size_problem, spec_of, writes_in_mlspace_account
 from mlspace_s3magic.core.layers import (
     BucketLayers,
     CallerLayers,
@@ -168,7 +168,7 @@ class Accounts:
 
     def writer(self, layer: str, account: str) -> Aws | None:
         """Who writes a layer: the admin in MLSpace's account, the owner's role for the bucket's side."""
-        if layer in ("boundary", "identity"):
+        if writes_in_mlspace_account(layer):
             return self.mlspace
         return self.owner if account == self.owner_account else None
 
@@ -493,12 +493,12 @@ def project_roles(aws: Aws, project: str) -> tuple[str, ...]:
 
 
 def _change(fix: Fix, fetched: PolicyOrGap, accounts: Accounts, roles: tuple[str, ...]) -> LayerChange:
-    if fix.layer == "bucket-policy":
-        account = accounts.owner_account or UNKNOWN_OWNER
-    elif fix.layer == "kms":
-        account = str(fix.account)  # the key's: plan_fixes makes a kms change only for a known key here
-    else:
-        account = accounts.mlspace_account
+    spec = spec_of(fix.layer)
+    # A kms change is made here only for a known key, so the fix names the key's account.
+    account = {
+        RunAs.BUCKET_OWNER: accounts.owner_account or UNKNOWN_OWNER,
+        RunAs.KEY_OWNER: str(fix.account),
+    }.get(spec.run_as if spec else RunAs.NOBODY, accounts.mlspace_account)
     current = fetched.document if isinstance(fetched, FetchedPolicy) else None
     return LayerChange(
         layer=fix.layer,

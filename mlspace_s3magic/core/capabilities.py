@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from mlspace_s3magic.core.errors import S3MagicError
@@ -44,7 +45,6 @@ S3_ACTIONS = {"list": "s3:ListBucket", "read": "s3:GetObject", "write": "s3:PutO
 KMS_ACTIONS = {"read": "kms:Decrypt", "write": "kms:GenerateDataKey"}
 UNKNOWN_OWNER = "an unknown account"
 EXAMPLE_KEY = "example-object"
-UNDECIDED = "undecided"
 BUCKET_POLICY = "bucket-policy"
 KMS = "kms"
 _ALLOW_ALL: dict[str, Any] = {
@@ -52,7 +52,24 @@ _ALLOW_ALL: dict[str, Any] = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 _GRANTS_NOTHING: dict[str, Any] = {"Version": "2012-10-17", "Statement": []}
-_SEVERITY = ("explicit_deny", "implicit_deny", UNDECIDED)
+
+
+class Outcome(StrEnum):
+    """A capability's outcome: AWS's three decisions (:class:`Decision`, same words), or undecided when an
+    unreadable layer decides."""
+
+    ALLOWED = Decision.ALLOWED.value
+    IMPLICIT_DENY = Decision.IMPLICIT_DENY.value
+    EXPLICIT_DENY = Decision.EXPLICIT_DENY.value
+    UNDECIDED = "undecided"
+
+    @property
+    def denied(self) -> bool:
+        return self in (Outcome.IMPLICIT_DENY, Outcome.EXPLICIT_DENY)
+
+
+# The worst outcome of a capability's requests wins.
+_SEVERITY = (Outcome.EXPLICIT_DENY, Outcome.IMPLICIT_DENY, Outcome.UNDECIDED)
 
 
 def needed_capabilities(access: AccessLevel | str) -> tuple[str, ...]:
@@ -90,7 +107,7 @@ class CapabilityEvaluation:
 
     @property
     def allowed(self) -> bool | None:
-        return None if self.decision == UNDECIDED else self.decision == Decision.ALLOWED.value
+        return None if self.decision == Outcome.UNDECIDED else self.decision == Outcome.ALLOWED
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -98,7 +115,7 @@ class CapabilityEvaluation:
 
     @property
     def explicit_deny(self) -> bool:
-        return self.decision == Decision.EXPLICIT_DENY.value
+        return self.decision == Outcome.EXPLICIT_DENY
 
     @property
     def blocking(self) -> tuple[str, ...]:
@@ -370,7 +387,7 @@ def _decide(request: Request, known: _Known, same_account: bool) -> _Decided:
         decided = optimistic if not optimistic.allowed else pessimistic
         return _Decided(decided.decision.value, proven, suspects, _refs(decided), optimistic.reasons)
     suspects = tuple(name for name in unknown if not evaluate(request, layers((name,))).allowed)
-    return _Decided(UNDECIDED, proven, suspects, (), optimistic.reasons)
+    return _Decided(Outcome.UNDECIDED.value, proven, suspects, (), optimistic.reasons)
 
 
 def _layer_names(result: EvaluationResult, resource_layer: str) -> tuple[str, ...]:
@@ -390,11 +407,11 @@ def _combine(
     (_, s3), *kms_parts = parts
     kms = kms_parts[0][1] if kms_parts else None
     decisions = {decided.decision for _, decided in parts}
-    decision = next((d for d in _SEVERITY if d in decisions), Decision.ALLOWED.value)
-    kms_blocks = kms is not None and kms.decision.endswith("deny")
+    decision = next((d.value for d in _SEVERITY if d in decisions), Outcome.ALLOWED.value)
+    kms_blocks = kms is not None and Outcome(kms.decision).denied
     kms_suspect = key_unknown or (kms is not None and bool(kms.suspects))
-    if key_unknown and decision == Decision.ALLOWED.value:
-        decision = UNDECIDED
+    if key_unknown and decision == Outcome.ALLOWED:
+        decision = Outcome.UNDECIDED.value
     return CapabilityEvaluation(
         capability=capability,
         decision=decision,

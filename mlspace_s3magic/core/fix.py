@@ -14,6 +14,7 @@ from enum import StrEnum
 from html import escape
 from typing import Any
 
+from mlspace_s3magic.core.layer_kinds import RunAs
 from mlspace_s3magic.core.policy_edit import Document, Statement
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
@@ -47,9 +48,8 @@ class Fix(Rendered):
     summary: str = ""
     operation: Operation = Operation.ADVICE
     sid_stem: str | None = None
-    # Whose credentials run the command: "bucket-owner", "mlspace-admin", "key-owner", or "nobody" (advice),
-    # and the 12-digit account they belong to (None: unknown).
-    run_as: str = "nobody"
+    # Whose credentials run the command, and the 12-digit account they belong to (None: unknown).
+    run_as: RunAs = RunAs.NOBODY
     account: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -55,9 +55,6 @@ class SizeLimit:
     count: Callable[[Mapping[str, Any]], int]
 
 
-IAM_LIMIT = SizeLimit(MANAGED_POLICY_MAX_CHARS, "characters", "IAM's", iam_size)
-
-
 @dataclass(frozen=True)
 class LayerSpec:
     """One writable layer: its limit, whether a document always exists, who writes it, and the CLI commands
@@ -71,6 +68,20 @@ class LayerSpec:
     cli_write: str
     api_read: str
     api_write: str
+
+
+def _managed_policy(kind: LayerKind, *, always_exists: bool) -> LayerSpec:
+    """A layer held in an IAM managed policy in MLSpace's account: every version is a whole document."""
+    return LayerSpec(
+        kind,
+        SizeLimit(MANAGED_POLICY_MAX_CHARS, "characters", "IAM's", iam_size),
+        always_exists=always_exists,
+        run_as=RunAs.MLSPACE_ADMIN,
+        cli_read="aws iam get-policy-version",
+        cli_write="aws iam create-policy-version",
+        api_read="iam:GetPolicyVersion",
+        api_write="iam:CreatePolicyVersion",
+    )
 
 
 # Keyed by the kind, which as a StrEnum is also found by its plain name.
@@ -87,26 +98,9 @@ LAYER_SPECS: Mapping[str, LayerSpec] = {
             api_read="s3:GetBucketPolicy",
             api_write="s3:PutBucketPolicy",
         ),
-        LayerSpec(
-            LayerKind.BOUNDARY,
-            IAM_LIMIT,
-            always_exists=True,
-            run_as=RunAs.MLSPACE_ADMIN,
-            cli_read="aws iam get-policy-version",
-            cli_write="aws iam create-policy-version",
-            api_read="iam:GetPolicyVersion",
-            api_write="iam:CreatePolicyVersion",
-        ),
-        LayerSpec(
-            LayerKind.IDENTITY,
-            IAM_LIMIT,
-            always_exists=False,  # our grant policy is created by the first grant; the shared one always is
-            run_as=RunAs.MLSPACE_ADMIN,
-            cli_read="aws iam get-policy-version",
-            cli_write="aws iam create-policy-version",
-            api_read="iam:GetPolicyVersion",
-            api_write="iam:CreatePolicyVersion",
-        ),
+        _managed_policy(LayerKind.BOUNDARY, always_exists=True),
+        # Our grant policy is created by the first grant; MLSpace's shared notebook policy always exists.
+        _managed_policy(LayerKind.IDENTITY, always_exists=False),
         LayerSpec(
             LayerKind.KMS,
             SizeLimit(KEY_POLICY_MAX_BYTES, "bytes", "KMS's", json_bytes),

@@ -65,7 +65,7 @@ from mlspace_s3magic.core.grant import (
     object_actions,
 )
 from mlspace_s3magic.core.identity import Identity
-from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS
+from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS, RunAs
 from mlspace_s3magic.core.limits import (
     BUCKET_POLICY_MAX_BYTES,
     KEY_POLICY_MAX_BYTES,
@@ -423,7 +423,7 @@ def _bucket_policy_fix(plan: _FixPlan, owner: str | None, current: Current) -> F
     return Fix(
         layer="bucket-policy",
         target=policy.target,
-        run_as="bucket-owner",
+        run_as=RunAs.BUCKET_OWNER,
         account=owner,
         applied_by=f"the bucket owner (account {owner or 'unknown'}), with that account's credentials",
         statements=tuple(statements),
@@ -508,7 +508,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     return Fix(
         layer="boundary",
         target=target,
-        run_as="mlspace-admin",
+        run_as=RunAs.MLSPACE_ADMIN,
         account=plan.identity.account,
         applied_by=_admin(plan),
         statements=tuple(statements),
@@ -757,7 +757,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     return Fix(
         layer="identity",
         target=target,
-        run_as="mlspace-admin",
+        run_as=RunAs.MLSPACE_ADMIN,
         account=plan.identity.account,
         applied_by=_admin(plan),
         statements=tuple(statements),
@@ -806,7 +806,7 @@ def _key_policy_fix(plan: _FixPlan, key: NamedKey, current: Current) -> Fix:
     return Fix(
         layer="kms",
         target=key.arn,
-        run_as="key-owner",
+        run_as=RunAs.KEY_OWNER,
         account=key.account,
         applied_by=f"the key owner (account {key.account}), with that account's credentials",
         statements=(statement,),
@@ -846,7 +846,7 @@ def _bucket_key_policy_fix(plan: _FixPlan, key: BucketKey) -> Fix:
     return Fix(
         layer="kms",
         target=f"{plan.ref.bucket}'s default KMS key",
-        run_as="key-owner",
+        run_as=RunAs.KEY_OWNER,
         account=key.account,
         applied_by=f"the bucket and key owner (account {key.account}), with that account's credentials",
         statements=(statement,),
