@@ -30,6 +30,7 @@ from mlspace_s3magic.core.capabilities import (
 from mlspace_s3magic.core.ceiling import Granted, GrantedBucket, GrantedKey
 from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.fix import Fix
+from mlspace_s3magic.core.fix_plan import UNREAD, Current
 from mlspace_s3magic.core.grant import WRITE_ACTIONS, AccessLevel, GrantScope, default_scope
 from mlspace_s3magic.core.identity import CallerArn, Identity
 from mlspace_s3magic.core.layer_kinds import RunAs, size_problem, spec_of, writes_in_mlspace_account
@@ -46,7 +47,7 @@ from mlspace_s3magic.core.mlspace import grant_policy_name, is_grant_policy_name
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, parse_bucket_reference
 from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
 from mlspace_s3magic.core.policy_edit import Document, is_ours, statements_of
-from mlspace_s3magic.core.remedy import UNREAD, Current, plan_fixes
+from mlspace_s3magic.core.remedy import plan_fixes
 
 OwnerSessions = Callable[[str], Aws | None]
 # The registry's answer to "which account owns this bucket" (None: not registered, or no account given).

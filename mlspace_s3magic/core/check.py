@@ -29,6 +29,7 @@ from mlspace_s3magic.core.capabilities import (
 from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import NotAllowed, S3MagicError
 from mlspace_s3magic.core.fix import Fix, fixes_html, render_fixes
+from mlspace_s3magic.core.fix_plan import UNREAD
 from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.identity import Identity, whoami
 from mlspace_s3magic.core.layers import (
@@ -42,7 +43,7 @@ from mlspace_s3magic.core.layers import (
 from mlspace_s3magic.core.mlspace import data_bucket_name
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn
 from mlspace_s3magic.core.probes import Outcome, Probe, Prober, run_probes
-from mlspace_s3magic.core.remedy import UNREAD, plan_fixes
+from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns, notes_html
 
 # Layers a notebook never sees; a denial nothing visible explains is theirs (or an ACL's) to answer for.

@@ -3,7 +3,8 @@ commands second.
 
 Why data first: ``%s3access check`` shows these fixes to the notebook user, and the admin endpoint applies the
 very same documents, so both must come from one place. The module is pure (documents in, documents out): it
-never calls AWS. The documents are edited by :mod:`core.policy_edit`, the commands written with
+never calls AWS. What a plan's fixes share is :mod:`core.fix_plan`, the advisories are
+:mod:`core.fix_advice`; the documents are edited by :mod:`core.policy_edit`, the commands written with
 :mod:`core.fix_commands`, and a fix shows itself (:mod:`core.fix`).
 
 Which layer blocks is decided elsewhere (the check); the writable layers and the advisory ones are those of
@@ -15,8 +16,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Final
 
 from mlspace_s3magic.core.ceiling import (
     CEILING_KEY_ACTIONS,
@@ -36,10 +35,10 @@ from mlspace_s3magic.core.ceiling import (
     with_ceiling,
 )
 from mlspace_s3magic.core.fix import Fix, Operation
+from mlspace_s3magic.core.fix_advice import advice, same_account_bucket_policy_advice, unknown_key_advice
 from mlspace_s3magic.core.fix_commands import (
     ANOTHER_POLICY,
     JQ_CEILING,
-    JQ_DENIES,
     JQ_KEY_CEILING,
     JQ_MERGE,
     JQ_NEW,
@@ -57,12 +56,24 @@ from mlspace_s3magic.core.fix_commands import (
     without_bucket_key_when_full,
 )
 from mlspace_s3magic.core.fix_keys import AnyKey, BucketKey, NamedKey
+from mlspace_s3magic.core.fix_plan import (
+    Current,
+    FixPlan,
+    Unread,
+    allow_statement,
+    deny_warning,
+    existing,
+    key_grant,
+    kms_actions,
+    new_document,
+    root_warning,
+    s3_statements,
+    unreadable_warning,
+)
 from mlspace_s3magic.core.grant import (
-    LIST_ACTION,
     AccessLevel,
     GrantScope,
     default_scope,
-    object_actions,
 )
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS, RunAs
@@ -82,29 +93,13 @@ from mlspace_s3magic.core.mlspace import (
     user_policy_name,
 )
 from mlspace_s3magic.core.names import BucketRef
-from mlspace_s3magic.core.policy.arns import require_arn
 from mlspace_s3magic.core.policy_edit import (
-    ALPHANUMERIC,
-    SID_STEM_MAX_LENGTH,
     Document,
     Statement,
-    merge_statements,
-    policy_literal,
-    sid_stem,
     statements_of,
 )
 
-__all__ = ["UNREAD", "AccessLevel", "Current", "Unread", "plan_fixes"]
-
-
-class Unread(Enum):
-    """A current document that could not be read; distinct from ``None``, which means there is none."""
-
-    UNREAD = "unreadable"
-
-
-UNREAD: Final = Unread.UNREAD
-Current = Document | Unread | None
+__all__ = ["AccessLevel", "plan_fixes"]
 
 
 def plan_fixes(
@@ -148,7 +143,7 @@ def plan_fixes(
     """
     access = AccessLevel(access)
     chosen = GrantScope(scope) if scope is not None else default_scope(identity)
-    plan = _FixPlan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
+    plan = FixPlan(identity, ref, access, chosen, sid, bucket_owner_account, granted)
     layers = list(dict.fromkeys(str(layer) for layer in blocked_by))
     key: AnyKey | None = None
     if "kms" in layers and kms_key_arn:
@@ -158,7 +153,7 @@ def plan_fixes(
 
     fixes: list[Fix] = []
     if "bucket-policy" in layers and plan.same_account:
-        fixes.append(_same_account_bucket_policy_advice(plan, current_bucket_policy))
+        fixes.append(same_account_bucket_policy_advice(plan, current_bucket_policy))
     elif "bucket-policy" in layers:
         fixes.append(_bucket_policy_fix(plan, bucket_owner_account, current_bucket_policy))
     for layer, build, current in (
@@ -174,234 +169,23 @@ def plan_fixes(
     elif isinstance(key, BucketKey):
         fixes.append(_bucket_key_policy_fix(plan, key))
     elif "kms" in layers:
-        fixes.append(_unknown_key_advice(plan))
+        fixes.append(unknown_key_advice(plan))
     advisories = [str(layer) for layer in ADVISORY_LAYERS if layer in layers]
     advisories += [layer for layer in layers if layer not in LAYER_SPECS and layer not in ADVISORY_LAYERS]
-    fixes.extend(_advice(plan, layer, bucket_owner_account) for layer in advisories)
+    fixes.extend(advice(plan, layer, bucket_owner_account) for layer in advisories)
     return fixes
 
 
-@dataclass(frozen=True)
-class _FixPlan:
-    """What every fix of one plan shares: who, where, how much, for whom, and the Sid stem."""
-
-    identity: Identity
-    ref: BucketRef
-    access: AccessLevel
-    scope: GrantScope
-    sid: str | None
-    owner: str | None = None
-    granted: Sequence[Granted] | None = None
-
-    def __post_init__(self) -> None:
-        if self.scope is GrantScope.PROJECT and not self.identity.project:
-            raise ValueError("A project grant needs the caller's MLSpace project, which is unknown.")
-        if self.scope is GrantScope.USER and not self.identity.user:
-            raise ValueError("A user grant needs the caller's MLSpace user, which is unknown.")
-        # A given stem must already be valid: silently rewriting it would hide our statements from a revoke.
-        if self.sid is not None and (
-            not ALPHANUMERIC.fullmatch(self.sid) or len(self.sid) > SID_STEM_MAX_LENGTH
-        ):
-            raise ValueError(
-                f"Sid stem {self.sid!r} must be 1 to {SID_STEM_MAX_LENGTH} letters and digits (IAM allows "
-                "only [A-Za-z0-9] in a Sid, and a suffix is added)."
-            )
-
-    @property
-    def stem(self) -> str:
-        if self.sid is not None:
-            return self.sid
-        grantee = {
-            GrantScope.PROJECT: f"project {self.identity.project}",
-            GrantScope.USER: f"user {self.identity.user}",
-        }
-        return sid_stem(self.ref, self.access, grantee.get(self.scope, ""))
-
-    @property
-    def partition(self) -> str:
-        return require_arn(self.identity.arn).partition
-
-    def iam_arn(self, resource: str) -> str:
-        return f"arn:{self.partition}:iam::{self.identity.account}:{resource}"
-
-    @property
-    def same_account(self) -> bool:
-        """Whether the bucket (or access point) is known to be in the caller's own account."""
-        return (self.ref.access_point_account or self.owner) == self.identity.account
-
-    @property
-    def principal(self) -> dict[str, list[str]]:
-        return {"AWS": [self.iam_arn("root")]}
-
-    @property
-    def principal_condition(self) -> dict[str, Any]:
-        """Narrows the account-root principal of a resource policy to the roles this grant is for: the
-        project's roles, the user's role, or MLSpace's shared notebook role; never the whole account."""
-        if self.scope is GrantScope.PROJECT:
-            pattern = self.iam_arn(f"role/{IAM_RESOURCE_PREFIX}-{self.identity.project}-*")
-            return {"ArnLike": {"aws:PrincipalArn": [pattern]}}
-        return {"ArnLike": {"aws:PrincipalArn": [self.identity.role_arn or self.identity.arn]}}
-
-    @property
-    def who(self) -> str:
-        if self.scope is GrantScope.PROJECT:
-            return f"the roles of project {self.identity.project}"
-        if self.scope is GrantScope.USER:
-            return f"{self.identity.user}'s role {self.identity.role or '(unknown)'}"
-        return f"MLSpace's shared notebook role {self.identity.role or '(unknown)'}"
-
-    @property
-    def verb(self) -> str:
-        return {AccessLevel.LIST: "list", AccessLevel.READ: "read"}.get(self.access, "read and write")
-
-
-def _statement(
-    sid: str,
-    actions: Sequence[str],
-    resources: Sequence[str],
-    principal: dict[str, list[str]] | None = None,
-    condition: dict[str, Any] | None = None,
-) -> Statement:
-    statement: Statement = {"Sid": sid, "Effect": "Allow"}
-    if principal is not None:
-        statement["Principal"] = principal
-    statement["Action"] = list(actions)
-    statement["Resource"] = list(resources)
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def _s3_statements(plan: _FixPlan, *, resource_policy: bool = False) -> list[Statement]:
-    """Objects under the prefix, and listing limited to it; resource policies add the principal."""
+def _bucket_policy_fix(plan: FixPlan, owner: str | None, current: Current) -> Fix:
     ref = plan.ref
-    actions = object_actions(plan.access)
-    principal = plan.principal if resource_policy else None
-    narrowing = plan.principal_condition if resource_policy else {}
-    listing = dict(narrowing)
-    if ref.prefix:
-        listing["StringLike"] = {"s3:prefix": [f"{policy_literal(ref.prefix)}*"]}
-    objects_arn = ref.object_arn(f"{policy_literal(ref.prefix)}*")
-    objects = (
-        [_statement(plan.stem + "Objects", actions, [objects_arn], principal, narrowing)] if actions else []
-    )
-    return [*objects, _statement(plan.stem + "List", [LIST_ACTION], [ref.bucket_arn], principal, listing)]
-
-
-def _kms_actions(plan: _FixPlan) -> list[str]:
-    return ["kms:Decrypt"] + (["kms:GenerateDataKey"] if plan.access is AccessLevel.READ_WRITE else [])
-
-
-def _key_grant(plan: _FixPlan, key: AnyKey) -> Statement:
-    """The identity-side half of a KMS grant: the key policy alone is not enough."""
-    return _statement(plan.stem + "Kms", _kms_actions(plan), [key.resource], condition=key.via_s3)
-
-
-def _existing(current: Current) -> Document | Unread:
-    """For documents that always exist (a boundary, a key policy): ``None`` can only mean it was not read,
-    and a fresh document would replace everything in it.
-    """
-    return UNREAD if current is None else current
-
-
-def _new_document(current: Current, statements: Sequence[Statement]) -> Document | None:
-    return merge_statements(current, statements) if not isinstance(current, Unread) else None
-
-
-def _unreadable_warning(current: Current, what: str, call: str) -> list[str]:
-    if not isinstance(current, Unread):
-        return []
-    return [
-        f"The current {what} could not be read, so no complete document is given: merge these statements "
-        f"into it and keep every statement already there, since {call} replaces the whole document."
-    ]
-
-
-def _deny_names(current: Current) -> list[str]:
-    """The Sid (else the index) of each Deny statement of a known document."""
-    return [
-        str(statement.get("Sid") or f"Statement[{index}]")
-        for index, statement in enumerate(statements_of(current))
-        if isinstance(statement, dict) and statement.get("Effect") == "Deny"
-    ]
-
-
-def _deny_warning(current: Current, what: str) -> list[str]:
-    """An Allow never overrides a Deny, so name the Denies that may be the real block."""
-    denies = _deny_names(current)
-    if not denies:
-        return []
-    return [
-        f"The current {what} has Deny statements ({', '.join(denies)}); an Allow cannot override a Deny, "
-        "so check that none of them matches the caller."
-    ]
-
-
-def _root_warning(plan: _FixPlan) -> list[str]:
-    """Why the principal is the account root with a condition; then, in shared mode, how far the grant
-    reaches (the identity fix says that part too)."""
-    why = (
-        f"The principal is account {plan.identity.account}'s root narrowed by an aws:PrincipalArn condition, "
-        "not the role ARN: a policy naming a role ARN breaks when the role is deleted and recreated (AWS "
-        "replaces the ARN with the old role's unique id, AROA..., which the new role does not match)."
-    )
-    if plan.scope is not GrantScope.SHARED:
-        return [why]
-    return [
-        why,
-        f"MLSpace runs every notebook as the shared role {plan.identity.role or '(unknown)'}: this grant "
-        "reaches every notebook of every project, not only this user's.",
-    ]
-
-
-def _same_account_bucket_policy_advice(plan: _FixPlan, current: Current) -> Fix:
-    """In the caller's own account an identity Allow is enough and an Allow for the account root grants
-    nothing more, so a blocking bucket policy can only deny: name the Deny, never add an Allow."""
-    owner = plan.identity.account
-    policy = ResourcePolicy.of(plan.ref, owner)
-    rule = (
-        f"{plan.ref.bucket} is in the caller's own account {owner}, where an identity-policy Allow is enough "
-        f"and the {policy.what} blocks only through an explicit Deny: it need not change unless it denies"
-    )
-    denies = _deny_names(current)
-    if isinstance(current, Unread):
-        found = (
-            "it could not be read here; list its Deny statements (needs jq) and narrow any that matches "
-            f"{plan.who}"
-        )
-        lines = [
-            *policy.header,
-            comment(f"{rule}: {found}."),
-            f"{policy.fetch} | jq {shlex.quote(JQ_DENIES)}",
-        ]
-    else:
-        found = (
-            f"narrow its Deny statements ({', '.join(denies)}) so that none matches {plan.who}"
-            if denies
-            else "it has no Deny statement, so nothing in it blocks"
-        )
-        lines = [comment(f"{rule}: {found}.")]
-    return Fix(
-        layer="bucket-policy",
-        target=policy.target,
-        applied_by=f"an administrator of account {owner} who can edit the {policy.what}, only if it denies",
-        statements=(),
-        document=None,
-        command="\n".join(lines),
-        summary=f"No Allow to add: {rule}; {found}.",
-    )
-
-
-def _bucket_policy_fix(plan: _FixPlan, owner: str | None, current: Current) -> Fix:
-    ref = plan.ref
-    statements = _s3_statements(plan, resource_policy=True)
-    document = _new_document(current, statements)
+    statements = s3_statements(plan, resource_policy=True)
+    document = new_document(current, statements)
     owner = ref.access_point_account or owner
     policy = ResourcePolicy.of(ref, owner)
     what = policy.what
-    warnings = _root_warning(plan)
-    warnings += _unreadable_warning(current, what, policy.operation.value)
-    warnings += _deny_warning(current, what)
+    warnings = root_warning(plan)
+    warnings += unreadable_warning(current, what, policy.operation.value)
+    warnings += deny_warning(current, what)
     if plan.access is AccessLevel.READ_WRITE:
         warnings.append(
             f"Objects written from account {plan.identity.account} belong to the writer unless the bucket "
@@ -438,7 +222,7 @@ def _bucket_policy_fix(plan: _FixPlan, owner: str | None, current: Current) -> F
     )
 
 
-def _admin(plan: _FixPlan) -> str:
+def _admin(plan: FixPlan) -> str:
     return f"an MLSpace admin, with IAM rights in account {plan.identity.account}"
 
 
@@ -448,14 +232,14 @@ class _IamGrant:
     KMS key blocks (MLSpace's boundary and policies allow only MLSpace's own key).
     """
 
-    plan: _FixPlan
+    plan: FixPlan
     key: AnyKey | None
     s3: bool
 
     @property
     def statements(self) -> list[Statement]:
-        key_grant = [_key_grant(self.plan, self.key)] if self.key else []
-        return (_s3_statements(self.plan) if self.s3 else []) + key_grant
+        keys = [key_grant(self.plan, self.key)] if self.key else []
+        return (s3_statements(self.plan) if self.s3 else []) + keys
 
     @property
     def allows(self) -> str:
@@ -467,7 +251,7 @@ class _IamGrant:
 def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     plan = grant.plan
     target = plan.identity.boundary or plan.iam_arn(f"policy/{BOUNDARY_POLICY_NAME}")
-    current = _existing(current)
+    current = existing(current)
     warnings = [
         "Every MLSpace user role carries this boundary: raising it grants nothing by itself, but lets any "
         "role whose identity policies grant this access use it."
@@ -477,7 +261,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
             f"The caller's boundary could not be read; this assumes MLSpace's recommended name "
             f"{BOUNDARY_POLICY_NAME}."
         )
-    warnings += _unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
+    warnings += unreadable_warning(current, "boundary", Operation.CREATE_POLICY_VERSION.value)
     bucket = GrantedBucket(plan.ref.bucket, plan.owner, write=plan.access is AccessLevel.READ_WRITE)
     this: list[Granted] = [bucket] if grant.s3 else []
     this += [grant.key.granted] if grant.key else []
@@ -531,7 +315,7 @@ def _known_unbounded(identity: Identity) -> bool:
     return bool(identity.role) and identity.boundary is None and identity.boundary_unreadable is None
 
 
-def _settle_boundary_lines(plan: _FixPlan, target: str) -> list[str]:
+def _settle_boundary_lines(plan: FixPlan, target: str) -> list[str]:
     """With the caller's role unread, its boundary is assumed: the command first reads the role's real one
     and stops, naming it, when it is another policy, so it never raises the wrong boundary; a role without
     a boundary (MLSpace's shared notebook role) needs nothing here."""
@@ -558,7 +342,7 @@ def _settle_boundary_lines(plan: _FixPlan, target: str) -> list[str]:
     ]
 
 
-def _with_these(plan: _FixPlan, document: Document, these: list[Granted]) -> tuple[Document, str | None]:
+def _with_these(plan: FixPlan, document: Document, these: list[Granted]) -> tuple[Document, str | None]:
     """The boundary recomputed for every live grant and this one's bucket and key; over IAM's limit, the
     smallest form with the reason and the admin's options."""
     if plan.granted is not None:
@@ -576,7 +360,7 @@ def _with_these(plan: _FixPlan, document: Document, these: list[Granted]) -> tup
 
 
 def _unread_boundary_lines(
-    target: str, plan: _FixPlan, this: GrantedBucket | None, key: AnyKey | None
+    target: str, plan: FixPlan, this: GrantedBucket | None, key: AnyKey | None
 ) -> list[str]:
     """Fetch the live boundary, add the bucket's ARNs to MLSpace's S3 statements and the key's to its KMS
     statement (core/ceiling.py), with jq, into ``boundary.json``."""
@@ -609,13 +393,13 @@ def _unread_boundary_lines(
     return lines
 
 
-def _key_read_at_run_time(plan: _FixPlan, key: AnyKey | None) -> bool:
+def _key_read_at_run_time(plan: FixPlan, key: AnyKey | None) -> bool:
     """Whether the boundary must name a key only the command can read: MLSpace's own account is never
     opened key-wide (see core/ceiling.py), so an unread key of that account is read by the admin."""
     return isinstance(key, BucketKey) and key.account == plan.identity.account
 
 
-def _key_ceiling_lines(plan: _FixPlan, key: AnyKey, step: str) -> list[str]:
+def _key_ceiling_lines(plan: FixPlan, key: AnyKey, step: str) -> list[str]:
     """The key's ARN into MLSpace's KMS statement of the boundary (else a statement of ours); with no room
     for the ARN, or no ARN known, every key of the key's account, as core/ceiling.py does (never MLSpace's
     own account, whose key the command then reads from the bucket)."""
@@ -655,7 +439,7 @@ def _key_ceiling_lines(plan: _FixPlan, key: AnyKey, step: str) -> list[str]:
     return lines
 
 
-def _attach_lines(plan: _FixPlan, policy_arn: str) -> list[str]:
+def _attach_lines(plan: FixPlan, policy_arn: str) -> list[str]:
     """Attaching is idempotent, so it is repeated for an existing policy: a role made later may lack it.
 
     The project's roles are matched by the shell, the prefix quoted as a literal: the project comes from an
@@ -689,12 +473,12 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     )
     target = plan.iam_arn(f"policy/{name}")
     shared = plan.scope is GrantScope.SHARED
-    current = _existing(current) if shared else current
-    document = _new_document(current, statements)
+    current = existing(current) if shared else current
+    document = new_document(current, statements)
     speculative = isinstance(grant.key, BucketKey)  # the bucket may use no KMS key: never block on it
     if speculative and document is not None and iam_size(document) > MANAGED_POLICY_MAX_CHARS:
         statements = statements[:-1]
-        document = _new_document(current, statements)
+        document = new_document(current, statements)
     user_policy = user_policy_name(identity.user or "<User>")
     project_policy = project_policy_name(identity.project or "<Project>")
     warnings = [
@@ -712,14 +496,14 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             f"{identity.user}'s roles in other projects need the policy attached too."
         )
     else:
-        warnings += _root_warning(plan)[1:]
+        warnings += root_warning(plan)[1:]
         warnings.append(
             f"{SHARED_NOTEBOOK_POLICY_NAME} is an assumption (CDK generates the shared notebook policy's "
             "name): find the real one with aws iam list-attached-role-policies --role-name "
             f"{identity.role or 'ROLE'}. Jobs run under MLSpace's application policy, which needs the "
             "grant too if jobs read this data."
         )
-    warnings += _unreadable_warning(current, name, Operation.CREATE_POLICY_VERSION.value)
+    warnings += unreadable_warning(current, name, Operation.CREATE_POLICY_VERSION.value)
     if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
         warnings.append(
             f"The new {name} is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
@@ -770,7 +554,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     )
 
 
-def _grant_without_bucket_key(plan: _FixPlan) -> list[str]:
+def _grant_without_bucket_key(plan: FixPlan) -> list[str]:
     """For a merge at run time: the grant without its statement for a bucket's unread key when the merged
     policy is over IAM's limit (the bucket may use no KMS key)."""
     drop = shlex.quote(f'.Statement |= map(select(.Sid != "{plan.stem}Kms"))')
@@ -780,11 +564,11 @@ def _grant_without_bucket_key(plan: _FixPlan) -> list[str]:
     ]
 
 
-def _key_policy_fix(plan: _FixPlan, key: NamedKey, current: Current) -> Fix:
+def _key_policy_fix(plan: FixPlan, key: NamedKey, current: Current) -> Fix:
     condition = {**plan.principal_condition, **key.via_s3}
-    statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
-    current = _existing(current)
-    document = _new_document(current, [statement])
+    statement = allow_statement(plan.stem + "Kms", kms_actions(plan), ["*"], plan.principal, condition)
+    current = existing(current)
+    document = new_document(current, [statement])
     where = f"--key-id {shlex.quote(key.arn)} --policy-name default --region {shlex.quote(key.region)}"
     put = f"aws kms put-key-policy {where} --policy file://key-policy.json"
     fetch = f"aws kms get-key-policy {where} --query Policy --output text"
@@ -792,10 +576,10 @@ def _key_policy_fix(plan: _FixPlan, key: NamedKey, current: Current) -> Fix:
         "A key policy must allow the caller itself: an identity grant alone is not enough. The caller's "
         "identity policy and boundary must allow the key too; the boundary and identity fixes of this plan "
         "carry that statement.",
-        *_root_warning(plan),
+        *root_warning(plan),
     ]
-    warnings += _unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
-    warnings += _deny_warning(current, "key policy")
+    warnings += unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
+    warnings += deny_warning(current, "key policy")
     if document is not None and (size := json_bytes(document)) > KEY_POLICY_MAX_BYTES:
         warnings.append(
             f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
@@ -813,17 +597,17 @@ def _key_policy_fix(plan: _FixPlan, key: NamedKey, current: Current) -> Fix:
         document=document,
         command="\n".join([*lines, put]),
         warnings=tuple(warnings),
-        summary=f"Let {plan.who} use the KMS key through S3 ({', '.join(_kms_actions(plan))}).",
+        summary=f"Let {plan.who} use the KMS key through S3 ({', '.join(kms_actions(plan))}).",
         operation=Operation.PUT_KEY_POLICY,
         sid_stem=plan.stem,
     )
 
 
-def _bucket_key_policy_fix(plan: _FixPlan, key: BucketKey) -> Fix:
+def _bucket_key_policy_fix(plan: FixPlan, key: BucketKey) -> Fix:
     """The key policy of the bucket's key, which only the command can name: run by the bucket owner's
     account, which may read the bucket's default encryption and, owning the key, change its policy."""
     condition = {**plan.principal_condition, **key.via_s3}
-    statement = _statement(plan.stem + "Kms", _kms_actions(plan), ["*"], plan.principal, condition)
+    statement = allow_statement(plan.stem + "Kms", kms_actions(plan), ["*"], plan.principal, condition)
     where = '--key-id "$key" --policy-name default --region "$region"'
     stop = shlex.quote(
         "The key policy could not be read: nothing was written (a policy of only our statement "
@@ -857,99 +641,9 @@ def _bucket_key_policy_fix(plan: _FixPlan, key: BucketKey) -> Fix:
             "the bucket uses no KMS key, the command changes nothing.",
             "A key policy must allow the caller itself: an identity grant alone is not enough. The statement "
             "is limited to S3's use of the key for this bucket's objects (kms:EncryptionContext:aws:s3:arn).",
-            *_root_warning(plan),
+            *root_warning(plan),
         ),
-        summary=f"Let {plan.who} use the bucket's KMS key through S3 ({', '.join(_kms_actions(plan))}).",
+        summary=f"Let {plan.who} use the bucket's KMS key through S3 ({', '.join(kms_actions(plan))}).",
         operation=Operation.PUT_KEY_POLICY,
         sid_stem=plan.stem,
-    )
-
-
-def _unknown_key_advice(plan: _FixPlan) -> Fix:
-    """A KMS key may block, but which one could not be read here: how to name it. A plan needs the key's ARN
-    for the key policy and for the identity and boundary grants, which name the key."""
-    ref = plan.ref
-    target = str(ref)
-    bucket = shlex.quote(ref.bucket)
-    owner = plan.owner or "(the bucket owner)"
-    default = "ServerSideEncryptionConfiguration.Rules[].ApplyServerSideEncryptionByDefault.KMSMasterKeyID"
-    return Fix(
-        layer="kms",
-        target=target,
-        applied_by=f"the bucket owner (account {owner}) or an MLSpace admin with the admin endpoint, to name "
-        "the key; then the key's owner",
-        statements=(),
-        document=None,
-        command="\n".join(
-            [
-                comment(
-                    f"{target}: the objects may be encrypted with a KMS key that could not be read here."
-                ),
-                comment(f"The bucket owner (account {owner}) names the bucket's default key with"),
-                comment(
-                    f"  aws s3api get-bucket-encryption --bucket {bucket} --query {shlex.quote(default)}"
-                ),
-                comment("and anyone who may read an object names its key with"),
-                comment(f"  aws s3api head-object --bucket {bucket} --key KEY --query SSEKMSKeyId"),
-                comment("With the admin endpoint configured, the check reads the key and plans its change."),
-            ]
-        ),
-        summary="Name the KMS key that encrypts the objects, so its key policy can be changed.",
-    )
-
-
-def _advice(plan: _FixPlan, layer: str, owner: str | None) -> Fix:
-    """A layer only others can change: who must act, and what they must allow."""
-    account = plan.identity.account
-    actions = (*object_actions(plan.access), LIST_ACTION)
-    wanted = f"{', '.join(actions)} on {plan.ref.bucket_arn} and {plan.ref.objects_arn}"
-    advice: dict[str, tuple[str, str, str]] = {
-        "scp": (
-            f"service control policies over account {account}",
-            "the organization's administrators (management account or delegated administrator)",
-            f"must allow {wanted}; list them with aws organizations list-policies-for-target "
-            f"--target-id {account} --filter SERVICE_CONTROL_POLICY",
-        ),
-        "rcp": (
-            f"resource control policies over account {owner or '(the bucket owner)'}",
-            "the administrators of the bucket owner's organization",
-            f"must allow principals of account {account} to use {wanted}",
-        ),
-        "endpoint": (
-            "the S3 VPC endpoint policy of the notebook's VPC",
-            "the network administrators of the MLSpace VPC",
-            f"must allow {wanted} (endpoint policies often allow only the organization's own buckets); "
-            "they change it with aws ec2 modify-vpc-endpoint --vpc-endpoint-id VPCE_ID "
-            "--policy-document file://endpoint-policy.json",
-        ),
-        "session": (
-            f"the session policy of {plan.identity.arn}",
-            "the notebook user, by starting a new session",
-            "limits this session below its role: restart the notebook (or assume the role again without a "
-            "session policy)",
-        ),
-        "requester-pays": (
-            str(plan.ref),
-            "the notebook user, in every request",
-            "is in a Requester Pays bucket: send RequestPayer='requester' in boto3 (--request-payer "
-            "requester in the CLI), and account for the request and transfer charges",
-        ),
-        "unknown": (
-            str(plan.ref),
-            "an MLSpace admin, with the admin endpoint (it reads every layer)",
-            "is blocked by a layer the notebook cannot read: ask an admin to diagnose it",
-        ),
-    }
-    target, applied_by, text = advice.get(
-        layer,
-        (str(plan.ref), "an administrator who can read that layer", f"is blocked by the {layer} layer"),
-    )
-    return Fix(
-        layer=layer,
-        target=target,
-        applied_by=applied_by,
-        statements=(),
-        document=None,
-        command=comment(f"{target}: {text}."),
-        summary=f"No change we can write: {target} {text}.",
     )

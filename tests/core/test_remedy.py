@@ -17,6 +17,7 @@ import pytest
 from mlspace_s3magic.core.ceiling import CEILING_ACTIONS, GrantedBucket, is_ceiling_statement
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.fix import Fix, Operation, fixes_html, render_fixes
+from mlspace_s3magic.core.fix_plan import UNREAD
 from mlspace_s3magic.core.grant import AccessLevel, GrantScope, default_scope
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.limits import iam_size
@@ -24,7 +25,7 @@ from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.policy import Layer, PolicyLayers, Principal, Request, evaluate, parse_policy
 from mlspace_s3magic.core.policy_edit import merge_statements, sid_stem
-from mlspace_s3magic.core.remedy import UNREAD, plan_fixes
+from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.sandbox.mlspace_policies import permissions_boundary
 
 MLSPACE = "111111111111"
