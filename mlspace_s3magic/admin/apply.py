@@ -49,7 +49,7 @@ from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluatio
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
 from mlspace_s3magic.core.errors import Conflict, NotAllowed, Unavailable
 from mlspace_s3magic.core.grant import GrantScope
-from mlspace_s3magic.core.layer_kinds import size_problem, spec_of
+from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, LayerKind, size_problem, spec_of
 from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, GRANT_POLICY_PREFIX, is_grant_policy_name
 from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
@@ -459,6 +459,20 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
 # -- reading and writing documents ---------------------------------------------------------------------------
 
 
+def _default_version(iam: Any, arn: str) -> Any:
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+
+
+# Each layer's live document, by the API call its specification names.
+_READERS: dict[LayerKind, Callable[[Any, str], Any]] = {
+    LayerKind.BUCKET_POLICY: lambda s3, bucket: s3.get_bucket_policy(Bucket=bucket)["Policy"],
+    LayerKind.KMS: lambda kms, key: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
+    LayerKind.BOUNDARY: _default_version,
+    LayerKind.IDENTITY: _default_version,
+}
+
+
 class Documents:
     """Reads and writes each layer's live document with the clients of the account it lives in."""
 
@@ -470,21 +484,11 @@ class Documents:
 
     def read(self, layer: str, target: str, account: str) -> Document | None:
         """The live document, or None when there is none; a refusal raises."""
-        clients = self.accounts.reader(layer, account)
+        spec = LAYER_SPECS[layer]
+        client = self.accounts.reader(layer, account).client(spec.client)
         try:
-            if layer == "bucket-policy":
-                s3 = clients.client("s3")
-                with aws_call(s3, "s3:GetBucketPolicy"):
-                    return as_document(s3.get_bucket_policy(Bucket=target)["Policy"])
-            if layer == "kms":
-                kms = clients.client("kms")
-                with aws_call(kms, "kms:GetKeyPolicy"):
-                    return as_document(kms.get_key_policy(KeyId=target, PolicyName="default")["Policy"])
-            iam = clients.client("iam")
-            with aws_call(iam, "iam:GetPolicyVersion"):
-                version = iam.get_policy(PolicyArn=target)["Policy"]["DefaultVersionId"]
-                document = iam.get_policy_version(PolicyArn=target, VersionId=version)["PolicyVersion"]
-                return as_document(document["Document"])
+            with aws_call(client, spec.api_read):
+                return as_document(_READERS[spec.kind](client, target))
         except ClientError as error:
             # A bucket that is gone (or never was) holds no statement of ours to remove or keep.
             if error_code(error) in (*NOT_FOUND_CODES, "NoSuchBucket"):

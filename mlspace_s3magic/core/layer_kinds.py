@@ -69,6 +69,11 @@ class LayerSpec:
     api_read: str
     api_write: str
 
+    @property
+    def client(self) -> str:
+        """The boto3 client that reads and writes the layer: the service of its API calls."""
+        return self.api_read.split(":", 1)[0]
+
 
 def _managed_policy(kind: LayerKind, *, always_exists: bool) -> LayerSpec:
     """A layer held in an IAM managed policy in MLSpace's account: every version is a whole document."""
