@@ -29,7 +29,7 @@ from mlspace_s3magic.admin.plan import (
 from mlspace_s3magic.core.access import AccessRequest, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, with_ceiling
-from mlspace_s3magic.core.mlspace import GRANT_POLICY_PREFIX, is_grant_policy_name
+from mlspace_s3magic.core.mlspace import grant_policy_project, is_grant_policy_name
 from mlspace_s3magic.core.policy_edit import (
     SID_SUFFIXES,
     Document,
@@ -156,8 +156,8 @@ class Reconciler:
     def _attach(self, documents: Documents, policy_arn: str, request_id: str) -> list[Finding]:
         """A project grant reaches every member's role, those made after the grant too."""
         name = policy_arn.rsplit("/", 1)[-1]
-        project = name.removeprefix(f"{GRANT_POLICY_PREFIX}-project-")
-        if project == name:
+        project = grant_policy_project(name)
+        if project is None:
             return []  # a user's grant: its one role was attached when applied
         roles = project_roles(self.aws, project)
         iam = self.aws.client("iam")

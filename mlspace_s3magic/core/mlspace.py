@@ -84,6 +84,12 @@ def grant_policy_name(scope: str, grantee: str | None) -> str:
     return f"{GRANT_POLICY_PREFIX}-{scope}-{grantee}"
 
 
+def grant_policy_project(name: str) -> str | None:
+    """The project a project grant policy is for, read back from its name; None for any other policy."""
+    prefix = grant_policy_name("project", "")
+    return name.removeprefix(prefix) if name.startswith(prefix) else None
+
+
 def is_grant_policy_name(name: str) -> bool:
     """Whether a managed policy is one of our grant policies, the only ones the admin endpoint edits."""
     return name.startswith(f"{GRANT_POLICY_PREFIX}-")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
-from mlspace_s3magic.core.mlspace import project_from_role_name, role_belongs_to, user_role_name
+from mlspace_s3magic.core.mlspace import (
+    SHARED_NOTEBOOK_POLICY_NAME,
+    grant_policy_name,
+    grant_policy_project,
+    is_grant_policy_name,
+    project_from_role_name,
+    role_belongs_to,
+    user_role_name,
+)
 
 
 def test_role_name_is_project_and_sha256_of_user_cut_to_63() -> None:
@@ -29,3 +37,13 @@ def test_role_belongs_only_to_its_user() -> None:
     assert role_belongs_to(name, "demo", "alice")
     assert not role_belongs_to(name, "demo", "bob")
     assert not role_belongs_to(name, "other", "alice")
+
+
+def test_the_grant_policy_name_is_made_and_read_back_in_one_place() -> None:
+    assert grant_policy_name("project", "demo") == "MLSpace-s3access-project-demo"
+    assert grant_policy_name("user", "alice") == "MLSpace-s3access-user-alice"
+    assert grant_policy_name("shared", None) == SHARED_NOTEBOOK_POLICY_NAME
+    assert grant_policy_project("MLSpace-s3access-project-demo") == "demo"
+    assert grant_policy_project("MLSpace-s3access-user-alice") is None
+    assert is_grant_policy_name("MLSpace-s3access-user-alice")
+    assert not is_grant_policy_name("MLSpace-project-demo")
