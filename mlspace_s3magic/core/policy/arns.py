@@ -45,6 +45,12 @@ def s3_location(text: str) -> tuple[str, str] | None:
     return bucket, key
 
 
+def resource_name(text: str) -> str:
+    """The last part of an IAM resource ARN's path, its name (``arn:aws:iam::1:policy/a/b`` gives ``b``);
+    the text itself when it has no slash (a bare name)."""
+    return text.rsplit("/", 1)[-1]
+
+
 def is_account_id(text: str) -> bool:
     """Whether the text is a 12-digit AWS account id."""
     return ACCOUNT_ID.fullmatch(text) is not None
