@@ -208,10 +208,11 @@ def accounts_for(
     return Accounts(aws, mlspace_account, owner, owner_account, tuple(notes))
 
 
-def owner_role_sessions(aws: Aws) -> OwnerSessions:
+def owner_role_sessions(aws: Aws, external_id: str | None = None) -> OwnerSessions:
     """The production ``owner_sessions``: AssumeRole into the registry entry's role with the admin's clients;
     None when that is refused, so the plan falls back to commands the owner runs. Each role's session is
-    kept for a while (its credentials last an hour): making clients costs more than the round trip."""
+    kept for a while (its credentials last an hour): making clients costs more than the round trip.
+    ``external_id`` is sent when the owners' roles require one (deploy/partner-owner-role.yaml does)."""
     sessions: TimedCache[Aws | None] = TimedCache(OWNER_SESSION_SECONDS)
 
     def cached(role_arn: str) -> Aws | None:
@@ -224,7 +225,8 @@ def owner_role_sessions(aws: Aws) -> OwnerSessions:
         sts = aws.client("sts")
         try:
             with aws_call(sts, "sts:AssumeRole"):
-                response = sts.assume_role(RoleArn=role_arn, RoleSessionName=OWNER_SESSION_NAME)
+                extra = {"ExternalId": external_id} if external_id else {}
+                response = sts.assume_role(RoleArn=role_arn, RoleSessionName=OWNER_SESSION_NAME, **extra)
         except ClientError as error:
             if is_access_denied(error):
                 return None
