@@ -22,6 +22,7 @@ from mlspace_s3magic.core.access import (
     RequestView,
 )
 from mlspace_s3magic.core.grant import AccessLevel
+from mlspace_s3magic.core.policy.arns import resource_name
 
 # Step outcomes (admin/apply.py) by what they say of the layer's statements.
 WRITE_OUTCOMES = frozenset({"written", "created", "already-applied", "boundary-kept"})
@@ -130,7 +131,7 @@ def _target(change: Mapping[str, Any], request: AccessRequest) -> str:
     """The document, by name only when it is in the requester's own account."""
     layer, target = change.get("layer"), str(change.get("target", ""))
     ours = change.get("account") == request.requester.account
-    name = target.rsplit("/", 1)[-1]
+    name = resource_name(target)
     if layer == "identity":
         return f"the grant policy {name}" if ours else "the grant policy"
     if layer == "boundary":

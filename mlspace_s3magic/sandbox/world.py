@@ -35,11 +35,11 @@ from mlspace_s3magic.core.mlspace import (
     user_role_name,
 )
 from mlspace_s3magic.core.names import parse_bucket_reference
+from mlspace_s3magic.core.policy.arns import resource_name
 from mlspace_s3magic.core.registry import RegistryEntry
 from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
-from mlspace_s3magic.sandbox.state import SandboxPrincipal as Principal
-from mlspace_s3magic.sandbox.state import SandboxState
+from mlspace_s3magic.sandbox.state import SandboxPrincipal, SandboxState
 
 PARTITION = "aws"
 MLSPACE_ACCOUNT = "111111111111"
@@ -114,7 +114,7 @@ def seed_world(endpoint_url: str, *, shared_role: bool = False) -> SandboxState:
     )
 
 
-def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> Principal:
+def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> SandboxPrincipal:
     """Create an administrator in ``account``; moto needs the account named in a header before keys exist."""
     iam = Aws(settings, StaticCredentials("bootstrap", "bootstrap")).client("iam")
 
@@ -132,7 +132,7 @@ def _bootstrap_admin(settings: AwsSettings, account: str, user_name: str) -> Pri
         UserName=user_name, PolicyName="AdministratorAccess", PolicyDocument=json.dumps(administrator)
     )
     key = iam.create_access_key(UserName=user_name)["AccessKey"]
-    return Principal(
+    return SandboxPrincipal(
         name=user_name,
         arn=f"arn:{PARTITION}:iam::{account}:user/{user_name}",
         credentials=StaticCredentials(key["AccessKeyId"], key["SecretAccessKey"]),
@@ -173,7 +173,7 @@ def _readable_grant(boundary: dict[str, Any]) -> tuple[dict[str, Any], str, dict
     by_layer = {fix.layer: fix for fix in fixes}
     raised, grant = by_layer["boundary"].document, by_layer["identity"]
     assert raised is not None and grant.document is not None  # both current documents were given
-    return raised, grant.target.rsplit("/", 1)[-1], grant.document
+    return raised, resource_name(grant.target), grant.document
 
 
 def mlspace_documents() -> tuple[dict[str, dict[str, Any]], str]:
@@ -229,7 +229,7 @@ def role_policy_names(user: str, grant_name: str) -> list[str]:
     return [*names, grant_name] if user == READABLE_GRANTEE else names
 
 
-def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
+def _seed_mlspace_iam(aws: Aws) -> list[SandboxPrincipal]:
     """Create the policies and, as MLSpace's ``add_iam_role`` does, one bounded, tagged role per user."""
     iam = aws.client("iam")
     sts = aws.client("sts")
@@ -258,7 +258,7 @@ def _seed_mlspace_iam(aws: Aws) -> list[Principal]:
     return principals
 
 
-def _seed_shared_role(aws: Aws) -> list[Principal]:
+def _seed_shared_role(aws: Aws) -> list[SandboxPrincipal]:
     """MLSpace with ``MANAGE_IAM_ROLES`` off: CDK's one notebook role, tagged for no person or project, with
     no boundary; every user's notebook runs as it."""
     iam = aws.client("iam")
@@ -278,12 +278,12 @@ def _seed_shared_role(aws: Aws) -> list[Principal]:
     return [_notebook_session(sts, principal_name(user), SHARED_ROLE_ARN) for user in USERS]
 
 
-def _notebook_session(sts: Any, name: str, role_arn: str) -> Principal:
+def _notebook_session(sts: Any, name: str, role_arn: str) -> SandboxPrincipal:
     """A notebook's session of ``role_arn``. Enforcement is still off, so the admin may assume a role whose
     trust names only SageMaker, which is how a notebook instance gets it, under MLSpace's session name."""
     session = sts.assume_role(RoleArn=role_arn, RoleSessionName=NOTEBOOK_SESSION_NAME)
     creds = session["Credentials"]
-    return Principal(
+    return SandboxPrincipal(
         name=name,
         arn=str(session["AssumedRoleUser"]["Arn"]),
         credentials=StaticCredentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]),
