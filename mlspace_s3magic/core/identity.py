@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.mlspace import is_shared_role, project_from_role_name, role_belongs_to
-from mlspace_s3magic.core.policy.arns import require_arn
+from mlspace_s3magic.core.policy.arns import caller_parts, require_arn
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
 
@@ -32,15 +32,8 @@ class CallerArn:
     @classmethod
     def parse(cls, arn: str) -> CallerArn:
         parts = require_arn(arn)
-        partition, account, resource = parts.partition, parts.account, parts.resource
-        if resource == "root":
-            return cls(arn, partition, account, "root", None, None)
-        kind, _, rest = resource.partition("/")
-        if kind == "assumed-role":
-            role, _, session = rest.partition("/")
-            return cls(arn, partition, account, kind, role, session or None)
-        # IAM users may have a path (user/path/name); the name is the last segment.
-        return cls(arn, partition, account, kind, rest.rsplit("/", 1)[-1] or None, None)
+        kind, name, session = caller_parts(parts.resource)
+        return cls(arn, parts.partition, parts.account, kind, name or None, session or None)
 
 
 @dataclass(frozen=True, repr=False)

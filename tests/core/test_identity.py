@@ -10,6 +10,7 @@ import pytest
 from mlspace_s3magic.core.aws import Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.identity import CallerArn, whoami
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
+from mlspace_s3magic.core.policy import Principal
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT
 
@@ -138,6 +139,21 @@ def test_caller_arns_are_split_as_sts_writes_them(
 ) -> None:
     parsed = CallerArn.parse(arn)
     assert (parsed.kind, parsed.name, parsed.session, parsed.account) == (kind, name, session, "111111111111")
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sts::111111111111:assumed-role/MLSpace-demo-ab/SageMaker",
+        "arn:aws:iam::111111111111:user/division/team/dev",
+        "arn:aws:sts::111111111111:federated-user/bob",
+        "arn:aws:iam::111111111111:root",
+    ],
+)
+def test_whoami_and_the_evaluator_read_a_caller_arn_alike(arn: str) -> None:
+    """Both read the one split in core/policy/arns.py, so a name never differs between a check and a plan."""
+    parsed, caller = CallerArn.parse(arn), Principal.from_arn(arn)
+    assert (parsed.account, parsed.name, parsed.session) == (caller.account, caller.name, caller.session)
 
 
 def test_not_an_arn_is_rejected() -> None:

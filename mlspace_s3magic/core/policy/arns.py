@@ -54,3 +54,14 @@ def resource_name(text: str) -> str:
 def is_account_id(text: str) -> bool:
     """Whether the text is a 12-digit AWS account id."""
     return ACCOUNT_ID.fullmatch(text) is not None
+
+
+def caller_parts(resource: str) -> tuple[str, str, str]:
+    """A caller ARN's resource as its kind, name and session (``""`` where it has none), split here once for
+    every reader of caller ARNs: ``assumed-role/R/S`` gives ``("assumed-role", "R", "S")``, ``user/path/N``
+    gives ``("user", "N", "")`` (a path is no part of the name), ``root`` gives ``("root", "", "")``."""
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        role, _, session = rest.partition("/")
+        return kind, role, session
+    return kind, resource_name(rest), ""

@@ -6,7 +6,7 @@ from dataclasses import astuple, dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from .arns import is_account_id, parse_arn
+from .arns import caller_parts, is_account_id, parse_arn
 from .errors import PolicyValidationError
 
 ACCEPTED = (
@@ -50,20 +50,19 @@ class Principal:
         arn = parse_arn(text)
         if arn is None or not is_account_id(arn.account) or "*" in text or "?" in text:
             raise PolicyValidationError("", f"not a caller ARN: {text!r}; expected {ACCEPTED}")
-        kind, _, rest = arn.resource.partition("/")
+        kind, name, session = caller_parts(arn.resource)
         if arn.service == "iam" and arn.resource == "root":
             return cls(PrincipalType.ACCOUNT, text, arn.account, arn.partition)
-        if arn.service == "iam" and kind == "user" and rest:
-            return cls(PrincipalType.USER, text, arn.account, arn.partition, rest.rsplit("/", 1)[-1])
-        role, _, session = rest.partition("/")
-        if arn.service == "sts" and kind == "assumed-role" and role and session:
-            return cls(PrincipalType.ASSUMED_ROLE, text, arn.account, arn.partition, role, session)
-        if arn.service == "sts" and kind == "federated-user" and rest:
-            return cls(PrincipalType.FEDERATED_USER, text, arn.account, arn.partition, rest)
-        if arn.service == "iam" and kind == "role" and rest:
+        if arn.service == "iam" and kind == "user" and name:
+            return cls(PrincipalType.USER, text, arn.account, arn.partition, name)
+        if arn.service == "sts" and kind == "assumed-role" and name and session:
+            return cls(PrincipalType.ASSUMED_ROLE, text, arn.account, arn.partition, name, session)
+        if arn.service == "sts" and kind == "federated-user" and name:
+            return cls(PrincipalType.FEDERATED_USER, text, arn.account, arn.partition, name)
+        if arn.service == "iam" and kind == "role" and name:
             # Roles act only through sessions; without the session's name, a grant to the session ARN
             # cannot match, while grants to the role and the account still do.
-            return cls(PrincipalType.ASSUMED_ROLE, text, arn.account, arn.partition, rest.rsplit("/", 1)[-1])
+            return cls(PrincipalType.ASSUMED_ROLE, text, arn.account, arn.partition, name)
         raise PolicyValidationError("", f"not a caller ARN: {text!r}; expected {ACCEPTED}")
 
     @property

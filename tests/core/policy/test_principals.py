@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from mlspace_s3magic.core.policy import PolicyValidationError, Principal, PrincipalType
+from mlspace_s3magic.core.policy.arns import caller_parts
 from mlspace_s3magic.core.policy.principal_element import Grant, grant_for, parse_principal_element
 
 from .helpers import MLSPACE, OTHER_SESSION, PARTNER, ROLE, ROLE_NAME, ROOT, SESSION, USER
@@ -26,6 +27,20 @@ def test_caller_from_arn(arn: str, kind: PrincipalType, name: str | None, sessio
     caller = Principal.from_arn(arn)
     assert (caller.type, caller.account, caller.name, caller.session) == (kind, MLSPACE, name, session)
     assert str(caller) == arn
+
+
+@pytest.mark.parametrize(
+    ("resource", "parts"),
+    [
+        (f"assumed-role/{ROLE_NAME}/SageMaker", ("assumed-role", ROLE_NAME, "SageMaker")),
+        ("user/division/bob", ("user", "bob", "")),
+        (f"role/path/{ROLE_NAME}", ("role", ROLE_NAME, "")),
+        ("root", ("root", "", "")),
+        ("assumed-role/", ("assumed-role", "", "")),
+    ],
+)
+def test_caller_parts_drop_paths_and_keep_the_session(resource: str, parts: tuple[str, str, str]) -> None:
+    assert caller_parts(resource) == parts
 
 
 @pytest.mark.parametrize("text", ["anonymous", "Anonymous", " anonymous "])
