@@ -9,6 +9,7 @@ AWS settings and the admin endpoint as options, the notebook from ``%config S3Ac
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass, replace
 from enum import Flag, auto
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.capabilities import CAPABILITIES
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS
-from mlspace_s3magic.core.remedy import AccessLevel
 
+# The levels a user may ask for (reading includes listing), offered by every shell's option and form.
 REQUESTABLE = (AccessLevel.READ, AccessLevel.READ_WRITE)
 
 
@@ -70,6 +72,13 @@ class Command:
 
 
 JSON = option("--json", action="store_true", help="Print JSON instead of showing the result.")
+
+
+def json_text(data: object) -> str:
+    """What ``--json`` prints, in either shell: one format, so a script reads the magic's as the CLI's."""
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
 # The magic takes these from %config S3Access; a terminal command, from its options.
 AWS = (
     option("--profile", where=Where.TERMINAL, help="AWS profile to use (default: boto3's usual lookup)."),

@@ -9,11 +9,19 @@ import ipywidgets as widgets
 
 from mlspace_s3magic.access_requests.actions import new_request
 from mlspace_s3magic.access_requests.results import Receipt
+from mlspace_s3magic.commands import REQUESTABLE
 from mlspace_s3magic.core.access import MAX_DAYS, NewAccessRequest
 from mlspace_s3magic.core.errors import S3MagicError
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.render import RED
 
 Submit = Callable[[NewAccessRequest], Receipt]
+
+
+def failure_html(message: str) -> str:
+    """What went wrong, in the red of a denied badge, for every widget of the notebook."""
+    return f"<p style='color:{RED}'>{escape(message)}</p>"
 
 
 class RequestForm(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyped class
@@ -25,7 +33,7 @@ class RequestForm(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyp
         self._submit = submit
         self.receipt: Receipt | None = None
         self.access = widgets.ToggleButtons(
-            options=["read", "read-write"], value="read", description="Access"
+            options=[level.value for level in REQUESTABLE], value=AccessLevel.READ.value, description="Access"
         )
         self.reason = widgets.Textarea(placeholder="Why you need it, for the admin", description="Reason")
         self.days = widgets.BoundedIntText(value=30, min=1, max=MAX_DAYS, description="Days")
@@ -48,7 +56,7 @@ class RequestForm(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyp
                 new_request(self.ref, self.access.value, self.reason.value, self.days.value)
             )
         except S3MagicError as error:
-            self.outcome.value = f"<p style='color:#cf222e'>{escape(str(error))}</p>"
+            self.outcome.value = failure_html(str(error))
             return None
         self.outcome.value = self.receipt._repr_html_()
         self.button.disabled = self.receipt.filed is not None
