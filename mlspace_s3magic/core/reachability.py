@@ -20,7 +20,6 @@ from mlspace_s3magic.core.layers import Unreadable
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, PayerProbe, Probe, Prober
 from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
-from mlspace_s3magic.core.render import STATUS_COLOURS as STATUS_COLOURS  # the widgets' import
 from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns
 
 DEFAULT_WORKERS = 64

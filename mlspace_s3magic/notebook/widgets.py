@@ -29,8 +29,9 @@ from mlspace_s3magic.core.browse import (
 from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
-from mlspace_s3magic.core.reachability import STATUS_COLOURS, BucketList, Reachability, Status
-from mlspace_s3magic.notebook.request_form import RequestForm, Submit
+from mlspace_s3magic.core.reachability import BucketList, Reachability, Status
+from mlspace_s3magic.core.render import GREY, badge
+from mlspace_s3magic.notebook.request_form import RequestForm, Submit, failure_html
 
 FOLDER = "folder"
 OBJECT = "object"
@@ -57,16 +58,13 @@ def _show(widget: Any, visible: bool) -> None:
 
 
 def _badge(item: Reachability) -> str:
-    colour = STATUS_COLOURS[item.status]
-    badge = (
-        f"<span style='background:{colour};color:white;border-radius:4px;padding:0 6px' "
-        f"title='{escape(item.detail)}'>{escape(item.status.value)}</span>"
-    )
+    """The status badge every table shows, with the probe's detail as its tooltip."""
+    shown = f"<span title='{escape(item.detail)}'>{badge(item.status.value)}</span>"
     if item.candidate.mlspace_data:
-        badge += " <span style='border:1px solid #0969da;border-radius:4px;padding:0 6px'>MLSpace data</span>"
+        shown += " <span style='border:1px solid #0969da;border-radius:4px;padding:0 6px'>MLSpace data</span>"
     if item.candidate.description:
-        badge += f" <span style='color:#6e7781'>{escape(item.candidate.description)}</span>"
-    return badge
+        shown += f" <span style='color:{GREY}'>{escape(item.candidate.description)}</span>"
+    return shown
 
 
 class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyped class
@@ -261,7 +259,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         try:
             self.preview_area.value = preview(self.aws, self._bucket, key)._repr_html_()
         except S3MagicError as error:
-            self.preview_area.value = f"<p style='color:#cf222e'>{escape(str(error))}</p>"
+            self.preview_area.value = failure_html(str(error))
         _show(self.preview_area, True)
 
     def close(self) -> None:
@@ -406,7 +404,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         except S3MagicError as error:
             explanation = f"<p>The check could not explain it: {escape(str(error))}</p>"
         self.status.value = f"Access to {ref} is denied: the check below says which layers block it."
-        self.error.value = f"<p style='color:#cf222e'>{escape(why)}</p>{explanation}"
+        self.error.value = failure_html(why) + explanation
         self.request_area.children = (
             [RequestForm(ref, self.request_access)]
             if self.request_access is not None
@@ -415,7 +413,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self._show_view()
 
     def _fail(self, message: str) -> None:
-        self.error.value = f"<p style='color:#cf222e'>{escape(message)}</p>"
+        self.error.value = failure_html(message)
         _show(self.error, True)
 
     def _show_view(self) -> None:

@@ -13,7 +13,8 @@ from mlspace_s3magic.core.check import Checker, Verdict
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.reachability import BucketList, Reachability, Status
 from mlspace_s3magic.core.registry import Candidate
-from mlspace_s3magic.notebook.widgets import STATUS_COLOURS, BucketBrowser
+from mlspace_s3magic.core.render import STATUS_COLOURS
+from mlspace_s3magic.notebook.widgets import BucketBrowser
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import DATA_BUCKET, PARTNER_ACCOUNT, READABLE_BUCKET, SHARED_BUCKET
 
