@@ -15,7 +15,7 @@ from typing import Any
 from mlspace_s3magic.access_requests.actions import cancel_request, file_request, my_requests, new_request
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
 from mlspace_s3magic.admin.cli import add_admin_commands
-from mlspace_s3magic.commands import COMMANDS, Where
+from mlspace_s3magic.commands import COMMANDS, Where, json_text
 from mlspace_s3magic.core.aws import AwsSettings
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, BrowseDenied, list_level
 from mlspace_s3magic.core.check import Verdict
@@ -37,7 +37,7 @@ def _session(args: argparse.Namespace, **settings: Any) -> contextlib.closing[S3
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True))
+    print(json_text(data))
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from argparse import Namespace
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -23,7 +22,7 @@ from mlspace_s3magic.access_requests.actions import (
 )
 from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
-from mlspace_s3magic.commands import COMMANDS, Where
+from mlspace_s3magic.commands import COMMANDS, Where, json_text
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE
 from mlspace_s3magic.core.check import AccessReport, Checker, S3AccessDenied, Verdict
@@ -51,6 +50,21 @@ def _subcommand(name: str) -> Callable[[Handler], Handler]:
         return magic_arguments(f"%s3access {name}")(handler)  # type: ignore[no-any-return]
 
     return decorate
+
+
+class _Result(Protocol):
+    def to_dict(self) -> object: ...
+
+
+R = TypeVar("R", bound=_Result)
+
+
+def _json_or(result: R, as_json: bool) -> R | None:
+    """With ``--json`` the result is printed as the terminal prints it, and nothing is left to display."""
+    if as_json:
+        print(json_text(result.to_dict()))
+        return None
+    return result
 
 
 def _unquoted(text: str) -> str:
@@ -137,11 +151,7 @@ class S3Access(Magics, S3AccessSettings):
 
     @_subcommand("whoami")
     def whoami(self, args: Namespace) -> Identity | None:
-        identity = self.checker.identity()
-        if args.json:
-            print(json.dumps(identity.to_dict(), indent=2, sort_keys=True))
-            return None
-        return identity
+        return _json_or(self.checker.identity(), args.json)
 
     @_subcommand("check")
     def check(self, args: Namespace) -> AccessReport | None:
@@ -156,22 +166,17 @@ class S3Access(Magics, S3AccessSettings):
             need=args.need,
             owner_account=args.owner_account,
         )
-        if args.json:
-            print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        shown = _json_or(report, args.json)
         verdict = report.verdict(args.need)
         if (args.strict or self.raise_on_denied) and verdict is not Verdict.ALLOWED:
-            if not args.json:
-                display(report)
+            if shown is not None:
+                display(shown)
             raise S3AccessDenied(f"{args.need} access to {ref} is {verdict.value}: see the report above.")
-        return None if args.json else report
+        return shown
 
     @_subcommand("list")
     def list_buckets(self, args: Namespace) -> BucketList | None:
-        buckets = self._buckets(refresh=args.refresh)
-        if args.json:
-            print(json.dumps(buckets.to_dict(), indent=2, sort_keys=True))
-            return None
-        return buckets
+        return _json_or(self._buckets(refresh=args.refresh), args.json)
 
     def _buckets(self, *, refresh: bool = False) -> BucketList:
         """This session's bucket list, probed again only when asked or when the settings changed."""
@@ -224,11 +229,7 @@ class S3Access(Magics, S3AccessSettings):
 
     @_subcommand("requests")
     def requests(self, args: Namespace) -> RequestTable | None:
-        table = my_requests(self._admin())
-        if args.json:
-            print(json.dumps(table.to_dict(), indent=2, sort_keys=True))
-            return None
-        return table
+        return _json_or(my_requests(self._admin()), args.json)
 
     @_subcommand("cancel")
     def cancel(self, args: Namespace) -> RequestTable:
