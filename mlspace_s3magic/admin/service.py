@@ -52,8 +52,7 @@ EXPIRY_ACTOR = "expiry"
 REPAIR_ACTOR = "repair"
 RECONCILE_ACTOR = "reconcile"
 POOL_SIZE = 16
-# The ledger's entry written before an apply's first write; an apply still last after this long was cut off.
-APPLY_STARTED = AuditAction.APPLY_STARTED
+# An apply whose ledger entry (``AuditAction.START_APPLY``) is still last after this long was cut off.
 INTERRUPTED_AFTER = timedelta(minutes=15)
 APPLICABLE = frozenset({RequestStatus.APPROVED, RequestStatus.AWAITING_OWNER, RequestStatus.FAILED})
 # The statuses in which statements of the request may be live in AWS.
@@ -213,7 +212,11 @@ class AdminService:
             plan = Plan.from_dict(request.plan)
             now = self.clock()
             self.store.record(
-                actor=caller.arn, action=APPLY_STARTED, now=now, request_id=request_id, detail=_ledger(plan)
+                actor=caller.arn,
+                action=AuditAction.START_APPLY,
+                now=now,
+                request_id=request_id,
+                detail=_ledger(plan),
             )
             try:
                 result = apply(
@@ -309,7 +312,7 @@ class AdminService:
                 request_id,
                 status,
                 actor=actor,
-                action=AuditAction.EXPIRED if status is RequestStatus.EXPIRED else AuditAction.REVOKED,
+                action=AuditAction.EXPIRE if status is RequestStatus.EXPIRED else AuditAction.REVOKE,
                 now=self.clock(),
                 result=result.to_dict(),
             )
@@ -345,7 +348,9 @@ class AdminService:
     def _may_have_written(self, request: AccessRequest) -> bool:
         if request.status in MAY_BE_LIVE:
             return True
-        return any(entry.action == APPLY_STARTED for entry in self.store.audit(request_id=request.id))
+        return any(
+            entry.action == AuditAction.START_APPLY for entry in self.store.audit(request_id=request.id)
+        )
 
     def housekeeping(self) -> list[AccessRequest]:
         """What the server runs periodically: roll back applies a crash interrupted, revoke grants past
@@ -409,7 +414,7 @@ class AdminService:
             for request in self.store.list_requests(status=status):
                 history = self.store.audit(request_id=request.id)
                 last = history[-1] if history else None
-                if last is None or last.action != APPLY_STARTED or last.at > cutoff:
+                if last is None or last.action != AuditAction.START_APPLY or last.at > cutoff:
                     continue
                 with self._writing, self._changing_layers():
                     rollback = self._roll_back(request)

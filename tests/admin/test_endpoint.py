@@ -81,9 +81,9 @@ def test_request_approve_apply_verify_revoke_end_to_end(endpoint: Endpoint) -> N
     assert steps == [
         ("submit", alice_arn),
         ("approve", admin_arn),
-        ("apply-started", admin_arn),  # the ledger: what apply is about to write, before it writes
+        ("start-apply", admin_arn),  # the ledger: what apply is about to write, before it writes
         ("apply", admin_arn),
-        ("revoked", admin_arn),
+        ("revoke", admin_arn),
     ]
 
 

@@ -11,7 +11,7 @@ The invariant, for every request the store holds:
 - applied, or awaiting the owner: every statement its plan has the endpoint write (grant policy, bucket
   policy) is present, its Sids appear nowhere else, and the boundary allows its bucket;
 - any other status: no statement carrying its Sid stem is left anywhere;
-- an apply cut off by a crash (its last ledger entry ``apply-started``) is in limbo until crash repair
+- an apply cut off by a crash (its last ledger entry ``start-apply``) is in limbo until crash repair
   runs; repair runs at the end of every sequence, and the invariant is then checked with no exception;
 - every statement that is no request's (the seeded grant's, the partner's own) is still there, unchanged.
 The boundary carries no per-request Sid; that it opens nothing beyond what the live grants need is a
@@ -47,7 +47,8 @@ from mlspace_s3magic.admin.auth import Caller
 from mlspace_s3magic.admin.plan import OWNER, Plan
 from mlspace_s3magic.admin.reconcile import REQUEST_SID
 from mlspace_s3magic.admin.server import ServerConfig, build_service
-from mlspace_s3magic.admin.service import APPLY_STARTED, AdminService
+from mlspace_s3magic.admin.service import AdminService
+from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.ceiling import (
@@ -428,7 +429,7 @@ def _in_limbo(service: AdminService, request: AccessRequest) -> bool:
     """An apply cut off by a crash (or any apply that never recorded its outcome): the ledger's entry
     before the first write is the request's last one, and crash repair has not run yet."""
     history = service.store.audit(request_id=request.id)
-    return bool(history) and history[-1].action == APPLY_STARTED
+    return bool(history) and history[-1].action == AuditAction.START_APPLY
 
 
 def _writes_identity(request: AccessRequest) -> bool:

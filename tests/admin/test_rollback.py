@@ -17,7 +17,7 @@ import pytest
 from mlspace_s3magic.access_requests.client import AdminRefused
 from mlspace_s3magic.admin.apply import apply
 from mlspace_s3magic.admin.plan import Plan
-from mlspace_s3magic.admin.service import APPLY_STARTED
+from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest, RequestStatus, SharedBucket
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, user_role_name
 from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTNER_ACCOUNT, SHARED_BUCKET
@@ -153,7 +153,9 @@ def test_an_apply_cut_off_after_its_ledger_entry_is_repaired(endpoint: Endpoint)
     assert filed is not None
     approved = admin.act(filed.id, "approve")
     service = endpoint.service
-    service.store.record(actor="test", action=APPLY_STARTED, now=service.clock(), request_id=filed.id)
+    service.store.record(
+        actor="test", action=AuditAction.START_APPLY, now=service.clock(), request_id=filed.id
+    )
     assert approved.plan is not None
     apply(
         Plan.from_dict(approved.plan),

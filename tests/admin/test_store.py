@@ -25,6 +25,8 @@ from mlspace_s3magic.admin.store import (
     TransitionRefused,
     open_store,
 )
+from mlspace_s3magic.admin.store.changes import AuditAction
+from mlspace_s3magic.admin.store.rows import LEGACY_ACTIONS
 from mlspace_s3magic.core.access import (
     NewAccessRequest,
     Requester,
@@ -246,7 +248,7 @@ def test_every_change_is_audited_in_order_with_actor_and_time(store: Store) -> N
         (3, times[2], ADMIN, "approve"),
         (4, times[3], ADMIN, "plan viewed"),
         (5, times[4], ADMIN, "apply"),
-        (6, times[5], ADMIN, "put bucket"),
+        (6, times[5], ADMIN, "put-bucket"),
         (7, times[6], BOB.arn, "cancel"),
     ]
     assert [(e.from_status, e.to_status) for e in log[2:5]] == [
@@ -335,9 +337,18 @@ def test_the_registry_is_kept_and_audited(store: Store) -> None:
         store.delete_bucket("BucketToBeShared", actor=ADMIN, now=NOW)
 
     log = store.audit()
-    assert [e.action for e in log] == ["put bucket"] * 3 + ["delete bucket"]
+    assert [e.action for e in log] == ["put-bucket"] * 3 + ["delete-bucket"]
     assert log[2].detail == {"bucket": renamed.model_dump(), "previous": shared.model_dump()}
     assert log[3].detail == {"bucket": renamed.model_dump()}
+
+
+@pytest.mark.parametrize(("stored", "action"), list(LEGACY_ACTIONS.items()))
+def test_a_row_holding_an_earlier_release_s_word_reads_back_as_today_s_verb(
+    store: Store, stored: str, action: AuditAction
+) -> None:
+    request, _ = store.create_request(_ask(), ALICE, now=NOW)
+    store.record(actor=ADMIN, action=stored, now=NOW, request_id=request.id)
+    assert store.audit(request_id=request.id)[-1].action == action
 
 
 # ---- concurrency, instances and restarts ---------------------------------------------------------------
@@ -395,7 +406,7 @@ def test_what_was_written_is_there_after_a_restart(opener: Opener) -> None:
 
     reopened = opener()
     assert reopened.get(request.id) == request
-    assert [e.action for e in reopened.audit()] == ["submit", "put bucket"]
+    assert [e.action for e in reopened.audit()] == ["submit", "put-bucket"]
     assert reopened.create_request(_ask(key=request.idempotency_key), ALICE, now=NOW) == (request, False)
 
 

@@ -385,7 +385,7 @@ def test_only_the_requesters_own_documents_are_named_and_no_detail_quotes_a_docu
             seq=3,
             at=request.created_at,
             actor="admin",
-            action="apply-started",
+            action="start-apply",
             detail={"sid_stem": "S3AccessReqreq1", "writes": [{"layer": "kms", "target": GRANT}]},
         ),
         AuditEntry(

@@ -22,20 +22,20 @@ from mlspace_s3magic.core.errors import NotFound
 
 
 class AuditAction(StrEnum):
-    """Every word the audit log records as an action, here only. Most are verbs; the three that name the
-    status reached are the words stored rows and the endpoint's clients already read."""
+    """Every word the audit log records as an action, here only: each an imperative verb, in kebab-case.
+    Rows written by earlier releases may hold older words; ``rows.LEGACY_ACTIONS`` reads them as these."""
 
     SUBMIT = "submit"
     APPROVE = "approve"
     DENY = "deny"
-    APPLY_STARTED = "apply-started"  # written before an apply's first write, so a crash mid-apply is found
+    START_APPLY = "start-apply"  # written before an apply's first write, so a crash mid-apply is found
     APPLY = "apply"
     CANCEL = "cancel"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
+    REVOKE = "revoke"
+    EXPIRE = "expire"
     RECONCILE = "reconcile"
-    PUT_BUCKET = "put bucket"
-    DELETE_BUCKET = "delete bucket"
+    PUT_BUCKET = "put-bucket"
+    DELETE_BUCKET = "delete-bucket"
 
 
 class Transaction(Protocol):

@@ -7,10 +7,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.core.access import AccessRequest, AuditEntry, Requester
 
 # What a transition may change; a field it does not set keeps its value.
 CHANGEABLE = ("status", "updated_at", "expires_at", "plan", "result")
+# The words earlier releases stored for these actions: rows are durable, so they are read as today's verbs
+# (crash repair looks for ``START_APPLY`` in rows an older release wrote).
+LEGACY_ACTIONS = {
+    "apply-started": AuditAction.START_APPLY,
+    "revoked": AuditAction.REVOKE,
+    "expired": AuditAction.EXPIRE,
+    "put bucket": AuditAction.PUT_BUCKET,
+    "delete bucket": AuditAction.DELETE_BUCKET,
+}
 
 
 def utc(moment: datetime) -> datetime:
@@ -91,5 +101,6 @@ def audit_row(entry: AuditEntry) -> dict[str, str | int | None]:
 
 
 def audit_from_row(row: Mapping[str, Any]) -> AuditEntry:
-    """The audit entry back from ``audit_row``'s columns."""
-    return AuditEntry.model_validate({**row, "detail": json.loads(row["detail"])})
+    """The audit entry back from ``audit_row``'s columns, a legacy action word read as today's."""
+    action = LEGACY_ACTIONS.get(row["action"], row["action"])
+    return AuditEntry.model_validate({**row, "action": action, "detail": json.loads(row["detail"])})
