@@ -298,6 +298,11 @@ class DynamoDbStore(Store):
         self._table.ensure()
         self._writing = threading.Lock()
 
+    @property
+    def table_name(self) -> str:
+        """The table, which also holds the layers' lease (admin/lease.py) under a key of its own."""
+        return self._table.name
+
     def _change(self, change: Callable[[Transaction], T]) -> T:
         """Optimistic, retried when another instance wins; this instance's own threads take turns."""
         with self._writing:
