@@ -21,6 +21,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -34,7 +35,10 @@ from mlspace_s3magic.core.errors import (
     CredentialsMissing,
     CredentialsRejected,
     EndpointUnreachable,
+    RegionUnusable,
+    S3MagicError,
 )
+from mlspace_s3magic.core.render import without_controls
 
 DEFAULT_REGION = "us-east-1"
 
@@ -43,6 +47,11 @@ REJECTED_CODES = frozenset(
     {"InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidAccessKeyId", "UnrecognizedClientException"}
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# Every place a region comes from, in the words each shell uses (settings.py, commands.py, boto3's lookup).
+SET_A_REGION = (
+    "set AWS_REGION or AWS_DEFAULT_REGION, or `region` in your AWS profile; in a terminal pass --region, "
+    "in a notebook run `%config S3Access.region = 'us-east-1'` (c.S3Access.region for the Jupyter server)"
+)
 
 
 @dataclass(frozen=True)
@@ -132,9 +141,14 @@ class Aws:
                 )
                 # Any: boto3's stubs type each service name separately; callers get the service they name.
                 session: Any = self._boto_session()
-                self._clients[service] = session.client(
-                    service, endpoint_url=self.settings.endpoint_url, config=config
-                )
+                try:
+                    self._clients[service] = session.client(
+                        service, endpoint_url=self.settings.endpoint_url, config=config
+                    )
+                except InvalidRegionError:
+                    raise RegionUnusable(
+                        f"{self.region!r} is not an AWS region name (such as us-east-1): {SET_A_REGION}."
+                    ) from None
             return self._clients[service]
 
 
@@ -146,11 +160,29 @@ def is_access_denied(error: ClientError) -> bool:
     return error_code(error) in ACCESS_DENIED_CODES
 
 
-def explain(error: BotoCoreError | ClientError, *, action: str, endpoint: str) -> Exception:
-    """The user-facing error for a failed call; ``error`` itself when the caller must decide (e.g. denials).
+def aws_said(error: ClientError) -> str:
+    """AWS's answer in its own words, its error code and message and nothing else of the response (no
+    request id, no signature details such as the string to sign), with control characters removed: AWS
+    messages quote what the request held, which may be anyone's text."""
+    message = str(error.response.get("Error", {}).get("Message") or "").strip()
+    return without_controls(f"{error_code(error)}: {message}" if message else error_code(error))
 
-    Messages are our own words: AWS's text is quoted only for unclassified errors, and neither ever
-    contains a secret (botocore puts no keys in messages; we add none).
+
+class AwsErrorAnswer(AwsRequestFailed, ClientError):
+    """An error answer from AWS that :func:`explain` did not classify: still the ``ClientError`` its
+    caller may decide on by code (a denial, a missing entity), and, left undecided, an upstream failure
+    whose message is our action and AWS's code and message only."""
+
+    def __init__(self, error: ClientError, *, action: str, endpoint: str):
+        ClientError.__init__(self, error.response, error.operation_name)
+        self.args = (f"{action} at {endpoint} failed: AWS answered {aws_said(error)}",)
+
+
+def explain(error: BotoCoreError | ClientError, *, action: str, endpoint: str) -> S3MagicError:
+    """The user-facing error for a failed call.
+
+    Messages are our own words: AWS's code and message are quoted only for unclassified errors, and none
+    ever contains a secret (botocore puts no keys in messages; we add none).
     """
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
         return CredentialsMissing(
@@ -159,9 +191,7 @@ def explain(error: BotoCoreError | ClientError, *, action: str, endpoint: str) -
             '(for the local sandbox: eval "$(s3access sandbox env --as alice@demo)").'
         )
     if isinstance(error, NoRegionError):
-        return AwsRequestFailed(
-            f"No AWS region is set for {action}: set AWS_DEFAULT_REGION or S3Access.region."
-        )
+        return RegionUnusable(f"No AWS region is set for {action}: {SET_A_REGION}.")
     if isinstance(
         error, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError | ReadTimeoutError
     ):
@@ -183,17 +213,15 @@ def explain(error: BotoCoreError | ClientError, *, action: str, endpoint: str) -
                 "unknown there or the secret does not match it. Check which credentials are in use "
                 "(AWS_ACCESS_KEY_ID, AWS_PROFILE) and that they belong to this endpoint."
             )
-        return error
-    return AwsRequestFailed(f"{action} at {endpoint} failed: {error}")
+        return AwsErrorAnswer(error, action=action, endpoint=endpoint)
+    return AwsRequestFailed(f"{action} at {endpoint} failed: {without_controls(str(error))}")
 
 
 @contextmanager
 def aws_call(client: Any, action: str) -> Iterator[None]:
-    """Turn credential and connection failures inside the block into our errors; let others through."""
+    """Turn every botocore failure inside the block into one of our errors; AWS's unclassified answers
+    stay catchable as ``ClientError`` (:class:`AwsErrorAnswer`) for callers that decide by code."""
     try:
         yield
     except (BotoCoreError, ClientError) as error:
-        explained = explain(error, action=action, endpoint=str(client.meta.endpoint_url))
-        if explained is error:
-            raise
-        raise explained from error
+        raise explain(error, action=action, endpoint=str(client.meta.endpoint_url)) from error

@@ -92,6 +92,10 @@ class CredentialsRejected(Unavailable):
     """AWS does not know the access key, or the signature does not match its secret."""
 
 
+class RegionUnusable(InvalidInput):
+    """No AWS region is set, or the one set is no region name: a setting of ours to fix, not AWS failing."""
+
+
 class EndpointUnreachable(Unavailable):
     """The AWS (or sandbox) endpoint did not answer."""
 

@@ -8,13 +8,26 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from botocore.exceptions import ClientError, NoRegionError
 
-from mlspace_s3magic.core.aws import Aws, AwsSettings, StaticCredentials
+from mlspace_s3magic.core.aws import (
+    Aws,
+    AwsErrorAnswer,
+    AwsSettings,
+    StaticCredentials,
+    aws_call,
+    error_code,
+    explain,
+)
 from mlspace_s3magic.core.errors import (
     CredentialsExpired,
     CredentialsMissing,
     CredentialsRejected,
     EndpointUnreachable,
+    InvalidInput,
+    RegionUnusable,
+    UpstreamFailed,
+    meaning,
 )
 from mlspace_s3magic.core.identity import whoami
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -115,3 +128,54 @@ def test_clients_are_made_once_per_service(sandbox: SandboxState) -> None:
     assert aws.client("s3") is aws.client("s3")
     assert aws.client("s3") is not aws.client("sts")
     assert aws.client("s3").meta.config.s3["addressing_style"] == "path"
+
+
+def test_a_missing_region_is_ours_to_set_and_says_where() -> None:
+    """botocore's NoRegionError is a setting of ours, not AWS failing: invalid input, with every place a
+    region comes from."""
+    error = explain(NoRegionError(), action="sts:GetCallerIdentity", endpoint="")
+    assert isinstance(error, RegionUnusable) and meaning(error) is InvalidInput
+    message = str(error)
+    assert "No AWS region is set for sts:GetCallerIdentity" in message
+    for where in ("AWS_REGION", "AWS_DEFAULT_REGION", "--region", "%config S3Access.region"):
+        assert where in message
+
+
+def test_a_region_that_is_no_region_name_is_refused_before_any_call() -> None:
+    with pytest.raises(RegionUnusable, match=r"'us east 1' is not an AWS region name.*AWS_DEFAULT_REGION"):
+        Aws(AwsSettings(region="us east 1"), StaticCredentials("AKIAX", SECRET)).client("sts")
+
+
+def _answer(code: str, message: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message, "StringToSign": "AWS4-HMAC-SHA256\nsigned"},
+            "ResponseMetadata": {"RequestId": "REQ-1234", "HTTPHeaders": {"x-amz-id-2": "HOST-5678"}},
+        },
+        "PutBucketPolicy",
+    )
+
+
+def test_an_unclassified_answer_carries_only_awss_code_and_message() -> None:
+    raw = _answer("MalformedPolicy", "Policy has invalid resource\x1b[2K\r\u202e")
+    error = explain(raw, action="s3:PutBucketPolicy", endpoint="http://127.0.0.1:5000")
+    assert isinstance(error, AwsErrorAnswer) and meaning(error) is UpstreamFailed
+    assert str(error) == (
+        "s3:PutBucketPolicy at http://127.0.0.1:5000 failed: AWS answered MalformedPolicy: "
+        "Policy has invalid resource[2K"
+    )
+    for leak in ("REQ-1234", "HOST-5678", "AWS4-HMAC", "An error occurred"):
+        assert leak not in str(error)
+    # Still the ClientError its caller decides on by code (a denial, a missing entity).
+    assert isinstance(error, ClientError) and error_code(error) == "MalformedPolicy"
+    assert error._render_traceback_() == [f"AwsErrorAnswer: {error}"]
+
+
+def test_an_unclassified_answer_leaves_aws_call_as_ours(sandbox: SandboxState) -> None:
+    """A shell shows it as an upstream failure; a caller catching ClientError still gets it."""
+    s3 = sandbox.aws_for("alice@demo").client("s3")
+    with pytest.raises(AwsErrorAnswer) as error, aws_call(s3, "s3:GetBucketPolicy"):
+        s3.get_bucket_policy(Bucket="no-such-bucket-anywhere")
+    assert isinstance(error.value, ClientError) and error_code(error.value) == "NoSuchBucket"
+    assert str(error.value).startswith(f"s3:GetBucketPolicy at {sandbox.endpoint_url} failed: AWS answered ")
+    assert "NoSuchBucket" in str(error.value)
