@@ -49,10 +49,10 @@ from mlspace_s3magic.core.capabilities import UNKNOWN_OWNER, CapabilityEvaluatio
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, Granted, GrantedBucket, GrantedKey, with_ceiling
 from mlspace_s3magic.core.errors import Conflict, NotAllowed, Unavailable
 from mlspace_s3magic.core.grant import GrantScope
-from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, LayerKind, size_problem, spec_of
-from mlspace_s3magic.core.layers import NOT_FOUND_CODES, LayerFetcher, as_document
+from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, size_problem
+from mlspace_s3magic.core.layers import LayerFetcher, read_document
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME, GRANT_POLICY_PREFIX, is_grant_policy_name
-from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
+from mlspace_s3magic.core.policy.arns import parse_arn, require_arn, resource_name
 from mlspace_s3magic.core.policy_edit import SID_SUFFIXES, Document, remove_statements, statements_of
 
 WRITE_ORDER = ("bucket-policy", "kms", "boundary", "identity")
@@ -432,22 +432,12 @@ def _revoke_one(
 def _owner_removal(layer: str, target: str, account: str, stem: str, new: Document | None) -> str:
     """What the owner runs to remove our statements: the exact document when we could read it."""
     lines = [f"# Run with the credentials of account {account}."]
-    if layer == "kms":
-        where = f"--key-id {shlex.quote(target)} --policy-name default --region {require_arn(target).region}"
-        put, fetch = (
-            f"aws kms put-key-policy {where} --policy file://policy.json",
-            f"aws kms get-key-policy {where}",
-        )
-        delete = None
-    else:
-        bucket = shlex.quote(target)
-        put = f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json"
-        fetch = f"aws s3api get-bucket-policy --bucket {bucket}"
-        delete = f"aws s3api delete-bucket-policy --bucket {bucket}"
+    spec = LAYER_SPECS[layer]
+    put, delete = spec.write_command(target, "policy.json"), spec.delete_command(target)
     if new is None:
         sids = ",".join(json.dumps(f"{stem}{suffix}") for suffix in SID_SUFFIXES)
         keep = f'.Statement |= ([.] | flatten | map(select((.Sid // "") | IN({sids}) | not)))'
-        fetched = f"{fetch} --query Policy --output text | jq {shlex.quote(keep)} > policy.json"
+        fetched = f"{spec.read_command(target)} | jq {shlex.quote(keep)} > policy.json"
         return "\n".join(
             [*lines, "# Remove this request's statements (needs jq), keeping every other one:", fetched, put]
         )
@@ -457,20 +447,6 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
 
 
 # -- reading and writing documents ---------------------------------------------------------------------------
-
-
-def _default_version(iam: Any, arn: str) -> Any:
-    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-    return iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
-
-
-# Each layer's live document, by the API call its specification names.
-_READERS: dict[LayerKind, Callable[[Any, str], Any]] = {
-    LayerKind.BUCKET_POLICY: lambda s3, bucket: s3.get_bucket_policy(Bucket=bucket)["Policy"],
-    LayerKind.KMS: lambda kms, key: kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"],
-    LayerKind.BOUNDARY: _default_version,
-    LayerKind.IDENTITY: _default_version,
-}
 
 
 class Documents:
@@ -485,13 +461,12 @@ class Documents:
     def read(self, layer: str, target: str, account: str) -> Document | None:
         """The live document, or None when there is none; a refusal raises."""
         spec = LAYER_SPECS[layer]
-        client = self.accounts.reader(layer, account).client(spec.client)
         try:
-            with aws_call(client, spec.api_read):
-                return as_document(_READERS[spec.kind](client, target))
+            return read_document(spec, self.accounts.reader(layer, account).client(spec.client), target)
         except ClientError as error:
-            # A bucket that is gone (or never was) holds no statement of ours to remove or keep.
-            if error_code(error) in (*NOT_FOUND_CODES, "NoSuchBucket"):
+            # A bucket that is gone (or never was) holds no statement of ours to remove or keep; the check,
+            # which reads with the same reader, reports it instead.
+            if error_code(error) == "NoSuchBucket":
                 return None
             raise
 
@@ -517,27 +492,19 @@ class Documents:
         """Put the whole document; IAM policies get a new default version (or are created)."""
         if document is None:
             raise Conflict(f"The plan has no document for the {layer} of {target}: nothing was written.")
-        clients = self._writer(layer, account, target)
+        spec = LAYER_SPECS[layer]
+        client = self._writer(layer, account, target).client(spec.client)
         text = json.dumps(document, separators=(",", ":"))
-        if layer == "bucket-policy":
-            s3 = clients.client("s3")
-            with aws_call(s3, "s3:PutBucketPolicy"):
-                s3.put_bucket_policy(Bucket=target, Policy=text)
-            return [Step(layer, target, outcome)]
-        if layer == "kms":
-            kms = clients.client("kms")
-            with aws_call(kms, "kms:PutKeyPolicy"):
-                kms.put_key_policy(KeyId=target, PolicyName="default", Policy=text)
-            return [Step(layer, target, outcome)]
-        iam = clients.client("iam")
-        if current is None:
-            with aws_call(iam, "iam:CreatePolicy"):
-                name = target.rsplit("/", 1)[-1]
-                iam.create_policy(PolicyName=name, PolicyDocument=text, Description=GRANT_DESCRIPTION)
-            return [Step(layer, target, CREATED)]
-        steps = self._make_room(iam, layer, target)
-        with aws_call(iam, "iam:CreatePolicyVersion"):
-            iam.create_policy_version(PolicyArn=target, PolicyDocument=text, SetAsDefault=True)
+        steps: list[Step] = []
+        if spec.client == "iam":  # a managed policy: created by the first grant, then versioned
+            if current is None:
+                with aws_call(client, "iam:CreatePolicy"):
+                    name = resource_name(target)
+                    client.create_policy(PolicyName=name, PolicyDocument=text, Description=GRANT_DESCRIPTION)
+                return [Step(layer, target, CREATED)]
+            steps = self._make_room(client, layer, target)
+        with aws_call(client, spec.api_write.action):
+            spec.api_write.call(client, target, text)
         return [*steps, Step(layer, target, outcome)]
 
     def versions(self, arn: str) -> list[dict[str, Any]]:
@@ -577,13 +544,14 @@ class Documents:
     def delete(self, layer: str, target: str, account: str) -> list[Step]:
         """A document left without statements: a bucket policy is deleted (S3 refuses an empty one), our
         grant policy detached and deleted; a boundary or key policy never is (they must exist)."""
+        spec = LAYER_SPECS[layer]
         clients = self._writer(layer, account, target)
-        if layer == "bucket-policy":
-            s3 = clients.client("s3")
-            with aws_call(s3, "s3:DeleteBucketPolicy"):
-                s3.delete_bucket_policy(Bucket=target)
+        if spec.api_delete is not None:
+            client = clients.client(spec.client)
+            with aws_call(client, spec.api_delete.action):
+                spec.api_delete.call(client, target)
             return [Step(layer, target, DELETED)]
-        if (spec := spec_of(layer)) is None or spec.always_exists:
+        if spec.always_exists:
             raise Conflict(
                 f"Removing this request's statements would leave the {layer} {target} empty; it was left "
                 "as it is. Remove them by hand if that is really intended."
@@ -611,7 +579,7 @@ class Documents:
 
     def _writer(self, layer: str, account: str, target: str) -> Aws:
         """The clients that may write; our identity writes touch only policies of our own."""
-        if layer == "identity" and not is_grant_policy_name(target.rsplit("/", 1)[-1]):
+        if layer == "identity" and not is_grant_policy_name(resource_name(target)):
             raise NotAllowed(
                 f"{target} is not a grant policy of ours ({GRANT_POLICY_PREFIX}-...): the endpoint never "
                 "edits MLSpace's own policies, which MLSpace rewrites."

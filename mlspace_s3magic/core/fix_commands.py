@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlspace_s3magic.core.fix import Operation
+from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, LayerKind
 from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.policy.arns import require_arn
 from mlspace_s3magic.core.policy_edit import Document, Statement
 from mlspace_s3magic.core.render import terminal_safe
 
+# A boundary and an identity policy are both IAM managed policies, read and written by the same commands.
+MANAGED_POLICY = LAYER_SPECS[LayerKind.IDENTITY]
 # Lists the Deny statements of a live bucket policy, for a same-account block the notebook could not read.
 JQ_DENIES = '[.Statement] | flatten | map(select(.Effect == "Deny"))'
 # Merges our statements into a live document with jq: drop statements carrying one of our Sids, append ours.
@@ -118,13 +121,13 @@ class ResourcePolicy:
                 f"aws s3control put-access-point-policy {where} --policy file://policy.json",
                 (credentials, comment(f"Access point {ref.access_point_arn}")),
             )
-        bucket = shlex.quote(ref.bucket)
+        spec = LAYER_SPECS[LayerKind.BUCKET_POLICY]
         return cls(
             "bucket policy",
             ref.bucket,
             Operation.PUT_BUCKET_POLICY,
-            f"aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text",
-            f"aws s3api put-bucket-policy --bucket {bucket} --policy file://policy.json",
+            spec.read_command(ref.bucket),
+            spec.write_command(ref.bucket, "policy.json"),
             (credentials,),
         )
 
@@ -152,7 +155,7 @@ def iam_version_lines(policy_arn: str, file: str, *, ours: bool) -> list[str]:
         f'if [ "$({count})" -ge 5 ]; then',
         *at_five,
         "fi",
-        f"aws iam create-policy-version --policy-arn {arn} --policy-document file://{file} --set-as-default",
+        MANAGED_POLICY.write_command(policy_arn, file),
     ]
 
 
@@ -177,15 +180,6 @@ def size_guard(policy_arn: str, file: str, options: str) -> list[str]:
 def iam_size_of(file: str) -> str:
     """The shell pipeline that counts a policy file's characters as IAM does (whitespace not counted)."""
     return f"jq -ac . {file} | tr -d '[:space:]' | wc -c"
-
-
-def iam_fetch(policy_arn: str) -> str:
-    arn = shlex.quote(policy_arn)
-    default = f'"$(aws iam get-policy --policy-arn {arn} --query Policy.DefaultVersionId --output text)"'
-    return (
-        f"aws iam get-policy-version --policy-arn {arn} --version-id {default} "
-        "--query PolicyVersion.Document --output json"
-    )
 
 
 NO_ROOM_FOR_BUCKET_KEY = (

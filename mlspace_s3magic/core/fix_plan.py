@@ -13,6 +13,7 @@ from mlspace_s3magic.core.ceiling import Granted
 from mlspace_s3magic.core.fix_keys import AnyKey
 from mlspace_s3magic.core.grant import LIST_ACTION, AccessLevel, GrantScope, object_actions
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, LayerKind
 from mlspace_s3magic.core.mlspace import IAM_RESOURCE_PREFIX
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.policy.arns import require_arn
@@ -160,11 +161,12 @@ def key_grant(plan: FixPlan, key: AnyKey) -> Statement:
     return allow_statement(plan.stem + "Kms", kms_actions(plan), [key.resource], condition=key.via_s3)
 
 
-def existing(current: Current) -> Document | Unread:
-    """For documents that always exist (a boundary, a key policy): ``None`` can only mean it was not read,
-    and a fresh document would replace everything in it.
+def existing(current: Current, layer: LayerKind, *, ours: bool = True) -> Current:
+    """For a document that always exists (a boundary, a key policy, a policy of MLSpace's, which we never
+    create), ``None`` can only mean it was not read, and a fresh document would replace everything in it.
     """
-    return UNREAD if current is None else current
+    always = LAYER_SPECS[layer].always_exists or not ours
+    return UNREAD if current is None and always else current
 
 
 def new_document(current: Current, statements: Sequence[Statement]) -> Document | None:

@@ -3,7 +3,8 @@ bucket's policy, default encryption and KMS key policy.
 
 Every fetch runs concurrently. A document the caller may not read (AccessDenied) is recorded as
 :class:`Unreadable`, never raised: a notebook rarely can read a partner's bucket policy, and the report must
-still say what it could and could not see.
+still say what it could and could not see. A writable layer's document is read by :func:`read_document`, the
+one reader the admin's writes use too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.layer_kinds import LAYER_SPECS, LayerKind, LayerSpec
 from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.policy.arns import resource_name
 
 T = TypeVar("T")
 NOT_FOUND_CODES = frozenset(
@@ -81,6 +84,26 @@ def as_document(value: Any) -> dict[str, Any]:
     return dict(json.loads(unquote(text) if text.startswith("%7B") else text))
 
 
+def read_document(spec: LayerSpec, client: Any, target: str) -> dict[str, Any] | None:
+    """A writable layer's live document, by its specification's API call; None when there is none (a bucket
+    without a policy, a grant policy not yet created). A refusal raises: the check records the layer as
+    unreadable, the admin stops (or, for an owner's layer, leaves the owner a command)."""
+    try:
+        with aws_call(client, spec.api_read.action):
+            return as_document(spec.api_read.call(client, target))
+    except ClientError as error:
+        if error_code(error) in NOT_FOUND_CODES:
+            return None
+        raise
+
+
+def _unreadable(layer: str, action: str, error: ClientError) -> Unreadable:
+    reason = (
+        f"{action} was denied" if is_access_denied(error) else f"{action} failed with {error_code(error)}"
+    )
+    return Unreadable(layer, reason)
+
+
 def _guarded(layer: str, action: str, client: Any, call: Callable[[], T]) -> T | Unreadable | None:
     """Run one read; absent documents give None and refusals give :class:`Unreadable`."""
     try:
@@ -89,10 +112,16 @@ def _guarded(layer: str, action: str, client: Any, call: Callable[[], T]) -> T |
     except ClientError as error:
         if error_code(error) in NOT_FOUND_CODES:
             return None
-        reason = (
-            f"{action} was denied" if is_access_denied(error) else f"{action} failed with {error_code(error)}"
-        )
-        return Unreadable(layer, reason)
+        return _unreadable(layer, action, error)
+
+
+def _layer_document(layer: str, client: Any, target: str) -> dict[str, Any] | Unreadable | None:
+    """:func:`read_document` for the check: a refusal gives :class:`Unreadable`, naming the call refused."""
+    spec = LAYER_SPECS[layer]
+    try:
+        return read_document(spec, client, target)
+    except ClientError as error:
+        return _unreadable(str(layer), f"{spec.client}:{error.operation_name}", error)
 
 
 class LayerFetcher:
@@ -121,7 +150,7 @@ class LayerFetcher:
         if identity.principal_type == "assumed-role" and identity.role:
             entity, name = "Role", identity.role
         elif identity.principal_type == "user":
-            entity, name = "User", identity.arn.rsplit("/", 1)[-1]
+            entity, name = "User", resource_name(identity.arn)
         else:
             return Unreadable(
                 "identity", f"a {identity.principal_type} principal has no policies we can list"
@@ -171,23 +200,11 @@ class LayerFetcher:
         return [] if listed is None else listed
 
     def managed_policy(self, layer: str, arn: str) -> PolicyOrGap:
-        """The default version of a managed policy: GetPolicy for the version id, then GetPolicyVersion."""
-        policy = _guarded(
-            layer, "iam:GetPolicy", self.iam, lambda: self.iam.get_policy(PolicyArn=arn)["Policy"]
-        )
-        if not isinstance(policy, dict):
-            return policy
-        version = _guarded(
-            layer,
-            "iam:GetPolicyVersion",
-            self.iam,
-            lambda: self.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"]),
-        )
-        if not isinstance(version, dict):
-            return version
-        return FetchedPolicy(
-            str(policy["PolicyName"]), as_document(version["PolicyVersion"]["Document"]), arn
-        )
+        """The default version of a managed policy (``layer`` is the boundary or an identity policy)."""
+        document = _layer_document(layer, self.iam, arn)
+        if not isinstance(document, dict):
+            return document
+        return FetchedPolicy(resource_name(arn), document, arn)
 
     def _inline_policy(self, entity: str, owner: str, policy_name: str) -> PolicyOrGap:
         call = getattr(self.iam, f"get_{entity.lower()}_policy")
@@ -205,9 +222,7 @@ class LayerFetcher:
     def bucket_layers(self, ref: BucketRef) -> BucketLayers:
         s3 = self.aws.client("s3")
         bucket = ref.access_point_arn or ref.bucket
-        policy = self.pool.submit(
-            _guarded, "bucket-policy", "s3:GetBucketPolicy", s3, lambda: s3.get_bucket_policy(Bucket=bucket)
-        )
+        policy = self.pool.submit(_layer_document, LayerKind.BUCKET_POLICY, s3, bucket)
         encryption = self.pool.submit(
             _guarded,
             "encryption",
@@ -215,11 +230,11 @@ class LayerFetcher:
             s3,
             lambda: s3.get_bucket_encryption(Bucket=bucket),
         )
-        raw_policy = policy.result()
+        document = policy.result()
         bucket_policy: PolicyOrGap = (
-            FetchedPolicy(f"bucket policy of {ref.bucket}", as_document(raw_policy["Policy"]))
-            if isinstance(raw_policy, dict)
-            else raw_policy
+            FetchedPolicy(f"bucket policy of {ref.bucket}", document)
+            if isinstance(document, dict)
+            else document
         )
         settings = _encryption(encryption.result())
         key_policy: PolicyOrGap = None
@@ -228,13 +243,10 @@ class LayerFetcher:
         return BucketLayers(bucket_policy, settings, key_policy)
 
     def key_policy(self, key_arn: str) -> PolicyOrGap:
-        kms = self.aws.client("kms")
-        response = _guarded(
-            "kms", "kms:GetKeyPolicy", kms, lambda: kms.get_key_policy(KeyId=key_arn, PolicyName="default")
-        )
-        if not isinstance(response, dict):
-            return response
-        return FetchedPolicy(f"key policy of {key_arn}", as_document(response["Policy"]), key_arn)
+        document = _layer_document(LayerKind.KMS, self.aws.client("kms"), key_arn)
+        if not isinstance(document, dict):
+            return document
+        return FetchedPolicy(f"key policy of {key_arn}", document, key_arn)
 
 
 def _encryption(response: Any) -> Encryption | Unreadable | None:

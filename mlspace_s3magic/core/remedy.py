@@ -47,7 +47,6 @@ from mlspace_s3magic.core.fix_commands import (
     comment,
     document_lines,
     heredoc,
-    iam_fetch,
     iam_size_of,
     iam_version_lines,
     jq_arguments,
@@ -76,14 +75,8 @@ from mlspace_s3magic.core.grant import (
     default_scope,
 )
 from mlspace_s3magic.core.identity import Identity
-from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS, RunAs
-from mlspace_s3magic.core.limits import (
-    BUCKET_POLICY_MAX_BYTES,
-    KEY_POLICY_MAX_BYTES,
-    MANAGED_POLICY_MAX_CHARS,
-    iam_size,
-    json_bytes,
-)
+from mlspace_s3magic.core.layer_kinds import ADVISORY_LAYERS, LAYER_SPECS, LayerKind, RunAs, Shell
+from mlspace_s3magic.core.limits import MANAGED_POLICY_MAX_CHARS
 from mlspace_s3magic.core.mlspace import (
     BOUNDARY_POLICY_NAME,
     IAM_RESOURCE_PREFIX,
@@ -100,6 +93,10 @@ from mlspace_s3magic.core.policy_edit import (
 )
 
 __all__ = ["AccessLevel", "plan_fixes"]
+
+_BOUNDARY = LAYER_SPECS[LayerKind.BOUNDARY]
+_IDENTITY = LAYER_SPECS[LayerKind.IDENTITY]
+_KEY_POLICY = LAYER_SPECS[LayerKind.KMS]
 
 
 def plan_fixes(
@@ -199,11 +196,13 @@ def _bucket_policy_fix(plan: FixPlan, owner: str | None, current: Current) -> Fi
             f"policy statement with the condition s3:DataAccessPointAccount = {owner}); if it does not, the "
             "bucket owner must add one."
         )
-    if document is not None and (size := json_bytes(document)) > BUCKET_POLICY_MAX_BYTES:
-        warnings.append(
-            f"The new {what} is {size:,} bytes, over S3's 20 KB limit ({BUCKET_POLICY_MAX_BYTES:,}), so S3 "
-            "will refuse it: fold grants into fewer statements (one statement can list several resources)."
-        )
+    warnings += _too_large(
+        LayerKind.BUCKET_POLICY,
+        what,
+        document,
+        ", so S3 will refuse it: fold grants into fewer statements (one statement can list several "
+        "resources).",
+    )
     return Fix(
         layer="bucket-policy",
         target=policy.target,
@@ -220,6 +219,14 @@ def _bucket_policy_fix(plan: FixPlan, owner: str | None, current: Current) -> Fi
         operation=policy.operation,
         sid_stem=plan.stem,
     )
+
+
+def _too_large(layer: LayerKind, what: str, document: Document | None, consequence: str) -> list[str]:
+    """The warning that the service of ``layer`` would refuse the new document as too large, if it would."""
+    if document is None:
+        return []
+    warning = LAYER_SPECS[layer].size_warning(what, document, consequence)
+    return [warning] if warning else []
 
 
 def _admin(plan: FixPlan) -> str:
@@ -251,7 +258,7 @@ class _IamGrant:
 def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     plan = grant.plan
     target = plan.identity.boundary or plan.iam_arn(f"policy/{BOUNDARY_POLICY_NAME}")
-    current = existing(current)
+    current = existing(current, LayerKind.BOUNDARY)
     warnings = [
         "Every MLSpace user role carries this boundary: raising it grants nothing by itself, but lets any "
         "role whose identity policies grant this access use it."
@@ -266,7 +273,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
     this: list[Granted] = [bucket] if grant.s3 else []
     this += [grant.key.granted] if grant.key else []
     document: Document | None = None
-    if isinstance(current, Unread) or _key_read_at_run_time(plan, grant.key):
+    if not isinstance(current, dict) or _key_read_at_run_time(plan, grant.key):
         statements = [listing_statement([str(bucket.bucket)])] if grant.s3 else []
         statements += [key_listing_statement([grant.key.granted.resource])] if grant.key else []
         if _key_read_at_run_time(plan, grant.key):
@@ -284,11 +291,7 @@ def _boundary_fix(grant: _IamGrant, current: Current) -> Fix:
         before = statements_of(current)
         statements = [statement for statement in statements_of(document) if statement not in before]
         lines = [heredoc("boundary.json", document)]
-    if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
-        warnings.append(
-            f"The new boundary is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
-            "policy, so IAM will refuse it."
-        )
+    warnings += _too_large(LayerKind.BOUNDARY, "boundary", document, ", so IAM will refuse it.")
     return Fix(
         layer="boundary",
         target=target,
@@ -366,7 +369,7 @@ def _unread_boundary_lines(
     statement (core/ceiling.py), with jq, into ``boundary.json``."""
     lines = [
         "# The current boundary could not be read here: fetch it, then add this grant to it (needs jq).",
-        f"{iam_fetch(target)} > boundary.current.json",
+        f"{_BOUNDARY.read_command(target)} > boundary.current.json",
     ]
     step = "boundary.current.json"
     if this is not None:
@@ -473,10 +476,10 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
     )
     target = plan.iam_arn(f"policy/{name}")
     shared = plan.scope is GrantScope.SHARED
-    current = existing(current) if shared else current
+    current = existing(current, LayerKind.IDENTITY, ours=not shared)
     document = new_document(current, statements)
     speculative = isinstance(grant.key, BucketKey)  # the bucket may use no KMS key: never block on it
-    if speculative and document is not None and iam_size(document) > MANAGED_POLICY_MAX_CHARS:
+    if speculative and document is not None and _IDENTITY.size.over(document) is not None:
         statements = statements[:-1]
         document = new_document(current, statements)
     user_policy = user_policy_name(identity.user or "<User>")
@@ -504,11 +507,12 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             "grant too if jobs read this data."
         )
     warnings += unreadable_warning(current, name, Operation.CREATE_POLICY_VERSION.value)
-    if document is not None and (size := iam_size(document)) > MANAGED_POLICY_MAX_CHARS:
-        warnings.append(
-            f"The new {name} is {size:,} characters, over IAM's {MANAGED_POLICY_MAX_CHARS:,} for a managed "
-            f"policy: put this grant in another policy of our own ({name}-2) attached the same way."
-        )
+    warnings += _too_large(
+        LayerKind.IDENTITY,
+        name,
+        document,
+        f": put this grant in another policy of our own ({name}-2) attached the same way.",
+    )
     create = f"aws iam create-policy --policy-name {shlex.quote(name)} --policy-document file://grant.json"
     if isinstance(current, Unread) and not shared:
         # Whether the policy exists is unknown here: the command finds out, so it works from either state.
@@ -517,7 +521,7 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
             "# statements to it (needs jq).",
             heredoc("grant.add.json", list(statements)),
             f"if aws iam get-policy --policy-arn {shlex.quote(target)} >/dev/null 2>&1; then",
-            *(f"  {line}" for line in merge_lines(statements, "grant", iam_fetch(target))),
+            *(f"  {line}" for line in merge_lines(statements, "grant", _IDENTITY.read_command(target))),
             *(f"  {line}" for line in (_grant_without_bucket_key(plan) if speculative else [])),
             *(f"  {line}" for line in size_guard(target, "grant.json", ANOTHER_POLICY)),
             *(f"  {line}" for line in iam_version_lines(target, "grant.json", ours=True)),
@@ -528,10 +532,10 @@ def _identity_fix(grant: _IamGrant, current: Current) -> Fix:
         ]
         operation = Operation.CREATE_POLICY_VERSION
     elif current is None:
-        lines = [*document_lines(document, statements, "grant", iam_fetch(target)), create]
+        lines = [*document_lines(document, statements, "grant", _IDENTITY.read_command(target)), create]
         operation = Operation.CREATE_POLICY
     else:
-        lines = document_lines(document, statements, "grant", iam_fetch(target))
+        lines = document_lines(document, statements, "grant", _IDENTITY.read_command(target))
         lines += _grant_without_bucket_key(plan) if document is None and speculative else []
         lines += size_guard(target, "grant.json", ANOTHER_POLICY) if document is None else []
         lines += iam_version_lines(target, "grant.json", ours=not shared)
@@ -567,11 +571,10 @@ def _grant_without_bucket_key(plan: FixPlan) -> list[str]:
 def _key_policy_fix(plan: FixPlan, key: NamedKey, current: Current) -> Fix:
     condition = {**plan.principal_condition, **key.via_s3}
     statement = allow_statement(plan.stem + "Kms", kms_actions(plan), ["*"], plan.principal, condition)
-    current = existing(current)
+    current = existing(current, LayerKind.KMS)
     document = new_document(current, [statement])
-    where = f"--key-id {shlex.quote(key.arn)} --policy-name default --region {shlex.quote(key.region)}"
-    put = f"aws kms put-key-policy {where} --policy file://key-policy.json"
-    fetch = f"aws kms get-key-policy {where} --query Policy --output text"
+    put = _KEY_POLICY.write_command(key.arn, "key-policy.json")
+    fetch = _KEY_POLICY.read_command(key.arn)
     warnings = [
         "A key policy must allow the caller itself: an identity grant alone is not enough. The caller's "
         "identity policy and boundary must allow the key too; the boundary and identity fixes of this plan "
@@ -580,11 +583,9 @@ def _key_policy_fix(plan: FixPlan, key: NamedKey, current: Current) -> Fix:
     ]
     warnings += unreadable_warning(current, "key policy", Operation.PUT_KEY_POLICY.value)
     warnings += deny_warning(current, "key policy")
-    if document is not None and (size := json_bytes(document)) > KEY_POLICY_MAX_BYTES:
-        warnings.append(
-            f"The new key policy is {size:,} bytes, over KMS's 32 KB limit ({KEY_POLICY_MAX_BYTES:,}), so "
-            "KMS will refuse it: fold grants into fewer statements."
-        )
+    warnings += _too_large(
+        LayerKind.KMS, "key policy", document, ", so KMS will refuse it: fold grants into fewer statements."
+    )
     lines = [comment(f"Run with the credentials of account {key.account}.")]
     lines += document_lines(document, [statement], "key-policy", fetch)
     return Fix(
@@ -608,7 +609,8 @@ def _bucket_key_policy_fix(plan: FixPlan, key: BucketKey) -> Fix:
     account, which may read the bucket's default encryption and, owning the key, change its policy."""
     condition = {**plan.principal_condition, **key.via_s3}
     statement = allow_statement(plan.stem + "Kms", kms_actions(plan), ["*"], plan.principal, condition)
-    where = '--key-id "$key" --policy-name default --region "$region"'
+    # The key and its region are read into these shell variables when the command runs.
+    key_id, region = Shell('"$key"'), Shell('"$region"')
     stop = shlex.quote(
         "The key policy could not be read: nothing was written (a policy of only our statement "
         "would lock out the key's administrators)."
@@ -619,13 +621,13 @@ def _bucket_key_policy_fix(plan: FixPlan, key: BucketKey) -> Fix:
         ),
         *key.discovery_lines(),
         heredoc("key-policy.add.json", [statement]),
-        f"if ! aws kms get-key-policy {where} --query Policy --output text > key-policy.current.json; then",
+        f"if ! {_KEY_POLICY.read_command(key_id, region=region)} > key-policy.current.json; then",
         f"  echo {stop} >&2",
         "  exit 1",
         "fi",
         f"jq --slurpfile add key-policy.add.json {shlex.quote(JQ_MERGE)} key-policy.current.json "
         "> key-policy.json",
-        f"aws kms put-key-policy {where} --policy file://key-policy.json",
+        _KEY_POLICY.write_command(key_id, "key-policy.json", region=region),
     ]
     return Fix(
         layer="kms",
