@@ -460,3 +460,37 @@ def test_the_script_is_executable_and_needs_no_tool_beyond_bash_coreutils_and_th
     assert os.access(SCRIPT, os.X_OK)
     assert SCRIPT.read_text().startswith("#!/bin/bash\n")
     assert shutil.which("sha256sum") and shutil.which("sed")
+
+
+def _documented_line() -> str:
+    """The line deploy/README.md tells the admin to append to MLSpace's on-start script."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    block = re.search(r"cat >> on-start\.sh\.new <<EOF\n(.*?)\nEOF\n", readme, re.S)
+    assert block is not None
+    [line] = [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
+    return line
+
+
+def test_the_line_the_readme_documents_runs_the_script_and_never_fails_the_start(notebook: Notebook) -> None:
+    copy = notebook.root / "s3access-on-start.sh"
+    line = _documented_line().replace("$PREFIX", PREFIX).replace("/tmp/s3access-on-start.sh", str(copy))
+    shutil.copy(SCRIPT, notebook.s3 / "on-start.sh")
+    environment = notebook.environment()
+    del environment["S3ACCESS_S3_PREFIX"]  # the line sets it
+    ran = subprocess.run(["bash", "-c", line], env=environment, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert notebook.restarts() == ["restart jupyter-server"]
+    assert len(notebook.pip_calls(notebook.envs / "python3")) == 2
+    assert f"copying {PREFIX}/s3access.conf" in ran.stdout
+
+    (notebook.s3 / "s3access.conf").unlink()
+    failed = subprocess.run(["bash", "-c", line], env=environment, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 0
+    assert "s3access: lifecycle script failed; see /var/log/s3access-lifecycle.log" in failed.stdout
+
+
+def test_the_readmes_wheelhouse_holds_what_the_script_installs() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    download = re.search(r"pip download .*?--dest wheelhouse \\\n(.*?)\n", readme)
+    assert download is not None
+    assert re.findall(r'"([^"]+)"', download.group(1)) == _requirements_from_pyproject()
