@@ -25,7 +25,7 @@ from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import InvalidInput, Unavailable
 from mlspace_s3magic.core.files import state_dir
-from mlspace_s3magic.core.render import terminal_safe
+from mlspace_s3magic.core.render import columns, terminal_safe
 
 ACTIONS = ("approve", "deny", "apply", "revoke")
 GREEN, RED, RESET = "\033[32m", "\033[31m", "\033[0m"
@@ -244,20 +244,28 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=True)
 
 
-def _request_line(request: AccessRequest) -> str:
-    """One request on one line (made inert where it is printed, see :func:`screen`)."""
+REQUEST_HEADER = ("ID", "STATUS", "ACCESS", "REQUESTER", "TARGET", "REASON")
+
+
+def _request_cells(request: AccessRequest) -> tuple[str, ...]:
     who = request.requester.user or request.requester.arn
     target = f"s3://{request.bucket}/{request.prefix}"
-    status, access = request.status.value, request.access.value
-    return f"{request.id}  {status:<14} {access:<10} {who:<12} {target}  {request.reason}"
+    return request.id, request.status.value, request.access.value, who, target, request.reason
+
+
+def _request_line(request: AccessRequest) -> str:
+    """One request on one line (made inert where it is printed, see :func:`screen`)."""
+    return columns((), [_request_cells(request)]).text()
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
     requests = _client(args).requests(args.status)
     if args.json:
         _print(_json([r.model_dump(mode="json") for r in requests]))
+    elif requests:
+        _print(columns(REQUEST_HEADER, [_request_cells(r) for r in requests]).text())
     else:
-        _print([_request_line(r) for r in requests] or ["(no requests)"])
+        _print(["(no requests)"])
     return 0
 
 
@@ -305,9 +313,43 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def verification_lines(verification: dict[str, Any]) -> list[str]:
+    """What the verification after an apply (or revoke) found: the requester's verdict per capability
+    over the live layers, with the layers and reasons that block one not allowed, and what it could not
+    read."""
+    verdict = {True: "allowed", False: "denied", None: "unknown"}
+    checks = verification.get("capabilities", [])
+    table = columns(
+        ("CAPABILITY", "VERDICT", "BLOCKED BY"),
+        [
+            (
+                str(check.get("capability", "")),
+                verdict.get(check.get("allowed"), "unknown"),
+                ", ".join(map(str, check.get("blocked_by", []))) or "-",
+            )
+            for check in checks
+        ],
+        below=[[] if check.get("allowed") is True else check.get("reasons", []) for check in checks],
+    )
+    lines = [
+        f"verification as {verification.get('principal', '?')}: "
+        f"{verdict.get(verification.get('allowed'), 'unknown')}"
+    ]
+    if checks:
+        lines += table.text().splitlines()
+    return lines + [f"note: {note}" for note in verification.get("notes", [])]
+
+
 def cmd_action(args: argparse.Namespace) -> int:
     request = _client(args).act(args.id, args.action)
-    _print(_json(request.model_dump(mode="json")) if args.json else [_request_line(request)])
+    if args.json:
+        _print(_json(request.model_dump(mode="json")))
+        return 0
+    lines = [_request_line(request)]
+    verification = (request.result or {}).get("verification") if args.action in ("apply", "revoke") else None
+    if isinstance(verification, dict):
+        lines += verification_lines(verification)
+    _print(lines)
     return 0
 
 
@@ -315,12 +357,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     entries = _client(args).audit(args.request)
     if args.json:
         _print(_json([e.model_dump(mode="json") for e in entries]))
-    else:
-        _print(
-            f"{e.seq:>5}  {e.at.isoformat()}  {e.actor:<40} {e.action:<10} {e.request_id or '-':<14} "
-            f"{e.from_status or '-'}->{e.to_status or '-'}"
+    elif entries:
+        rows = [
+            (
+                str(e.seq),
+                e.at.isoformat(),
+                e.actor,
+                e.action,
+                e.request_id or "-",
+                f"{e.from_status or '-'}->{e.to_status or '-'}",
+            )
             for e in entries
-        )
+        ]
+        _print(columns(("SEQ", "AT", "ACTOR", "ACTION", "REQUEST", "STATUS"), rows).text())
+    else:
+        _print(["(no entries)"])
     return 0
 
 
@@ -333,12 +384,20 @@ def cmd_buckets(args: argparse.Namespace) -> int:
     buckets = client.buckets()
     if args.json:
         _print(_json([b.model_dump(mode="json") for b in buckets]))
-    else:
-        _print(
-            f"{b.bucket:<32} {b.owner_account or '-':<13} {b.region or '-':<10} "
-            f"{b.owner_role_arn or '(owner applies by hand)'}  {b.description}"
+    elif buckets:
+        rows = [
+            (
+                b.bucket,
+                b.owner_account or "-",
+                b.region or "-",
+                b.owner_role_arn or "(owner applies by hand)",
+                b.description,
+            )
             for b in buckets
-        )
+        ]
+        _print(columns(("BUCKET", "OWNER ACCOUNT", "REGION", "OWNER ROLE", "DESCRIPTION"), rows).text())
+    else:
+        _print(["(no buckets registered)"])
     return 0
 
 

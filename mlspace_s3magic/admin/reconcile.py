@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from mlspace_s3magic.admin.apply import Documents, VersionsFull
@@ -30,6 +29,7 @@ from mlspace_s3magic.core.access import AccessRequest, SharedBucket
 from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.ceiling import CeilingDoesNotFit, with_ceiling
 from mlspace_s3magic.core.mlspace import grant_policy_project, is_grant_policy_name
+from mlspace_s3magic.core.policy.arns import resource_name
 from mlspace_s3magic.core.policy_edit import (
     SID_SUFFIXES,
     Document,
@@ -37,11 +37,12 @@ from mlspace_s3magic.core.policy_edit import (
     remove_statements,
     statements_of,
 )
-from mlspace_s3magic.core.render import Rendered, terminal_safe
+from mlspace_s3magic.core.render import Columns, Rendered, columns, notes_html, notes_text
 
 # Every request's statements carry a Sid from ``AccessRequest.sid_stem``: this prefix, then the id.
 REQUEST_SID = re.compile(r"^(S3AccessReq[A-Za-z0-9]+?)(" + "|".join(SID_SUFFIXES) + r")$")
 ATTACH, RESTORE, RECOMPUTE, ORPHAN = "attach", "restore", "boundary", "orphan"
+WHOLE = "Every live grant is whole, and no statement of ours is orphaned."
 
 
 @dataclass(frozen=True)
@@ -81,21 +82,29 @@ class ReconcileReport(Rendered):
             tuple(str(note) for note in data.get("notes", [])),
         )
 
-    def _lines(self) -> list[str]:
-        return [
-            f"{'done' if finding.done else 'found':<5}  {finding.kind:<8} {finding.layer:<13} "
-            f"{finding.target}: {finding.detail}"
-            + (f" (request {finding.request_id})" if finding.request_id else "")
-            for finding in self.findings
-        ]
+    def _table(self) -> Columns:
+        return columns(
+            ("STATE", "KIND", "LAYER", "REQUEST", "TARGET", "DETAIL"),
+            [
+                (
+                    "done" if finding.done else "found",
+                    finding.kind,
+                    finding.layer,
+                    finding.request_id or "-",
+                    finding.target,
+                    finding.detail,
+                )
+                for finding in self.findings
+            ],
+        )
 
     def __str__(self) -> str:
-        lines = self._lines() or ["Every live grant is whole, and no statement of ours is orphaned."]
-        return terminal_safe("\n".join([*lines, *(f"Note: {note}" for note in self.notes)]))
+        table = self._table().text() if self.findings else WHOLE
+        return "\n".join([table, *notes_text(self.notes)])
 
     def _repr_html_(self) -> str:
-        items = "".join(f"<li>{escape(line)}</li>" for line in self._lines())
-        return f"<div><strong>Reconcile</strong><ul>{items}</ul></div>"
+        table = self._table().html() if self.findings else f"<p>{WHOLE}</p>"
+        return f"<div><strong>Reconcile</strong>{table}{notes_html(self.notes)}</div>"
 
 
 @dataclass(frozen=True)
@@ -155,8 +164,7 @@ class Reconciler:
 
     def _attach(self, documents: Documents, policy_arn: str, request_id: str) -> list[Finding]:
         """A project grant reaches every member's role, those made after the grant too."""
-        name = policy_arn.rsplit("/", 1)[-1]
-        project = grant_policy_project(name)
+        project = grant_policy_project(resource_name(policy_arn))
         if project is None:
             return []  # a user's grant: its one role was attached when applied
         roles = project_roles(self.aws, project)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.admin.reconcile import WHOLE, Finding, ReconcileReport
 from mlspace_s3magic.cli import main
 from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.mlspace import user_role_name
@@ -125,3 +126,29 @@ def test_only_an_admin_reconciles(endpoint: Endpoint, principal: str) -> None:
 
     with pytest.raises(AdminRefused, match="403"):
         endpoint.client(principal).reconcile()
+
+
+def test_the_report_is_one_table_in_a_terminal_and_in_a_notebook() -> None:
+    report = ReconcileReport(
+        (
+            Finding("orphan", "bucket-policy", "partner-data", "S3AccessReqgone1234Objects\x1b[2K"),
+            Finding("attach", "identity", GRANT_ARN, f"attached to {CAROL}", "req-1", done=True),
+        ),
+        ("Could not read the kms layer.",),
+    )
+    header, orphan, attach, *notes = str(report).splitlines()
+    assert header.split() == ["STATE", "KIND", "LAYER", "REQUEST", "TARGET", "DETAIL"]
+    assert orphan.split() == [
+        "found",
+        "orphan",
+        "bucket-policy",
+        "-",
+        "partner-data",
+        "S3AccessReqgone1234Objects\\x1b[2K",
+    ]
+    assert attach.startswith("done   attach") and attach.index("req-1") == header.index("REQUEST")
+    assert notes == ["Notes:", "  - Could not read the kms layer."]
+    html = report._repr_html_()
+    assert "<th>DETAIL</th>" in html and "<td>orphan</td>" in html
+    assert "<li>Could not read the kms layer.</li>" in html
+    assert str(ReconcileReport(())) == WHOLE
