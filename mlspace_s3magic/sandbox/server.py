@@ -12,6 +12,7 @@ from moto import backends
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
+from mlspace_s3magic.core.errors import Unavailable
 from mlspace_s3magic.sandbox import authorization
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import seed_world
@@ -61,7 +62,9 @@ class Sandbox:
     @property
     def endpoint_url(self) -> str:
         if self._server is None:
-            raise RuntimeError("the sandbox is not started")
+            raise Unavailable(
+                "The sandbox is not started: start() it (or run `s3access sandbox serve`) first."
+            )
         host, port = self._server.get_host_and_port()
         return f"http://{host}:{port}"
 
