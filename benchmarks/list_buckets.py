@@ -22,10 +22,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 from processes import sandbox_process
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.reachability import reachable_buckets
-from mlspace_s3magic.core.registry import RegistryEntry
 from mlspace_s3magic.sandbox.world import PARTNER_ACCOUNT
 
 SERVICES = ("s3", "iam", "sts")
@@ -68,7 +68,7 @@ def main() -> None:
                     names[::2],
                 )
             )  # half hold an object, half are empty
-        registry = [RegistryEntry(name, PARTNER_ACCOUNT) for name in names]
+        registry = [SharedBucket(bucket=name, owner_account=PARTNER_ACCOUNT) for name in names]
         delay = args.delay_ms / 1000
 
         baseline_delay = Delay(delay)

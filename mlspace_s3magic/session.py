@@ -15,13 +15,14 @@ from pathlib import Path
 from mlspace_s3magic.access_requests.actions import shared_buckets
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
 from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.check import AccessReport, Checker
 from mlspace_s3magic.core.diagnosis import Diagnosis
 from mlspace_s3magic.core.errors import S3MagicError, Unavailable
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.reachability import DEFAULT_WORKERS, BucketList, Progress, reachable_buckets
-from mlspace_s3magic.core.registry import RegistryEntry, default_registry_path
+from mlspace_s3magic.core.registry import default_registry_path
 
 
 class NoAdminEndpoint(Unavailable):
@@ -54,7 +55,7 @@ class S3AccessSession:
         self._checker: Checker | None = None
         self._admin: AdminClient | None = None
         self._bucket_list: BucketList | None = None
-        self._registry: tuple[list[RegistryEntry], tuple[str, ...]] | None = None
+        self._registry: tuple[list[SharedBucket], tuple[str, ...]] | None = None
 
     @property
     def checker(self) -> Checker:
@@ -91,7 +92,7 @@ class S3AccessSession:
         """The admin endpoint's diagnosis of the caller's access, every layer read with its rights."""
         return Diagnosis.from_dict(self.admin().diagnose(str(ref)))
 
-    def registry(self, *, refresh: bool = False) -> tuple[list[RegistryEntry], tuple[str, ...]]:
+    def registry(self, *, refresh: bool = False) -> tuple[list[SharedBucket], tuple[str, ...]]:
         """The shared buckets the admin registered (the endpoint's when configured, else the file), with
         notes on where they came from; read once per session unless refreshed."""
         with self._lock:

@@ -11,10 +11,10 @@ from pydantic import ValidationError
 
 from mlspace_s3magic.access_requests.client import AdminClient, AdminUnreachable
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
-from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest
+from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest, SharedBucket
 from mlspace_s3magic.core.errors import InvalidInput
 from mlspace_s3magic.core.names import BucketRef
-from mlspace_s3magic.core.registry import RegistryEntry, load_registry_file
+from mlspace_s3magic.core.registry import load_registry_file
 
 
 class InvalidRequest(InvalidInput):
@@ -59,11 +59,11 @@ def cancel_request(client: AdminClient, request_id: str) -> AccessRequest:
     return client.act(request_id, "cancel")
 
 
-def shared_buckets(client: AdminClient | None, fallback: Path) -> tuple[list[RegistryEntry], tuple[str, ...]]:
+def shared_buckets(client: AdminClient | None, fallback: Path) -> tuple[list[SharedBucket], tuple[str, ...]]:
     """The registry: the endpoint's when one is configured (the admin keeps it there), else the file."""
     if client is not None:
         try:
-            return [RegistryEntry.of(bucket) for bucket in client.buckets()], ()
+            return client.buckets(), ()
         except AdminUnreachable as error:
             return load_registry_file(fallback), (f"{error} Using the registry file {fallback} instead.",)
     return load_registry_file(fallback), ()

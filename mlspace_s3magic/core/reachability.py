@@ -13,13 +13,14 @@ from enum import StrEnum
 from html import escape
 from typing import Any, Protocol
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import Unreadable
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.probes import READ_PROBE_KEY, Outcome, PayerProbe, Probe, Prober
-from mlspace_s3magic.core.registry import Candidate, RegistryEntry, candidates
+from mlspace_s3magic.core.registry import Candidate, candidates
 from mlspace_s3magic.core.render import Cell, Columns, Rendered, columns
 
 DEFAULT_WORKERS = 64
@@ -184,7 +185,7 @@ class Progress(Protocol):
 
 def reachable_buckets(
     checker: Checker,
-    registry: Iterable[RegistryEntry],
+    registry: Iterable[SharedBucket],
     extra_buckets: Iterable[str] = (),
     *,
     workers: int = DEFAULT_WORKERS,

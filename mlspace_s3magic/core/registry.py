@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.errors import UpstreamFailed
 from mlspace_s3magic.core.files import config_dir
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
 from mlspace_s3magic.core.mlspace import data_bucket_name
-from mlspace_s3magic.core.names import InvalidBucketReference, validate_bucket_name
 from mlspace_s3magic.core.policy.arns import s3_location
+from mlspace_s3magic.core.policy_edit import statements_of
 
 REGISTRY_ENV = "S3ACCESS_REGISTRY"
 SOURCE_MLSPACE = "mlspace"
@@ -32,42 +34,33 @@ class RegistryError(UpstreamFailed):
     """The registry file cannot be read or is not in the expected shape."""
 
 
-@dataclass(frozen=True)
-class RegistryEntry:
-    """A shared bucket as the admin registered it."""
+# What the registry file holds of a shared bucket: all but the owner's role, which only the admin endpoint
+# uses.
+REGISTRY_FIELDS = ("bucket", "owner_account", "region", "description")
 
-    bucket: str
-    owner_account: str | None = None
-    region: str | None = None
-    description: str = ""
 
-    @classmethod
-    def of(cls, shared: SharedBucket) -> RegistryEntry:
-        """What notebooks read of a bucket the admin keeps: all of it but the owner's role, which only the
-        admin endpoint uses."""
-        return cls(shared.bucket, shared.owner_account, shared.region, shared.description)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str) -> RegistryEntry:
-        bucket = data.get("bucket")
-        if not isinstance(bucket, str) or not bucket:
-            raise RegistryError(f'{where}: each entry needs a "bucket" name')
-        try:
-            validate_bucket_name(bucket)
-        except InvalidBucketReference as error:
-            raise RegistryError(f"{where}: {error}") from None
-        owner = data.get("owner_account")
-        if owner is not None and not (isinstance(owner, str) and owner.isdigit() and len(owner) == 12):
-            raise RegistryError(f"{where}: owner_account must be a 12-digit account id, not {owner!r}")
-        return cls(bucket, owner, data.get("region"), str(data.get("description", "")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "owner_account": self.owner_account,
-            "region": self.region,
-            "description": self.description,
-        }
+def _registered(data: Mapping[str, Any], where: str) -> SharedBucket:
+    """One entry of the file as the admin's model, so the file and the endpoint validate it alike; the two
+    mistakes a hand-written file makes most are named in words of their own."""
+    bucket = data.get("bucket")
+    if not isinstance(bucket, str) or not bucket:
+        raise RegistryError(f'{where}: each entry needs a "bucket" name')
+    owner = data.get("owner_account")
+    if owner is not None and not (isinstance(owner, str) and owner.isdigit() and len(owner) == 12):
+        raise RegistryError(f"{where}: owner_account must be a 12-digit account id, not {owner!r}")
+    try:
+        return SharedBucket(
+            bucket=bucket,
+            owner_account=owner,
+            region=data.get("region"),
+            description=str(data.get("description", "")),
+        )
+    except ValidationError as error:
+        first = error.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        field = ".".join(str(part) for part in first["loc"])
+        problem = str(cause) if isinstance(cause, ValueError) else f"{field}: {first['msg']}"
+        raise RegistryError(f"{where}: {problem}") from None
 
 
 @dataclass(frozen=True)
@@ -94,7 +87,7 @@ def default_registry_path() -> Path:
     return config_dir("registry.json")
 
 
-def load_registry_file(path: Path) -> list[RegistryEntry]:
+def load_registry_file(path: Path) -> list[SharedBucket]:
     """Entries from ``{"buckets": [...]}`` (or a bare list); a missing file is an empty registry."""
     try:
         data = json.loads(path.read_text())
@@ -108,21 +101,21 @@ def load_registry_file(path: Path) -> list[RegistryEntry]:
     if not isinstance(entries, list):
         raise RegistryError(f'The registry {path} must hold {{"buckets": [...]}} or a list of entries.')
     return [
-        RegistryEntry.from_dict(entry if isinstance(entry, dict) else {}, f"{path}: buckets[{index}]")
+        _registered(entry if isinstance(entry, dict) else {}, f"{path}: buckets[{index}]")
         for index, entry in enumerate(entries)
     ]
 
 
-def save_registry_file(path: Path, entries: Sequence[RegistryEntry]) -> None:
+def save_registry_file(path: Path, entries: Sequence[SharedBucket]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"buckets": [entry.to_dict() for entry in entries]}, indent=2) + "\n")
+    listed = [entry.model_dump(include=set(REGISTRY_FIELDS)) for entry in entries]
+    path.write_text(json.dumps({"buckets": listed}, indent=2) + "\n")
 
 
 def buckets_named_in(policy: FetchedPolicy) -> list[str]:
     """Bucket names in a policy's S3 resources; wildcards and policy variables name no single bucket."""
-    statements = policy.document.get("Statement", [])
     names: list[str] = []
-    for statement in statements if isinstance(statements, list) else [statements]:
+    for statement in statements_of(policy.document):
         if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         resources = statement.get("Resource", [])
@@ -139,7 +132,7 @@ def buckets_named_in(policy: FetchedPolicy) -> list[str]:
 def candidates(
     identity: Identity,
     caller: CallerLayers,
-    registry: Iterable[RegistryEntry],
+    registry: Iterable[SharedBucket],
     extra_buckets: Iterable[str] = (),
 ) -> list[Candidate]:
     """Every source merged, de-duplicated (case-sensitively, as S3 names are), each with its sources."""

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import DEFAULT_REGION, Aws, AwsSettings, StaticCredentials
 from mlspace_s3magic.core.errors import NotFound, Unavailable
 from mlspace_s3magic.core.files import state_dir, write_private
-from mlspace_s3magic.core.registry import REGISTRY_ENV, RegistryEntry, save_registry_file
+from mlspace_s3magic.core.registry import REGISTRY_ENV, save_registry_file
 from mlspace_s3magic.sandbox.mlspace_policies import NOTEBOOK_ROLE_NAME
 
 STATE_FILE_NAME = "sandbox.json"
@@ -139,7 +140,7 @@ class SandboxState:
             bool(data.get("shared_role", False)),
         )
 
-    def save(self, state_dir: Path, registry: Sequence[RegistryEntry] = ()) -> Path:
+    def save(self, state_dir: Path, registry: Sequence[SharedBucket] = ()) -> Path:
         """Write ``sandbox.json`` readable by its owner only (it holds secrets), and the bucket registry."""
         state_dir.mkdir(parents=True, exist_ok=True)
         registry_path = state_dir.resolve() / REGISTRY_FILE_NAME

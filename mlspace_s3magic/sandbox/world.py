@@ -36,7 +36,6 @@ from mlspace_s3magic.core.mlspace import (
 )
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.core.policy.arns import resource_name
-from mlspace_s3magic.core.registry import RegistryEntry
 from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
 from mlspace_s3magic.sandbox.state import SandboxPrincipal, SandboxState
@@ -85,7 +84,8 @@ SHARED_BUCKETS = (
         owner_role_arn=OWNER_ROLE_ARN,
     ),
 )
-REGISTRY = tuple(RegistryEntry(b.bucket, b.owner_account, b.region, b.description) for b in SHARED_BUCKETS)
+# The registry file notebooks read lists these (``save_registry_file`` leaves the owner's role out).
+REGISTRY = SHARED_BUCKETS
 SEED_WORKERS = 8
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.check import Checker
 from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.probes import Outcome, Probe
 from mlspace_s3magic.core.reachability import Status, reachability, reachable_buckets, status_of
-from mlspace_s3magic.core.registry import Candidate, RegistryEntry
+from mlspace_s3magic.core.registry import Candidate
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import REGISTRY
 
@@ -52,7 +53,9 @@ def test_alice_sees_what_the_issue_promises(sandbox: SandboxState) -> None:
 
 
 def test_a_missing_bucket_is_missing_not_denied(sandbox: SandboxState) -> None:
-    buckets = reachable_buckets(Checker(sandbox.aws_for("owner")), [RegistryEntry("no-such-bucket-anywhere")])
+    buckets = reachable_buckets(
+        Checker(sandbox.aws_for("owner")), [SharedBucket(bucket="no-such-bucket-anywhere")]
+    )
     (item,) = buckets.items
     assert item.status is Status.MISSING
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.layers import CallerLayers, FetchedPolicy, Unreadable
 from mlspace_s3magic.core.registry import (
-    RegistryEntry,
     RegistryError,
     buckets_named_in,
     candidates,
     load_registry_file,
+    save_registry_file,
 )
 
 ALICE = Identity(
@@ -49,7 +50,9 @@ def test_registry_in_both_shapes(tmp_path: Path) -> None:
     }
     (tmp_path / "a.json").write_text(json.dumps({"buckets": [entry]}))
     (tmp_path / "b.json").write_text(json.dumps([entry]))
-    expected = [RegistryEntry("partner-data", "222222222222", "eu-west-1", "x")]
+    expected = [
+        SharedBucket(bucket="partner-data", owner_account="222222222222", region="eu-west-1", description="x")
+    ]
     assert load_registry_file(tmp_path / "a.json") == expected == load_registry_file(tmp_path / "b.json")
 
 
@@ -61,6 +64,7 @@ def test_registry_in_both_shapes(tmp_path: Path) -> None:
         ('[{"owner_account": "1"}]', 'buckets[0]: each entry needs a "bucket" name'),
         ('[{"bucket": "ok-bucket", "owner_account": "12"}]', "owner_account must be a 12-digit account id"),
         ('[{"bucket": "ok-bucket"}, {"bucket": "bad bucket"}]', "buckets[1]: 'bad bucket' is not a valid"),
+        ('[{"bucket": "ok-bucket", "region": "Mars"}]', "buckets[0]: region: String should match pattern"),
     ],
 )
 def test_bad_registries_say_where(tmp_path: Path, content: str, message: str) -> None:
@@ -70,6 +74,32 @@ def test_bad_registries_say_where(tmp_path: Path, content: str, message: str) ->
         load_registry_file(path)
     assert message in str(error.value)
     assert str(path) in str(error.value)
+
+
+def test_the_file_holds_all_but_the_owner_s_role_in_the_same_shape(tmp_path: Path) -> None:
+    shared = SharedBucket(
+        bucket="partner-data",
+        owner_account="222222222222",
+        region="eu-west-1",
+        description="x",
+        owner_role_arn="arn:aws:iam::222222222222:role/Editor",
+    )
+    path = tmp_path / "registry.json"
+    save_registry_file(path, [shared])
+    listed = {
+        "bucket": "partner-data",
+        "owner_account": "222222222222",
+        "region": "eu-west-1",
+        "description": "x",
+    }
+    (written,) = json.loads(path.read_text())["buckets"]
+    assert list(written.items()) == list(listed.items())  # the same keys, in the same order
+    assert load_registry_file(path) == [shared.model_copy(update={"owner_role_arn": None})]
+
+
+def test_a_lone_statement_object_names_its_buckets() -> None:
+    lone = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lone-bucket/*"}
+    assert buckets_named_in(FetchedPolicy("p", {"Statement": lone})) == ["lone-bucket"]
 
 
 def test_bucket_names_come_only_from_concrete_allows() -> None:
@@ -96,8 +126,13 @@ def test_candidates_merge_every_source_once() -> None:
         ),
     )
     registry = [
-        RegistryEntry("partner-shared-readonly", "222222222222", "us-east-1", "reference"),
-        RegistryEntry("BucketToBeShared", "222222222222"),
+        SharedBucket(
+            bucket="partner-shared-readonly",
+            owner_account="222222222222",
+            region="us-east-1",
+            description="reference",
+        ),
+        SharedBucket(bucket="BucketToBeShared", owner_account="222222222222"),
     ]
     found = {c.bucket: c for c in candidates(ALICE, caller, registry, ["my-scratch", "BucketToBeShared"])}
     assert list(found) == [

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import StaticCredentials
 from mlspace_s3magic.core.errors import S3MagicError
-from mlspace_s3magic.core.registry import RegistryEntry, load_registry_file
+from mlspace_s3magic.core.registry import load_registry_file
 from mlspace_s3magic.sandbox.state import SandboxPrincipal, SandboxState
 
 
@@ -54,7 +55,9 @@ def test_unknown_principal_names_the_valid_ones() -> None:
 
 
 def test_state_round_trips_and_is_private(tmp_path: Path) -> None:
-    entry = RegistryEntry("partner-bucket", "222222222222", "us-east-1", "shared")
+    entry = SharedBucket(
+        bucket="partner-bucket", owner_account="222222222222", region="us-east-1", description="shared"
+    )
     path = _state().save(tmp_path / "state", [entry])
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = SandboxState.load(tmp_path / "state")
