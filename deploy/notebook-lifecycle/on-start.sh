@@ -12,10 +12,10 @@
 #      etc/jupyter/jupyter_server_config.json) and into /etc/profile.d (S3ACCESS_ADMIN_URL, for terminals and
 #      the s3access command);
 #   4. restarts the Jupyter server if anything changed;
-#   5. in the background (pip can take a while per environment and on-start has 5 minutes), installs the magics
-#      into every other conda environment with Python (the kernels): the wheel with --no-deps, then only what the
-#      magics import (MAGIC_REQUIREMENTS below: never jupyter_server, never an upgrade of what is already
-#      satisfied), and writes c.S3Access.admin_url into the environment's etc/ipython/ipython_config.json.
+#   5. in the background (pip can take a while per environment and on-start has 5 minutes), installs the
+#      magics into every other conda environment with ipykernel (the kernels): the wheel with --no-deps, then
+#      only what the magics import (MAGIC_REQUIREMENTS below: never jupyter_server, never an upgrade of what is
+#      already satisfied), and writes c.S3Access.admin_url into the environment's etc/ipython/ipython_config.json.
 #
 # Idempotent: each environment keeps a stamp (the wheel's SHA-256 and what was installed); a run with the same
 # wheel and URL installs nothing, writes nothing and does not restart the server. Every step is logged with a UTC
@@ -37,6 +37,8 @@ PATH="$PATH:/usr/local/bin"
 S3ACCESS_S3_PREFIX="${S3ACCESS_S3_PREFIX:-}"
 S3ACCESS_CONDA_ENVS="${S3ACCESS_CONDA_ENVS:-/home/ec2-user/anaconda3/envs}"
 S3ACCESS_SERVER_ENV="${S3ACCESS_SERVER_ENV:-$S3ACCESS_CONDA_ENVS/JupyterSystemEnv}"
+# Lifecycle scripts start with PATH=/sbin:bin:/usr/sbin:/usr/bin; the AWS CLI may live in the conda root's bin.
+PATH="$PATH:$(dirname "$S3ACCESS_CONDA_ENVS")/bin"
 S3ACCESS_LOG="${S3ACCESS_LOG:-/var/log/s3access-lifecycle.log}"
 S3ACCESS_STAGE_DIR="${S3ACCESS_STAGE_DIR:-/tmp/s3access-lifecycle}"
 S3ACCESS_PROFILE_D="${S3ACCESS_PROFILE_D:-/etc/profile.d}"
@@ -301,17 +303,17 @@ server_environment() {
     local server_version
     server_version="$("$env/bin/jupyter" server --version 2>/dev/null | tail -n 1 | tr -d '[:space:]')" ||
         server_version=""
-    if [[ ! "$server_version" =~ ^([2-9]|[1-9][0-9])\. ]]; then
-        log "server: warning: Jupyter Server ${server_version:-not found} (the extension is made for 2.4 or later);" \
-            "the script does not upgrade it"
+    if [[ ! "$server_version" =~ ^([0-9]+\.[0-9]+) ]] || ! version_at_least "${BASH_REMATCH[1]}" 2.4; then
+        log "server: warning: Jupyter Server ${server_version:-not found}: the server extension is made for 2.4" \
+            "or later, and the script does not upgrade Jupyter"
     fi
 
     if [[ -n "$ADMIN_URL" ]]; then
-        local result
-        result="$(set_json_setting "$env/bin/python" "$env/etc/jupyter/jupyter_server_config.json" \
-            S3Access admin_url "$ADMIN_URL")" || fail "server: could not write $env/etc/jupyter/jupyter_server_config.json"
+        local result config="$env/etc/jupyter/jupyter_server_config.json"
+        result="$(set_json_setting "$env/bin/python" "$config" S3Access admin_url "$ADMIN_URL")" ||
+            fail "server: could not write $config"
         if [[ "$result" == changed ]]; then
-            log "server: wrote S3Access.admin_url = $ADMIN_URL to $env/etc/jupyter/jupyter_server_config.json"
+            log "server: wrote S3Access.admin_url = $ADMIN_URL to $config"
             SERVER_CHANGED=1
         else
             log "server: S3Access.admin_url already $ADMIN_URL"
@@ -377,6 +379,10 @@ kernel_environments() {
         [[ "$(cd "$env" && pwd -P)" == "$server" ]] && continue
         if [[ ! -x "$env/bin/python" ]]; then
             log "kernel $(basename "$env"): skipped: no Python in this environment"
+            continue
+        fi
+        if ! compgen -G "$env/lib/python3*/site-packages/ipykernel/__init__.py" >/dev/null; then
+            log "kernel $(basename "$env"): skipped: no ipykernel, so no notebook runs in this environment"
             continue
         fi
         kernel_environment "$env" || failures=$((failures + 1))

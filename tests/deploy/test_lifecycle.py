@@ -73,7 +73,7 @@ FAKE_JUPYTER = r"""#!/bin/bash
 env_dir="$(cd "$(dirname "$0")/.." && pwd)"
 case "$1 $2" in
     "lab --version") cat "$env_dir/lab-version" ;;
-    "server --version") echo 2.14.2 ;;
+    "server --version") cat "$env_dir/server-version" 2>/dev/null || echo 2.14.2 ;;
     *) echo "unexpected: jupyter $*" >&2; exit 2 ;;
 esac
 """
@@ -139,12 +139,16 @@ class Notebook:
     def calls(self) -> Path:
         return self.root / "calls"
 
-    def add_env(self, name: str, python: str | None) -> Path:
+    def add_env(self, name: str, python: str | None, *, kernel: bool = True) -> Path:
         env = self.envs / name
         (env / "bin").mkdir(parents=True)
         if python is not None:
             (env / "python-version").write_text(python + "\n")
             _executable(env / "bin" / "python", FAKE_PYTHON.replace("REAL_PYTHON", sys.executable))
+            if kernel:
+                site = env / "lib" / f"python{python.rsplit('.', 1)[0]}" / "site-packages"
+                (site / "ipykernel").mkdir(parents=True)
+                (site / "ipykernel" / "__init__.py").touch()
         return env
 
     def set_lab_version(self, version: str) -> None:
@@ -220,6 +224,7 @@ def notebook(tmp_path: Path) -> Notebook:
     nb.add_env("python3", "3.12.4")
     nb.add_env("pytorch_p311", "3.11.10")
     nb.add_env("legacy_p310", "3.10.14")
+    nb.add_env("tools", "3.12.1", kernel=False)
     nb.add_env("R", None)
     nb.s3.mkdir(parents=True)
     nb.stage_wheel()
@@ -281,6 +286,7 @@ def test_jupyterlab_4_installs_everything_and_a_second_run_changes_nothing(noteb
         assert len(calls) == 2 and calls[0].endswith(str(staged)) and "--no-deps" in calls[0]
         assert _json(env / "etc/ipython/ipython_config.json") == {"S3Access": {"admin_url": EXAMPLE_URL}}
     assert notebook.pip_calls(notebook.envs / "legacy_p310") == []
+    assert notebook.pip_calls(notebook.envs / "tools") == []
     assert not (notebook.envs / "legacy_p310" / "etc").exists()
     every_call = [call for env in notebook.envs.iterdir() for call in notebook.pip_calls(env)]
     assert not any("jupyter_server" in call for call in every_call)
@@ -290,7 +296,8 @@ def test_jupyterlab_4_installs_everything_and_a_second_run_changes_nothing(noteb
     assert lines and all(TIMESTAMPED.match(line) for line in lines)
     assert "kernel legacy_p310: skipped: Python 3.10 is older than 3.11" in log
     assert "kernel R: skipped: no Python in this environment" in log
-    assert "lab extension skipped" not in log
+    assert "kernel tools: skipped: no ipykernel" in log
+    assert "lab extension skipped" not in log and "warning" not in log
     assert "restarting the Jupyter server" in first.stdout and "kernels: done" in first.stdout
 
     before = notebook.snapshot()
@@ -310,8 +317,10 @@ def test_jupyterlab_3_installs_the_server_extension_and_magics_without_the_lab_e
     notebook: Notebook,
 ) -> None:
     notebook.set_lab_version("3.6.8")
+    (notebook.server / "server-version").write_text("1.24.0\n")
     result = notebook.run()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "server: warning: Jupyter Server 1.24.0: the server extension is made for 2.4" in result.stdout
 
     assert len(notebook.pip_calls(notebook.server)) == 2
     assert not (notebook.server / "share/jupyter/labextensions/mlspace-s3magic").exists()
