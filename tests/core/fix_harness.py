@@ -46,11 +46,8 @@ from mlspace_s3magic.core.policy import (
     evaluate,
     parse_policy,
 )
-from mlspace_s3magic.core.policy_edit import merge_statements
+from mlspace_s3magic.core.policy_edit import Document, Statement, merge_statements
 from mlspace_s3magic.sandbox import mlspace_policies as mlspace
-
-Document = dict[str, Any]
-Statement = dict[str, Any]
 
 MLSPACE = "111111111111"  # the MLSpace account: the notebooks' roles, the boundary, our grant policies
 PARTNER = "222222222222"  # the partner that owns the cross-account bucket and its KMS key

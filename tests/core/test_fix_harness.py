@@ -19,7 +19,7 @@ How a case runs (``fix_harness.py`` holds the pieces):
    would (denied where the situation denies, a KMS refusal naming the key, from which the check learns the
    key with HeadObject); ``assemble_report`` makes the report.
 3. Each ``report.fixes`` entry is applied as written: its complete document when it has one, else its
-   statements merged into the live document the harness holds (``core.remedy.merge_statements``, what the
+   statements merged into the live document the harness holds (``core.policy_edit.merge_statements``, what the
    printed jq does). Where the command holds what the data does not, it is run as pasted (bash without
    ``set -e``, jq, and a stand-in AWS CLI answering from the world with ``--query`` and ``--output``
    applied): an identity fix's attachments are the roles its command attaches the grant policy to, an
