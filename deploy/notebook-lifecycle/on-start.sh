@@ -40,9 +40,10 @@ S3ACCESS_SERVER_ENV="${S3ACCESS_SERVER_ENV:-$S3ACCESS_CONDA_ENVS/JupyterSystemEn
 # Lifecycle scripts start with PATH=/sbin:bin:/usr/sbin:/usr/bin; the AWS CLI may live in the conda root's bin.
 PATH="$PATH:$(dirname "$S3ACCESS_CONDA_ENVS")/bin"
 S3ACCESS_LOG="${S3ACCESS_LOG:-/var/log/s3access-lifecycle.log}"
-S3ACCESS_STAGE_DIR="${S3ACCESS_STAGE_DIR:-/tmp/s3access-lifecycle}"
+S3ACCESS_STAGE_DIR="${S3ACCESS_STAGE_DIR:-/var/lib/s3access-lifecycle}"
 S3ACCESS_PROFILE_D="${S3ACCESS_PROFILE_D:-/etc/profile.d}"
-# pip runs as the owner of the conda environments (as AWS's own samples do), so that files in them stay theirs.
+# Everything that runs a program from a conda environment (pip, jupyter, the JSON edits) runs as the owner of the
+# environments, as AWS's own samples do: files in them stay theirs, and root runs nothing from them.
 # Ignored when not running as root or when the user does not exist.
 S3ACCESS_RUN_AS="${S3ACCESS_RUN_AS-ec2-user}"
 # The kernels' installs: background (default), foreground, or skip.
@@ -104,10 +105,15 @@ as_env_owner() {
 # "Python 3.10.14" -> "3.10"; empty when it cannot be read.
 python_version() {
     local out
-    out="$("$1" --version 2>&1 || true)"
+    out="$(as_env_owner "$1" --version 2>&1 || true)"
     if [[ "$out" =~ Python[[:space:]]+([0-9]+)\.([0-9]+) ]]; then
         printf '%s.%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
     fi
+}
+
+# The last line a --version command prints, blanks removed.
+printed_version() {
+    as_env_owner "$@" 2>/dev/null | tail -n 1 | tr -d '[:space:]'
 }
 
 version_at_least() { # version minimum (both major.minor)
@@ -118,7 +124,7 @@ version_at_least() { # version minimum (both major.minor)
 # Set section.key = value in a JSON config file through the environment's own Python; prints changed/unchanged.
 # An existing file that is not valid JSON is left alone (an error).
 set_json_setting() { # python file section key value
-    "$1" - "$2" "$3" "$4" "$5" <<'PY'
+    as_env_owner "$1" - "$2" "$3" "$4" "$5" <<'PY'
 import json
 import os
 import sys
@@ -267,7 +273,7 @@ fetch() {
 server_environment() {
     local env="$S3ACCESS_SERVER_ENV" lab_version lab_major mode stamp
     [[ -x "$env/bin/python" ]] || fail "no Jupyter server environment at $env"
-    lab_version="$("$env/bin/jupyter" lab --version 2>/dev/null | tail -n 1 | tr -d '[:space:]')" || lab_version=""
+    lab_version="$(printed_version "$env/bin/jupyter" lab --version)" || lab_version=""
     lab_major="${lab_version%%.*}"
     if [[ "$lab_major" =~ ^[0-9]+$ ]] && ((lab_major >= 4)); then
         mode="jupyterlab4"
@@ -301,8 +307,7 @@ server_environment() {
     fi
 
     local server_version
-    server_version="$("$env/bin/jupyter" server --version 2>/dev/null | tail -n 1 | tr -d '[:space:]')" ||
-        server_version=""
+    server_version="$(printed_version "$env/bin/jupyter" server --version)" || server_version=""
     if [[ ! "$server_version" =~ ^([0-9]+\.[0-9]+) ]] || ! version_at_least "${BASH_REMATCH[1]}" 2.4; then
         log "server: warning: Jupyter Server ${server_version:-not found}: the server extension is made for 2.4" \
             "or later, and the script does not upgrade Jupyter"

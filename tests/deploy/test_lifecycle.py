@@ -39,6 +39,7 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ s3access-lifecycle: 
 FAKE_PYTHON = r"""#!/bin/bash
 env_dir="$(cd "$(dirname "$0")/.." && pwd)"
 version="$(cat "$env_dir/python-version")"
+printf '%s %s\n' "${VIA_SUDO:-direct}" "$1" >>"$env_dir/python-calls.log"
 if [[ "$1" == --version ]]; then
     echo "Python $version"
     exit 0
@@ -71,6 +72,7 @@ exec REAL_PYTHON -S "$@"  # the script's own Python snippets need the standard l
 
 FAKE_JUPYTER = r"""#!/bin/bash
 env_dir="$(cd "$(dirname "$0")/.." && pwd)"
+printf '%s %s\n' "${VIA_SUDO:-direct}" "$*" >>"$env_dir/jupyter-calls.log"
 case "$1 $2" in
     "lab --version") cat "$env_dir/lab-version" ;;
     "server --version") cat "$env_dir/server-version" 2>/dev/null || echo 2.14.2 ;;
@@ -100,6 +102,14 @@ esac
 
 FAKE_SYSTEMCTL = r"""#!/bin/bash
 printf '%s\n' "$*" >>"$FAKE_CALLS/systemctl.log"
+"""
+
+# sudo -u USER -H -- COMMAND...: records the user, runs the command marked as run through sudo.
+FAKE_SUDO = r"""#!/bin/bash
+[[ "$1" == -u && "$3" == -H && "$4" == -- ]] || { echo "unexpected: sudo $*" >&2; exit 2; }
+printf '%s\n' "$2" >>"$FAKE_CALLS/sudo.log"
+shift 4
+VIA_SUDO=sudo exec "$@"
 """
 
 
@@ -209,7 +219,12 @@ class Notebook:
         """Every file the script may write, with content and modification time (staged downloads aside)."""
         files = {}
         for path in sorted(self.root.rglob("*")):
-            scratch = path.is_relative_to(self.calls) or path.is_relative_to(self.stage) or path == self.log
+            scratch = (
+                path.is_relative_to(self.calls)
+                or path.is_relative_to(self.stage)
+                or path == self.log
+                or path.name.endswith("-calls.log")  # the stubs' records
+            )
             if path.is_file() and not scratch:
                 files[str(path)] = f"{path.stat().st_mtime_ns} {path.read_bytes()!r}"
         return files
@@ -503,3 +518,18 @@ def test_the_readmes_wheelhouse_holds_what_the_script_installs() -> None:
     download = re.search(r"pip download .*?--dest wheelhouse \\\n(.*?)\n", readme)
     assert download is not None
     assert re.findall(r'"([^"]+)"', download.group(1)) == _requirements_from_pyproject()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script changes user only when it runs as root")
+def test_as_root_everything_from_the_environments_runs_as_their_owner(notebook: Notebook) -> None:
+    _executable(notebook.root / "stubs" / "sudo", FAKE_SUDO)
+    result = notebook.run(S3ACCESS_RUN_AS="root")  # a user that exists here; ec2-user on a notebook
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set((notebook.calls / "sudo.log").read_text().split()) == {"root"}
+    for env in (notebook.server, notebook.envs / "python3", notebook.envs / "pytorch_p311"):
+        calls = (env / "python-calls.log").read_text().splitlines()
+        assert {"sudo --version", "sudo -m", "sudo -"} <= set(calls)
+        assert all(call.startswith("sudo ") for call in calls), calls
+    jupyter = (notebook.server / "jupyter-calls.log").read_text().splitlines()
+    assert jupyter == ["sudo lab --version", "sudo server --version"]
+    assert notebook.restarts() == ["restart jupyter-server"]
