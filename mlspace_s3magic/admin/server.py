@@ -1,4 +1,8 @@
-"""Run the admin endpoint: build the service from configuration and serve it with uvicorn on loopback."""
+"""Run the admin endpoint: build the service from configuration and serve it with uvicorn on loopback.
+
+``ServerConfig`` and ``build_service`` are shared with the Lambda handler (admin/aws_lambda.py), so uvicorn
+is imported only by :func:`serve`: a Lambda cold start neither pays for it nor needs it installed.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from mlspace_s3magic.admin.app import create_app
 from mlspace_s3magic.admin.auth import TOKEN_CALLER_ARN, Authenticator, AuthSettings
+from mlspace_s3magic.admin.lease import layer_lock_for
 from mlspace_s3magic.admin.plan import owner_role_sessions
 from mlspace_s3magic.admin.service import AdminService
 from mlspace_s3magic.admin.store import open_store
@@ -42,6 +45,8 @@ class ServerConfig:
     diagnoses_per_minute: int = 30  # /v1/diagnose per caller
     webhook_url: str | None = None
     expiry_seconds: float = 60.0
+    # Sent when assuming partners' owner roles, which deploy/partner-owner-role.yaml makes require one.
+    owner_external_id: str | None = None
 
     @property
     def url(self) -> str:
@@ -74,12 +79,14 @@ def build_service(config: ServerConfig, aws: Aws | None = None) -> AdminService:
         )
     except ValueError as error:
         raise InvalidInput(f"The admin endpoint cannot start: {error}.") from None
+    store = open_store(config.store_url, aws)
     return AdminService(
-        open_store(config.store_url, aws),
+        store,
         authenticator,
         aws,
-        owner_sessions=owner_role_sessions(aws),
+        owner_sessions=owner_role_sessions(aws, config.owner_external_id),
         webhook=Webhook(config.webhook_url) if config.webhook_url else None,
+        lock=layer_lock_for(store, aws),
     )
 
 
@@ -108,6 +115,8 @@ def expiring(service: AdminService, every: float) -> Iterator[None]:
 
 def serve(config: ServerConfig) -> None:
     """Serve until interrupted; grants past their days are revoked every ``expiry_seconds``."""
+    import uvicorn  # here, not at the top: see the module's docstring
+
     service = build_service(config)
     try:
         with expiring(service, config.expiry_seconds):

@@ -6,7 +6,6 @@ endpoint instances) cannot both approve, apply or revoke the same request, and n
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import Any
 
 from mlspace_s3magic.admin.apply import PlanRefused, RevokeResult, apply, revoke
 from mlspace_s3magic.admin.auth import Authenticator, Caller
+from mlspace_s3magic.admin.lease import LayerLock, LocalLayerLock
 from mlspace_s3magic.admin.plan import (
     OwnerSessions,
     Plan,
@@ -78,6 +78,7 @@ class AdminService:
         owner_sessions: OwnerSessions,
         webhook: Webhook | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lock: LayerLock | None = None,
     ):
         self.store = store
         self.authenticator = authenticator
@@ -86,9 +87,15 @@ class AdminService:
         self.planner = Planner(aws, owner_sessions=owner_sessions, owners=self._owner)
         self.webhook = webhook
         self.clock = clock
-        # Applies and revokes edit shared documents (the boundary); one at a time, or one could undo another.
-        self._writing = threading.Lock()
+        # Applies and revokes edit shared documents (the boundary); one at a time, or one could undo another:
+        # across every instance sharing the store (admin/lease.py), or within this process by default.
+        self._writing: LayerLock = lock or LocalLayerLock()
         self._diagnoses: TimedCache[Diagnosis] = TimedCache(DIAGNOSIS_SECONDS)
+
+    def check_fence(self) -> None:
+        """Just before a write to the layers, holding ``_writing``: refuse if this instance's lease on
+        them was lost to another (:class:`~mlspace_s3magic.admin.lease.LeaseLost`), else renew it."""
+        self._writing.check_fence()
 
     @contextmanager
     def _changing_layers(self) -> Iterator[None]:
@@ -211,6 +218,7 @@ class AdminService:
                 raise Conflict(f"Request {request_id} has no plan: approve it first.")
             plan = Plan.from_dict(request.plan)
             now = self.clock()
+            self.check_fence()  # before the ledger: a writer refused here wrote nothing there is to repair
             self.store.record(
                 actor=caller.arn,
                 action=AuditAction.START_APPLY,
@@ -286,6 +294,7 @@ class AdminService:
     def _roll_back(self, request: AccessRequest) -> RevokeResult:
         """Remove every statement of the request from every layer (revoke finds them by their Sids), with
         the boundary recomputed for the grants still live; call it holding ``_writing``."""
+        self.check_fence()
         return revoke(
             request,
             self._bucket(request.bucket),
@@ -377,6 +386,7 @@ class AdminService:
             f"arn:{partition}:iam::{account}:policy/{BOUNDARY_POLICY_NAME}",
         )
         with self._writing, self._changing_layers():
+            self.check_fence()
             report = reconciler.reconcile(live, remove_orphans=remove_orphans)
         now = self.clock()
         for finding in report.findings:
