@@ -32,7 +32,7 @@ from mlspace_s3magic.core.errors import Conflict
 from mlspace_s3magic.core.fix import Fix
 from mlspace_s3magic.core.fix_plan import UNREAD, Current
 from mlspace_s3magic.core.grant import WRITE_ACTIONS, AccessLevel, GrantScope, default_scope
-from mlspace_s3magic.core.identity import CallerArn, Identity
+from mlspace_s3magic.core.identity import CallerArn, Identity, boundary_of
 from mlspace_s3magic.core.layer_kinds import RunAs, size_problem, spec_of, writes_in_mlspace_account
 from mlspace_s3magic.core.layers import (
     BucketLayers,
@@ -265,7 +265,7 @@ def requester_identity(aws: Aws, requester: Requester) -> Identity:
         session=caller.session,
         user=requester.user,
         project=requester.project,
-        boundary=role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
+        boundary=boundary_of(role),
         user_scoped=project_from_role_name(caller.name) is not None,
     )
 

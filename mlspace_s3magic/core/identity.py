@@ -7,6 +7,7 @@ still answer, and say what we could not find.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -119,6 +120,12 @@ def _read(aws: Aws, action: str, call: str, **params: str) -> tuple[dict[str, An
         return None, f"{action} failed with {error_code(error)}"
 
 
+def boundary_of(entity: Mapping[str, Any]) -> str | None:
+    """The permissions boundary of a role or user as ``iam:GetRole`` and ``iam:GetUser`` describe it."""
+    boundary = entity.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+    return None if boundary is None else str(boundary)
+
+
 def _tags(entity: dict[str, Any]) -> dict[str, str]:
     """Tag keys as MLSpace writes them; IAM keeps keys unique regardless of case, so match loosely."""
     return {str(tag["Key"]).lower(): str(tag["Value"]) for tag in entity.get("Tags", [])}
@@ -139,7 +146,7 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
         )
     else:
         tags = _tags(role)
-        boundary = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        boundary = boundary_of(role)
         role_arn = str(role["Arn"])
         if boundary is None:
             notes.append(f"The role {role_name} has no permissions boundary.")
@@ -213,7 +220,7 @@ def _user_identity(aws: Aws, caller: CallerArn) -> Identity:
     if response is None:
         notes.append(f"Could not read the user {user_name} ({problem}), so its boundary is unknown.")
     else:
-        boundary = response["User"].get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        boundary = boundary_of(response["User"])
     return Identity(
         arn=caller.arn,
         account=caller.account,

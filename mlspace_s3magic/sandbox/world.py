@@ -157,7 +157,7 @@ def _readable_grant(boundary: dict[str, Any]) -> tuple[dict[str, Any], str, dict
         session=NOTEBOOK_SESSION_NAME,
         user=READABLE_GRANTEE,
         project=PROJECT,
-        boundary=f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:policy/{BOUNDARY_POLICY_NAME}",
+        boundary=mlspace_policies.permissions_boundary_arn(partition=PARTITION, account=MLSPACE_ACCOUNT),
         user_scoped=True,
     )
     fixes = plan_fixes(
