@@ -197,7 +197,9 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
             return shell.stdout
 
         printed = as_admin(instructions.removeprefix("To act as the admin: "))
-        assert printed.split()[:2] == [request_id, "pending"]
+        header, first = printed.splitlines()[:2]
+        assert header.split()[:2] == ["ID", "STATUS"]
+        assert first.split()[:2] == [request_id, "pending"]
         # `sandbox env --as admin` exports the endpoint too, so the later commands need no --url.
         token = f"--token-file {state_dir / 'admin.token'}"
         exports = f'eval "$({S3ACCESS} sandbox env --as admin --state-dir {state_dir})"'
@@ -207,10 +209,10 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
             f"{exports} && {S3ACCESS} admin approve {request_id} {token} && "
             f"{S3ACCESS} admin apply {request_id} {token}"
         )
-        assert [line.split()[:2] for line in decided.splitlines()] == [
-            [request_id, "approved"],
-            [request_id, "applied"],
-        ]
+        lines = decided.splitlines()
+        assert [line.split()[:2] for line in lines[:2]] == [[request_id, "approved"], [request_id, "applied"]]
+        # apply prints what its verification found, as the requester, over the live layers
+        assert lines[2].startswith("verification as ") and lines[2].endswith(": allowed"), decided
         run.stdin.close()  # the child ends, and with it the endpoint and the sandbox
         assert run.wait(timeout=60) == 0, run.stderr.read() if run.stderr else ""
     finally:
