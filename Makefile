@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told to; CI and these machines run as root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install demo test lint typecheck unit notebooks chromium clean
+.PHONY: install demo test lint typecheck unit notebooks chromium clean lambda-zip
 
 # pip builds the JupyterLab extension (hatch-jupyter-builder runs jlpm in labextension/) and enables both
 # extensions; `jupyter-builder develop` then links the built folder, so a rebuild shows without reinstalling.
@@ -46,9 +46,14 @@ demo: install
 		$(BIN)/jupyter lab --no-browser $(ALLOW_ROOT) --ip 127.0.0.1 --port $(NOTEBOOK_PORT) \
 		--ServerApp.root_dir=notebooks --LabApp.news_url=None
 
+# The deploy templates and the notebook lifecycle script (when it is there).
+LIFECYCLE_SCRIPTS := $(wildcard deploy/notebook-lifecycle/*.sh)
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint deploy/*.yaml
+	$(if $(LIFECYCLE_SCRIPTS),$(BIN)/shellcheck $(LIFECYCLE_SCRIPTS))
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
@@ -66,6 +71,12 @@ notebooks: install
 	status=$$?; rm -rf $$scratch; exit $$status
 
 test: lint typecheck unit notebooks
+
+# The admin endpoint's deployment package for Lambda (the runtime deploy/endpoint.yaml names, Linux x86_64):
+# wheels of its dependencies at the versions installed here, the package without its Jupyter parts; prints
+# its size. Upload it and deploy the stack as deploy/README.md says.
+lambda-zip: $(INSTALLED)
+	$(BIN)/python deploy/build_lambda_zip.py --out build/lambda.zip
 
 clean:
 	rm -rf $(VENV) $(STATE_DIR) .pytest_cache .mypy_cache .ruff_cache build \
