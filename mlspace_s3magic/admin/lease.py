@@ -37,7 +37,9 @@ LOG = logging.getLogger(__name__)
 # The lock item's key: no request, audit entry or bucket lives under this partition (store/dynamodb.py).
 LOCK_KEY = {"pk": {"S": "LOCK"}, "sk": {"S": "layers"}}
 LEASE_SECONDS = 120.0  # longer than an apply with its verification; renewed at each fence check
-WAIT_SECONDS = 60.0  # how long an instance waits for another's writes before it answers 503
+# How long an instance waits for another's writes before it answers 503: within API Gateway's 29 s, so the
+# caller hears "busy" rather than a gateway timeout while the wait goes on (and may then write).
+WAIT_SECONDS = 20.0
 POLL_SECONDS = 0.2
 LOST_RACE = "ConditionalCheckFailedException"
 
