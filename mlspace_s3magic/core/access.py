@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlspace_s3magic.core.grant import AccessLevel
 from mlspace_s3magic.core.names import InvalidBucketReference, folder_prefix, validate_bucket_name
-from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.core.render import without_controls
 
 MAX_DAYS = 365

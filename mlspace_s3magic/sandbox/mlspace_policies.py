@@ -65,11 +65,11 @@ from mlspace_s3magic.core.mlspace import (
     user_policy_name,
     user_role_name,
 )
+from mlspace_s3magic.core.policy_edit import Document as PolicyDocument
+from mlspace_s3magic.core.policy_edit import Statement
 
 __all__ = ["project_policy_name", "user_policy_name", "user_role_name"]  # re-exported for the sandbox world
 
-PolicyDocument = dict[str, Any]
-Statement = dict[str, Any]
 Tag = dict[str, str]
 
 POLICY_VERSION = "2012-10-17"

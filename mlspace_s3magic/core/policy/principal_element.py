@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum, IntEnum
 from functools import cached_property, lru_cache
 
-from .arns import is_account_id, parse_arn
+from .arns import is_account_id, parse_arn, resource_name
 from .errors import PolicyValidationError
 from .principals import Principal, PrincipalType
 
@@ -131,7 +131,7 @@ def _aws_entry(value: str, path: str) -> PrincipalEntry:
         if arn.service == "iam" and kind == "user" and rest:
             return PrincipalEntry(EntryKind.USER, value, value)
         if arn.service == "iam" and kind == "role" and rest:
-            return PrincipalEntry(EntryKind.ROLE, value, f"{arn.account}:{rest.rsplit('/', 1)[-1]}")
+            return PrincipalEntry(EntryKind.ROLE, value, f"{arn.account}:{resource_name(rest)}")
         if arn.service == "sts" and kind == "assumed-role" and rest.count("/") == 1:
             return PrincipalEntry(EntryKind.SESSION, value, value)
         if arn.service == "sts" and kind == "federated-user" and rest:
