@@ -21,10 +21,12 @@ Usage: python deploy/build_lambda_zip.py [--out build/lambda.zip] [--keep-stagin
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import importlib.metadata
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -88,7 +90,7 @@ def install_dependencies(target: Path) -> None:
         "install",
         "--quiet",
         "--disable-pip-version-check",
-        "--no-compile",  # bytecode of this Python would not serve the runtime's
+        "--no-compile",  # compile_for_runtime does it, when this Python is the runtime's
         "--platform",
         PLATFORM,
         "--only-binary=:all:",
@@ -170,6 +172,7 @@ def check_imports(sources: Path, dependencies: Path) -> None:
         "AWS_SECRET_ACCESS_KEY": "package-check",
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "PYTHONDONTWRITEBYTECODE": "1",  # the package gets the runtime's bytecode or none
     }
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(sources), json.dumps(sorted(bundled | {PACKAGE}))],
@@ -190,8 +193,26 @@ def check_imports(sources: Path, dependencies: Path) -> None:
         print(f"optional imports left out, as on Lambda: {', '.join(report['refused'])}")
 
 
+def compile_for_runtime(staging: Path) -> None:
+    """Bytecode for the runtime, so that a cold start does not compile every module it imports (Lambda's
+    code directory is read-only: nothing compiled there is kept). Only a Python of the runtime's version
+    writes it; unchecked-hash files, because the zip's fixed timestamps are not the sources' own."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != PYTHON_VERSION:
+        print(
+            f"no bytecode in the package: this is Python {here}, the runtime is {PYTHON_VERSION} (run this "
+            f"script in a Python {PYTHON_VERSION} environment to include it)"
+        )
+        return
+    compiled = compileall.compile_dir(
+        staging, quiet=1, workers=0, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
+    if not compiled:
+        raise SystemExit(f"compiling {staging} for Python {PYTHON_VERSION} failed")
+
+
 def write_zip(staging: Path, out: Path) -> tuple[int, int]:
-    files = sorted(path for path in staging.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    files = sorted(path for path in staging.rglob("*") if path.is_file())
     out.parent.mkdir(parents=True, exist_ok=True)
     unzipped = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
@@ -241,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     check_imports(sources, staging)
     shutil.copytree(sources / PACKAGE, staging / PACKAGE)
     shutil.rmtree(sources)
+    compile_for_runtime(staging)
     zipped, unzipped = write_zip(staging, args.out)
     check_contents(args.out)
     if not args.keep_staging:

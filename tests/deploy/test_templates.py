@@ -570,3 +570,18 @@ def test_the_package_check_refuses_jupyter_a_wrong_python_or_no_handler(
     names = [name for name in [*names, extra] if name and name != missing]
     with pytest.raises(SystemExit, match=complaint):
         build.check_contents(_zip(tmp_path / "bad.zip", names))
+
+
+def test_bytecode_is_compiled_only_for_the_runtimes_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build = _build_script()
+    (tmp_path / "module.py").write_text("VALUE = 1\n")
+    monkeypatch.setattr(build, "PYTHON_VERSION", "3.0")
+    build.compile_for_runtime(tmp_path)
+    assert not (tmp_path / "__pycache__").exists()
+    monkeypatch.setattr(build, "PYTHON_VERSION", f"{sys.version_info.major}.{sys.version_info.minor}")
+    build.compile_for_runtime(tmp_path)
+    (compiled,) = (tmp_path / "__pycache__").iterdir()
+    flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
+    assert flags == 0b01  # hash-based, unchecked: valid whatever the zip's timestamps
