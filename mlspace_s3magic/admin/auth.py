@@ -67,6 +67,7 @@ from mlspace_s3magic.core.errors import (
 from mlspace_s3magic.core.files import PRIVATE, write_private
 from mlspace_s3magic.core.identity import CallerArn
 from mlspace_s3magic.core.mlspace import is_shared_role
+from mlspace_s3magic.core.policy.arns import iam_role_arn
 
 logger = logging.getLogger(__name__)
 
@@ -588,7 +589,7 @@ class Authenticator:
         user: str | None = None
         project: str | None = None
         if role:
-            candidates.append(f"arn:{caller.partition}:iam::{account}:role/{role}")
+            candidates.append(iam_role_arn(caller.partition, account, role))
             facts = self._roles.get((account, role), lambda: self._role_facts(account, role))
             if facts is not None:
                 candidates.append(facts.arn)  # with its path, if it has one

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from mlspace_s3magic.core.aws import Aws, aws_call, error_code, is_access_denied
 from mlspace_s3magic.core.mlspace import is_shared_role, project_from_role_name, role_belongs_to
-from mlspace_s3magic.core.policy.arns import caller_parts, require_arn
+from mlspace_s3magic.core.policy.arns import caller_parts, iam_role_arn, require_arn
 from mlspace_s3magic.core.render import Rendered, Row, html_table, text_table
 
 
@@ -139,7 +139,7 @@ def _role_identity(aws: Aws, caller: CallerArn) -> Identity:
     if role is None:
         tags: dict[str, str] = {}
         boundary = None
-        role_arn = f"arn:{caller.partition}:iam::{caller.account}:role/{role_name}"
+        role_arn = iam_role_arn(caller.partition, caller.account, role_name)
         notes.append(
             f"Could not read the role {role_name} ({problem}), so the MLSpace user tag and the permissions "
             "boundary are unknown; the role ARN assumes no path."

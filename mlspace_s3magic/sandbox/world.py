@@ -35,7 +35,7 @@ from mlspace_s3magic.core.mlspace import (
     user_role_name,
 )
 from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.core.policy.arns import resource_name
+from mlspace_s3magic.core.policy.arns import iam_role_arn, resource_name
 from mlspace_s3magic.core.remedy import plan_fixes
 from mlspace_s3magic.sandbox import mlspace_policies
 from mlspace_s3magic.sandbox.state import SandboxPrincipal, SandboxState
@@ -58,8 +58,8 @@ LOG_OBJECT_COUNT = 300
 # A role the partner lets the MLSpace admin assume to edit its bucket policies, so the admin endpoint can
 # apply that layer itself instead of waiting for the owner.
 OWNER_ROLE_NAME = "S3AccessBucketPolicyEditor"
-OWNER_ROLE_ARN = f"arn:{PARTITION}:iam::{PARTNER_ACCOUNT}:role/{OWNER_ROLE_NAME}"
-SHARED_ROLE_ARN = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{mlspace_policies.NOTEBOOK_ROLE_NAME}"
+OWNER_ROLE_ARN = iam_role_arn(PARTITION, PARTNER_ACCOUNT, OWNER_ROLE_NAME)
+SHARED_ROLE_ARN = iam_role_arn(PARTITION, MLSPACE_ACCOUNT, mlspace_policies.NOTEBOOK_ROLE_NAME)
 # What the sandbox's MLSpace admin has registered as shared: how notebooks learn these buckets exist.
 SHARED_BUCKETS = (
     SharedBucket(
@@ -153,7 +153,7 @@ def _readable_grant(boundary: dict[str, Any]) -> tuple[dict[str, Any], str, dict
         account=MLSPACE_ACCOUNT,
         principal_type="assumed-role",
         role=role,
-        role_arn=f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{role}",
+        role_arn=iam_role_arn(PARTITION, MLSPACE_ACCOUNT, role),
         session=NOTEBOOK_SESSION_NAME,
         user=READABLE_GRANTEE,
         project=PROJECT,
@@ -239,7 +239,7 @@ def _seed_mlspace_iam(aws: Aws) -> list[SandboxPrincipal]:
     principals = []
     for user in USERS:
         role_name = user_role_name(PROJECT, user)
-        role_arn = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:role/{role_name}"
+        role_arn = iam_role_arn(PARTITION, MLSPACE_ACCOUNT, role_name)
         iam.create_role(
             RoleName=role_name,
             AssumeRolePolicyDocument=json.dumps(trust),

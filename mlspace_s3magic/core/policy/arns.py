@@ -51,6 +51,11 @@ def resource_name(text: str) -> str:
     return text.rsplit("/", 1)[-1]
 
 
+def iam_role_arn(partition: str, account: str, name: str) -> str:
+    """The ARN of the IAM role ``name`` (no path: MLSpace's roles and ours have none)."""
+    return f"arn:{partition}:iam::{account}:role/{name}"
+
+
 def is_account_id(text: str) -> bool:
     """Whether the text is a 12-digit AWS account id."""
     return ACCOUNT_ID.fullmatch(text) is not None

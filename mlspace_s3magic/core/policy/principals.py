@@ -6,7 +6,7 @@ from dataclasses import astuple, dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from .arns import caller_parts, is_account_id, parse_arn
+from .arns import caller_parts, iam_role_arn, is_account_id, parse_arn
 from .errors import PolicyValidationError
 
 ACCEPTED = (
@@ -72,7 +72,9 @@ class Principal:
             return None
         if self.session is None and self.arn is not None:
             return self.arn  # given as the role's own ARN, path included
-        return f"arn:{self.partition}:iam::{self.account}:role/{self.name}"
+        if self.account is None or self.name is None:
+            return None
+        return iam_role_arn(self.partition, self.account, self.name)
 
     def context_defaults(self) -> dict[str, str]:
         """The global condition keys AWS fills in from the caller, so policies can test them."""
