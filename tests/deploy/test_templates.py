@@ -19,7 +19,8 @@ import json
 import re
 import subprocess
 import sys
-import warnings
+import time
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
@@ -28,8 +29,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from cfnlint.decode import cfn_yaml
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT = ROOT / "deploy" / "endpoint.yaml"
@@ -114,15 +115,18 @@ def _parameters(values: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _create(cloudformation: Any, name: str, template: Path, values: dict[str, str], capability: str) -> Any:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not supported by moto.*")
-        cloudformation.create_stack(
-            StackName=name,
-            TemplateBody=template.read_text(),
-            Parameters=_parameters(values),
-            Capabilities=[capability],
-        )
-    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=template.read_text(),
+        Parameters=_parameters(values),
+        Capabilities=[capability],
+    )
+    waited = 0.0
+    while (stack := cloudformation.describe_stacks(StackName=name)["Stacks"][0])["StackStatus"].endswith(
+        "_IN_PROGRESS"
+    ) and waited < 60:
+        time.sleep(0.2)
+        waited += 0.2
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     return stack
 
@@ -177,21 +181,67 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for statement in statements for action in _listed(statement["Action"])}
 
 
+# moto in its own process on loopback: an in-process mock_aws would reset the backends that the session's
+# in-process sandbox (tests/conftest.py) shares, and inherit its IAM enforcement.
+MOTO_SERVER = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print("%s:%d" % server.get_host_and_port(), flush=True)
+sys.stdin.read()  # until the tests close it
+server.stop()
+"""
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-c", MOTO_SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=output,
+            text=True,
+        )
+    assert server.stdout and server.stdin
+    address = server.stdout.readline().strip()
+    assert address.startswith("127.0.0.1:"), f"moto did not start: {log.read_text()}"
+    try:
+        yield f"http://{address}"
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 @pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="deploy-code", CreateBucketConfiguration={"LocationConstraint": REGION})
-        package = io.BytesIO()
-        with zipfile.ZipFile(package, "w") as archive:
-            archive.writestr(
-                "mlspace_s3magic/admin/aws_lambda.py", "def handler(event, context):\n    return {}\n"
-            )
-        s3.put_object(Bucket="deploy-code", Key="s3access/lambda.zip", Body=package.getvalue())
-        yield {
-            name: boto3.client(name, region_name=REGION)
-            for name in ("cloudformation", "dynamodb", "lambda", "iam", "events", "apigateway")
-        }
+def aws(moto_url: str) -> dict[str, Any]:
+    """Clients of a freshly reset moto, with the code bucket and a stand-in package in it."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST"), timeout=30)
+    options: dict[str, Any] = {
+        "region_name": REGION,
+        "endpoint_url": moto_url,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+        "config": Config(s3={"addressing_style": "path"}),
+    }
+    s3 = boto3.client("s3", **options)
+    s3.create_bucket(Bucket="deploy-code", CreateBucketConfiguration={"LocationConstraint": REGION})
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr(
+            "mlspace_s3magic/admin/aws_lambda.py", "def handler(event, context):\n    return {}\n"
+        )
+    s3.put_object(Bucket="deploy-code", Key="s3access/lambda.zip", Body=package.getvalue())
+    return {
+        name: boto3.client(name, **options)
+        for name in ("cloudformation", "dynamodb", "lambda", "iam", "events", "apigateway")
+    }
 
 
 ENDPOINT_VALUES = {
