@@ -194,6 +194,13 @@ class RevokeResult:
         }
 
 
+Fence = Callable[[], None]
+
+
+def no_fence() -> None:
+    """For a writer that holds a process-local lock, which cannot be lost."""
+
+
 # -- apply -----------------------------------------------------------------------------------------------
 
 
@@ -204,17 +211,19 @@ def apply(
     *,
     aws: Aws,
     owner_sessions: OwnerSessions,
+    fence: Fence = no_fence,
 ) -> ApplyResult:
     """Write the plan's changes, leave the owner's to the owner, then verify as the requester.
 
     Raises :class:`SizeLimitExceeded` or :class:`PlanRefused` before any write, and :class:`PlanOutdated`
-    when a live document is neither the planned current one nor already the new one.
+    when a live document is neither the planned current one nor already the new one. ``fence`` is called
+    before each write and raises when this writer no longer holds the layers' lock.
     """
     if plan.request_id != request.id:
         raise ValueError(f"The plan is for request {plan.request_id}, not {request.id}.")
     _refuse_problems(plan)
     accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
-    documents = Documents(accounts)
+    documents = Documents(accounts, fence)
     changes = sorted(plan.changes, key=lambda change: WRITE_ORDER.index(change.layer))
     # Every document is checked before the first write (at once), so an outdated plan writes nothing at all.
     with ThreadPoolExecutor(max(1, len(changes)), thread_name_prefix="s3access-apply") as pool:
@@ -307,6 +316,7 @@ def revoke(
     aws: Aws,
     owner_sessions: OwnerSessions,
     owners: Owners | None = None,
+    fence: Fence = no_fence,
 ) -> RevokeResult:
     """Remove this request's statements from every layer, leaving every other statement as it was.
 
@@ -317,7 +327,7 @@ def revoke(
     needs stays allowed and room no grant needs any more comes back.
     """
     accounts = accounts_for(request.requester, request.bucket, bucket, aws=aws, owner_sessions=owner_sessions)
-    documents = Documents(accounts)
+    documents = Documents(accounts, fence)
     plan = Plan.from_dict(request.plan) if request.plan else None
     steps: list[Step] = []
     targets = _revoke_targets(request, accounts, plan)
@@ -452,8 +462,9 @@ def _owner_removal(layer: str, target: str, account: str, stem: str, new: Docume
 class Documents:
     """Reads and writes each layer's live document with the clients of the account it lives in."""
 
-    def __init__(self, accounts: Accounts):
+    def __init__(self, accounts: Accounts, fence: Fence = no_fence):
         self.accounts = accounts
+        self.fence = fence
 
     def writer(self, layer: str, account: str) -> Aws | None:
         return self.accounts.writer(layer, account)
@@ -578,7 +589,9 @@ class Documents:
         return [*steps, Step(layer, target, DELETED)]
 
     def _writer(self, layer: str, account: str, target: str) -> Aws:
-        """The clients that may write; our identity writes touch only policies of our own."""
+        """The clients that may write; our identity writes touch only policies of our own. Every write asks
+        for them first, so the fence is checked before each one."""
+        self.fence()
         if layer == "identity" and not is_grant_policy_name(resource_name(target)):
             raise NotAllowed(
                 f"{target} is not a grant policy of ours ({GRANT_POLICY_PREFIX}-...): the endpoint never "

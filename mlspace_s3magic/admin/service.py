@@ -233,6 +233,7 @@ class AdminService:
                     self._bucket(request.bucket),
                     aws=self.aws,
                     owner_sessions=self.owner_sessions,
+                    fence=self.check_fence,
                 )
             except PlanRefused as refused:  # refused before any write
                 self._fail(request, caller.arn, now, {"error": str(refused)})
@@ -301,6 +302,7 @@ class AdminService:
             aws=self.aws,
             owner_sessions=self.owner_sessions,
             owners=self._owner,
+            fence=self.check_fence,
         )
 
     def revoke(self, caller: Caller, request_id: str) -> RequestView:

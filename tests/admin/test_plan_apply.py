@@ -26,6 +26,7 @@ from mlspace_s3magic.admin.apply import (
     revoke,
     verify,
 )
+from mlspace_s3magic.admin.lease import LeaseLost
 from mlspace_s3magic.admin.plan import (
     ENDPOINT,
     OWNER,
@@ -565,6 +566,27 @@ def test_a_change_during_apply_stops_the_writes_after_it(world: World) -> None:
     boundary = the_boundary(world)
     assert boundary["Id"] == "EditedMeanwhile"
     assert not any(is_ours(s, request.sid_stem) for s in boundary["Statement"])
+    assert managed(world.admin, PROJECT_GRANT) is None
+
+
+def test_a_writer_whose_lease_is_lost_mid_apply_writes_nothing_more(world: World) -> None:
+    """The fence is asked before each write: once another instance took the layers' lock over, this one
+    stops after the bucket policy, leaving the boundary and the identity grant as they were."""
+    request = access_request(world.state)
+    plan = world.planner.plan(request, world.bucket)
+    before = snapshot(world)
+    asked: list[int] = []
+
+    def fence() -> None:
+        asked.append(len(asked))
+        if len(asked) > 1:
+            raise LeaseLost("another instance holds the layers' lock now")
+
+    with pytest.raises(LeaseLost):
+        apply(plan, request, world.bucket, aws=world.admin, owner_sessions=world.sessions, fence=fence)
+    assert len(asked) == 2
+    assert sids(bucket_policy(world.owner)) == [f"{request.sid_stem}Objects", f"{request.sid_stem}List"]
+    assert the_boundary(world) == before[BOUNDARY_ARN]
     assert managed(world.admin, PROJECT_GRANT) is None
 
 
