@@ -13,7 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlspace_s3magic.access_requests.actions import shared_buckets
-from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient, admin_url_from_environment
+from mlspace_s3magic.access_requests.client import (
+    ADMIN_URL_ENV,
+    DIAGNOSE_TIMEOUT_SECONDS,
+    AdminClient,
+    admin_url_from_environment,
+)
 from mlspace_s3magic.access_requests.outbox import Outbox, default_outbox_dir
 from mlspace_s3magic.core.access import SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
@@ -39,6 +44,7 @@ class SessionSettings:
     registry_path: Path | None = None  # None: $S3ACCESS_REGISTRY or ~/.config
     extra_buckets: tuple[str, ...] = ()
     list_workers: int = DEFAULT_WORKERS
+    diagnose_timeout: float = DIAGNOSE_TIMEOUT_SECONDS  # how long a check waits for the endpoint's diagnosis
 
 
 class S3AccessSession:
@@ -85,7 +91,12 @@ class S3AccessSession:
         aws = self.aws
         with self._lock:
             if self._admin is None:
-                self._admin = AdminClient(url, aws=aws, outbox=Outbox(default_outbox_dir()))
+                self._admin = AdminClient(
+                    url,
+                    aws=aws,
+                    outbox=Outbox(default_outbox_dir()),
+                    diagnose_timeout=self.settings.diagnose_timeout,
+                )
             return self._admin
 
     def _diagnose(self, ref: BucketRef) -> Diagnosis:

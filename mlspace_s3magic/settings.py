@@ -40,6 +40,11 @@ class S3AccessSettings(Configurable):
         SessionSettings.cache_seconds, help="How long identity and your policies are reused between checks."
     ).tag(config=True)
 
+    diagnose_timeout = Float(
+        SessionSettings.diagnose_timeout,
+        help="Seconds a check waits for the admin endpoint's diagnosis before it answers on its own.",
+    ).tag(config=True)
+
     def session_settings(self) -> SessionSettings:
         return SessionSettings(
             aws=AwsSettings(
@@ -53,4 +58,5 @@ class S3AccessSettings(Configurable):
             registry_path=Path(self.registry_path) if self.registry_path else None,
             extra_buckets=tuple(self.extra_buckets),
             list_workers=self.list_workers,
+            diagnose_timeout=self.diagnose_timeout,
         )

@@ -110,6 +110,7 @@ class AdminClient:
         token: str | None = None,
         outbox: Outbox | None = None,
         timeout: float = 10.0,
+        diagnose_timeout: float = DIAGNOSE_TIMEOUT_SECONDS,
     ):
         if aws is None and token is None:
             raise ValueError("an AdminClient needs AWS credentials or an admin token")
@@ -118,6 +119,7 @@ class AdminClient:
         self._token = token
         self.outbox = outbox
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        self._diagnose_timeout = diagnose_timeout
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
 
     def authorization(self, method: str, path: str, body: bytes = b"") -> str:
@@ -211,7 +213,7 @@ class AdminClient:
     def diagnose(self, target: str) -> dict[str, Any]:
         """The endpoint's diagnosis of the caller's access; soon given up on, as a check falls back."""
         return dict(
-            self._call("GET", "/v1/diagnose", params={"bucket": target}, timeout=DIAGNOSE_TIMEOUT_SECONDS)
+            self._call("GET", "/v1/diagnose", params={"bucket": target}, timeout=self._diagnose_timeout)
         )
 
     def reconcile(self, *, remove_orphans: bool = False) -> dict[str, Any]:

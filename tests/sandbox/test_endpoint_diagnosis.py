@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlspace_s3magic.access_requests.client import AdminClient
+from mlspace_s3magic.access_requests.client import AdminClient, AdminUnreachable
 from mlspace_s3magic.core.names import parse_bucket_reference
 from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint, serve_admin_endpoint
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -34,8 +34,12 @@ def endpoint(
         yield running
 
 
-def _check(sandbox: SandboxState, principal: str, target: str, admin_url: str) -> dict[str, Any]:
-    session = S3AccessSession(SessionSettings(admin_url=admin_url), aws=sandbox.aws_for(principal))
+def _check(
+    sandbox: SandboxState, principal: str, target: str, admin_url: str, *, diagnose_timeout: float = 60.0
+) -> dict[str, Any]:
+    # A slow machine must not turn the endpoint's answer into the notebook's own: wait for it.
+    settings = SessionSettings(admin_url=admin_url, diagnose_timeout=diagnose_timeout)
+    session = S3AccessSession(settings, aws=sandbox.aws_for(principal))
     try:
         ref = parse_bucket_reference(target)
         return session.checker.check(ref, owner_account=session.owner_account(ref.bucket)).to_dict()
@@ -117,5 +121,46 @@ def test_an_endpoint_answering_nonsense_leaves_the_notebook_reading(sandbox: San
         report = _check(sandbox, "alice@demo", SHARED_BUCKET, f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
+    assert report["diagnosed_by"] == "notebook"
+    assert any("admin endpoint could not diagnose" in note for note in report["notes"])
+
+
+def test_the_configured_wait_bounds_the_endpoint_diagnosis(sandbox: SandboxState) -> None:
+    """S3Access.diagnose_timeout is how long a check waits for the endpoint: an answer within it is taken,
+    one later is given up on (and the check answers from its own reading)."""
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(1.0)  # answers after a second, or when the test ends
+            body = b'{"diagnosed": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    patient = S3AccessSession(
+        SessionSettings(admin_url=url, diagnose_timeout=30.0), aws=sandbox.aws_for("alice@demo")
+    )
+    hasty = S3AccessSession(
+        SessionSettings(admin_url=url, diagnose_timeout=0.2), aws=sandbox.aws_for("alice@demo")
+    )
+    try:
+        assert patient.admin().diagnose(SHARED_BUCKET) == {"diagnosed": True}
+        with pytest.raises(AdminUnreachable):
+            hasty.admin().diagnose(SHARED_BUCKET)
+        report = _check(sandbox, "alice@demo", SHARED_BUCKET, url, diagnose_timeout=0.2)
+    finally:
+        release.set()
+        server.shutdown()
+        patient.close()
+        hasty.close()
     assert report["diagnosed_by"] == "notebook"
     assert any("admin endpoint could not diagnose" in note for note in report["notes"])
