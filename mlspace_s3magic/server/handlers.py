@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,7 +18,12 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from mlspace_s3magic.access_requests.actions import file_request, my_requests, parse_new_request
+from mlspace_s3magic.access_requests.actions import (
+    cancel_request,
+    file_request,
+    my_requests,
+    parse_new_request,
+)
 from mlspace_s3magic.core.browse import DEFAULT_PAGE_SIZE, list_level, listing_snippet, s3_uri, snippet
 from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, S3MagicError, meaning
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference, validate_bucket_name
@@ -27,6 +33,8 @@ SESSION_SETTING = "s3access_session"
 MAX_BODY_BYTES = 16 * 1024  # a request's fields fit in a fraction of this
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "no", ""})
+# A request id goes into the endpoint's URL path: nothing that could name another path or action there.
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Handler = TypeVar("Handler", bound="S3AccessHandler")
 
 
@@ -160,12 +168,35 @@ class RequestsHandler(S3AccessHandler):
         return fields
 
 
+class CancelRequestHandler(S3AccessHandler):
+    """The requester withdraws a request; the endpoint decides whether its status still allows that (an
+    applied grant is the admin's to revoke), and its refusal keeps its meaning (409, 404...)."""
+
+    @tornado.web.authenticated
+    @explained
+    async def post(self) -> None:
+        request_id = self.text_argument("id", required=True)
+        if not REQUEST_ID.fullmatch(request_id):
+            raise InvalidInput(
+                f"{request_id[:70]!r} is not a request id: ids are letters, digits, '-' and '_' (at most 64)."
+            )
+
+        def cancelled() -> dict[str, Any]:
+            """As ``%s3access cancel``: the caller's requests after the cancel, so the list is current."""
+            admin = self.session.admin()
+            cancel_request(admin, request_id)
+            return my_requests(admin).to_dict()
+
+        await self.answer(cancelled)
+
+
 ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("identity", IdentityHandler),
     ("buckets", BucketsHandler),
     ("check", CheckHandler),
     ("browse", BrowseHandler),
     ("requests", RequestsHandler),
+    ("requests/cancel", CancelRequestHandler),
 )
 
 
