@@ -1,12 +1,22 @@
 // The JSON the s3access routes send and accept. tests/server/test_ts_interfaces.py reads this file and
 // checks it against what the routes answer and against the Python enums, so keep it to the declarations
-// that test understands: interfaces, type aliases and `as const` lists.
+// that test understands: interfaces, type aliases, `as const` lists and whole-number constants.
 
 /** The access a request asks for: AccessLevel in mlspace_s3magic/core/remedy.py. */
 export const ACCESS_LEVELS = ['list', 'read', 'read-write'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
 /** The levels a form offers, as the magic and the CLI do: REQUESTABLE in mlspace_s3magic/commands.py. */
 export const REQUESTABLE = ['read', 'read-write'] as const;
+
+/** A request's limits: NewAccessRequest in mlspace_s3magic/core/access.py (the reason is trimmed first). */
+export const REASON_MIN_LENGTH = 3;
+export const REASON_MAX_LENGTH = 2000;
+export const DAYS_MIN = 1;
+export const DAYS_MAX = 365;
+export const PREFIX_MAX_LENGTH = 1024;
+/** Today's bucket names: modern_rule_broken in mlspace_s3magic/core/names.py (older names may be longer). */
+export const BUCKET_NAME_MIN_LENGTH = 3;
+export const BUCKET_NAME_MAX_LENGTH = 63;
 
 /** How far the caller reaches a bucket: Status in mlspace_s3magic/core/reachability.py. */
 export type BucketStatus = 'read-write' | 'read' | 'list-only' | 'denied' | 'missing' | 'unknown';
@@ -95,3 +105,49 @@ export interface IAccessRequest {
 export type RequestResult =
   | { queued: false; id: string; status: string; bucket: string }
   | { queued: true; idempotency_key: string; endpoint: string | null };
+
+/** A request's status: RequestStatus in mlspace_s3magic/core/access.py. */
+export const REQUEST_STATUSES = [
+  'pending',
+  'approved',
+  'awaiting-owner',
+  'applied',
+  'denied',
+  'failed',
+  'revoked',
+  'expired',
+  'cancelled'
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+/** The statuses its requester may cancel from: those TRANSITIONS in core/access.py lead to cancelled from. */
+export const CANCELLABLE = ['pending', 'approved', 'awaiting-owner', 'failed'] as const;
+
+/** One layer of a request as its requester may read it: LayerSummary in core/access.py. */
+export interface ILayerSummary {
+  layer: string;
+  target: string;
+  allows: string;
+  state: string;
+}
+
+/** One of the caller's requests as the endpoint recorded it (its plan and result left out). */
+export interface IMyRequest {
+  id: string;
+  bucket: string;
+  prefix: string;
+  access: AccessLevel;
+  reason: string;
+  days: number | null;
+  status: RequestStatus;
+  created_at: string;
+  updated_at: string;
+  expires_at: string | null;
+  summary: ILayerSummary[] | null;
+}
+
+/** GET s3access/requests, and POST s3access/requests/cancel: the caller's requests, and those queued
+ * locally until the admin endpoint answers. */
+export interface IRequestList {
+  requests: IMyRequest[];
+  queued: IAccessRequest[];
+}

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from mlspace_s3magic.commands import REQUESTABLE
-from mlspace_s3magic.core.access import NewAccessRequest
+from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.names import modern_rule_broken
 from mlspace_s3magic.core.reachability import Status
 from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -63,6 +64,26 @@ def test_the_request_body_is_the_models_fields() -> None:
     assert set(body.members) == set(model)
     required = {name for name, member in body.members.items() if not member.optional}
     assert {name for name, info in model.items() if info.is_required()} <= required
+
+
+def test_the_request_limits_are_the_models() -> None:
+    """The dialog states and checks these numbers; the server's model is what enforces them."""
+    numbers = _declarations().numbers
+    fields = NewAccessRequest.model_fields
+
+    def bound(name: str, attribute: str) -> object:
+        (value,) = [getattr(rule, attribute) for rule in fields[name].metadata if hasattr(rule, attribute)]
+        return value
+
+    assert numbers["REASON_MIN_LENGTH"] == bound("reason", "min_length")
+    assert numbers["REASON_MAX_LENGTH"] == bound("reason", "max_length")
+    assert (numbers["DAYS_MIN"], numbers["DAYS_MAX"]) == (bound("days", "ge"), bound("days", "le"))
+    assert numbers["PREFIX_MAX_LENGTH"] == bound("prefix", "max_length")
+    shortest, longest = numbers["BUCKET_NAME_MIN_LENGTH"], numbers["BUCKET_NAME_MAX_LENGTH"]
+    for length in (shortest, longest):
+        assert modern_rule_broken("a" * length) is None
+    for length in (shortest - 1, longest + 1):
+        assert modern_rule_broken("a" * length) == f"it has {length} characters"
 
 
 async def test_the_types_match_what_every_route_sends(
@@ -131,3 +152,54 @@ def test_a_field_renamed_on_either_side_fails() -> None:
 def test_the_reader_refuses_what_it_does_not_understand(declaration: str) -> None:
     with pytest.raises(TypeScriptError):
         parse(declaration)
+
+
+def test_the_request_statuses_and_what_may_be_cancelled_are_the_python_ones() -> None:
+    declared = _declarations()
+    assert declared.constants["REQUEST_STATUSES"] == tuple(status.value for status in RequestStatus)
+    assert declared.literals("RequestStatus") == {status.value for status in RequestStatus}
+    cancellable = [s.value for s in RequestStatus if RequestStatus.CANCELLED in TRANSITIONS[s]]
+    assert declared.constants["CANCELLABLE"] == tuple(cancellable)
+
+
+async def test_the_request_list_types_match_what_the_routes_send(
+    jp_fetch: Fetch, fresh_sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """My requests' list as the routes send it: an applied grant (with its expiry and layer lines), a
+    cancelled request, and one queued while the endpoint is away."""
+
+    async def filed(prefix: str, key: str) -> str:
+        body = {"bucket": SHARED_BUCKET, "prefix": prefix, "access": "read", "reason": "iris", "days": 7}
+        response = await jp_fetch(
+            "s3access", "requests", method="POST", body=json.dumps({**body, "idempotency_key": key})
+        )
+        receipt: dict[str, str] = json.loads(response.body)
+        return receipt.get("id", "")
+
+    with serve_endpoint(fresh_sandbox, tmp_path / "admin") as endpoint:
+        monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
+        granted = await filed("datasets/", "1" * 32)
+        admin = endpoint.token_client()
+        admin.act(granted, "approve")
+        admin.act(granted, "apply")
+        admin.close()
+        withdrawn = await filed("logs/", "2" * 32)
+        listed = await get_json(jp_fetch, "requests")
+        response = await jp_fetch(
+            "s3access", "requests/cancel", method="POST", body=b"", params={"id": withdrawn}
+        )
+        after_cancel = json.loads(response.body)
+    await filed("other/", "3" * 32)  # the endpoint is gone: queued
+    with_queued = await get_json(jp_fetch, "requests")
+
+    statuses = {r["id"]: (r["status"], r["expires_at"] is not None) for r in after_cancel["requests"]}
+    assert statuses == {granted: ("applied", True), withdrawn: ("cancelled", False)}
+    assert [q["prefix"] for q in with_queued["queued"]] == ["other/"]
+    checker = Checker(_declarations())
+    problems = [
+        problem
+        for value in (listed, after_cancel, with_queued)
+        for problem in checker.check(value, "IRequestList")
+    ]
+    assert problems == []
+    assert checker.never_sent("IRequestList") == []
