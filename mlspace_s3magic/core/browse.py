@@ -7,6 +7,7 @@ bucket with millions of keys costs what the user looks at, never a full listing.
 from __future__ import annotations
 
 import codecs
+import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ PANDAS_READERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ".json": ("read_json", ()),
     ".jsonl": ("read_json", ("lines=True",)),
 }
+PREVIEW_ROWS = 10
+# What a key's type is, by its name: how the browsers draw it and what a snippet or a preview does with it.
+TABLE, TEXT, OTHER = "table", "text", "other"
+TEXT_EXTENSIONS = (".txt", ".md", ".log", ".yaml", ".yml", ".py", ".sh", ".xml", ".html", ".ini", ".cfg")
 PATH_STYLE_NOTE = (
     "# {bucket} is a legacy bucket name (capitals or underscores): S3 serves it path-style only.\n"
 )
@@ -96,11 +101,24 @@ class Page(Rendered):
         return full[len(level_of(self.ref.prefix)) :]
 
     def to_dict(self) -> dict[str, Any]:
+        """The page, with what every browser shows per object worked out once, here: its name in the level,
+        its size for people, its kind, its ``s3://`` path and the snippet that loads it."""
+        bucket = self.ref.access_point_arn or self.ref.bucket
         return {
             "bucket": self.ref.bucket,
             "prefix": self.ref.prefix,
             "folders": list(self.folders),
-            "objects": [entry.to_dict() for entry in self.objects],
+            "objects": [
+                {
+                    **entry.to_dict(),
+                    "name": self.name(entry.key),
+                    "size_text": format_size(entry.size),
+                    "kind": kind_of(entry.key),
+                    "uri": s3_uri(bucket, entry.key),
+                    "snippet": snippet(bucket, entry.key),
+                }
+                for entry in self.objects
+            ],
             "next_token": self.next_token,
         }
 
@@ -124,7 +142,7 @@ class Page(Rendered):
 
     def _repr_html_(self) -> str:
         rows: list[tuple[str, Cell | str, str]] = [
-            (f"\N{FILE FOLDER} {self.name(folder)}", "", "") for folder in self.folders
+            (self.name(folder), "folder", "") for folder in self.folders
         ]
         rows += [
             (
@@ -154,7 +172,7 @@ class Preview(Rendered):
     def truncated(self) -> bool:
         return self.size is None or self.fetched < self.size
 
-    def _summary(self) -> str:
+    def summary(self) -> str:
         total = "an unknown size" if self.size is None else format_size(self.size)
         if self.text is None:
             kind = f", {self.content_type}" if self.content_type else ""
@@ -163,13 +181,31 @@ class Preview(Rendered):
 
     def __str__(self) -> str:
         if self.text is None:
-            return f"{s3_uri(self.bucket, self.key)}: {self._summary()}"
-        return f"{self.text}\n[{s3_uri(self.bucket, self.key)}: {self._summary()}]"
+            return f"{s3_uri(self.bucket, self.key)}: {self.summary()}"
+        return f"{self.text}\n[{s3_uri(self.bucket, self.key)}: {self.summary()}]"
+
+    def lines(self, count: int = PREVIEW_ROWS) -> list[str]:
+        """The first ``count`` whole lines: a line the range cut short is left out, not shown half."""
+        if not self.text:
+            return []
+        lines = self.text.splitlines()
+        if self.truncated and not self.text.endswith(("\n", "\r")):
+            lines = lines[:-1]
+        return lines[:count]
+
+    def table(self, count: int = PREVIEW_ROWS) -> list[list[str]] | None:
+        """The header and first rows of a CSV or TSV object, parsed; ``None`` for any other object."""
+        if kind_of(self.key) != TABLE or not _base_name(self.key).endswith((".csv", ".tsv")):
+            return None
+        if self.text is None:
+            return None
+        delimiter = "\t" if _base_name(self.key).endswith(".tsv") else ","
+        return list(csv.reader(self.lines(count + 1), delimiter=delimiter))
 
     def _repr_html_(self) -> str:
         body = "" if self.text is None else f"<pre>{escape(self.text)}</pre>"
         uri = escape(s3_uri(self.bucket, self.key))
-        return f"<div><code>{uri}</code> ({escape(self._summary())}){body}</div>"
+        return f"<div><code>{uri}</code> ({escape(self.summary())}){body}</div>"
 
 
 def level_of(prefix: str) -> str:
@@ -178,19 +214,26 @@ def level_of(prefix: str) -> str:
 
 
 def list_level(
-    aws: Aws, ref: BucketRef, *, token: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    aws: Aws,
+    ref: BucketRef,
+    *,
+    token: str | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    recursive: bool = False,
 ) -> Page:
-    """One delimited page under ``ref.prefix``: its sub-prefixes ("folders") and the objects right in it."""
+    """One delimited page under ``ref.prefix``: its sub-prefixes ("folders") and the objects right in it;
+    ``recursive`` lists every object below instead, with no folders (a day-partitioned log prefix)."""
     params: dict[str, Any] = {
         "Bucket": ref.access_point_arn or ref.bucket,
         "Prefix": ref.prefix,
-        "Delimiter": "/",
         "MaxKeys": page_size,
     }
+    if not recursive:
+        params["Delimiter"] = "/"
     if token:
         params["ContinuationToken"] = token
     s3 = aws.client("s3")
-    with _s3_errors(s3, "s3:ListBucket", ref, str(ref)):
+    with s3_errors(s3, "s3:ListBucket", ref, str(ref)):
         response = s3.list_objects_v2(**params)
     folders = sorted(str(item["Prefix"]) for item in response.get("CommonPrefixes", []))
     objects = tuple(
@@ -210,7 +253,7 @@ def preview(aws: Aws, bucket: str, key: str, *, limit: int = PREVIEW_BYTES) -> P
     ref = BucketRef(bucket=bucket, prefix=key)
     uri = s3_uri(bucket, key)
     s3 = aws.client("s3")
-    with _s3_errors(s3, "s3:GetObject", ref, uri):
+    with s3_errors(s3, "s3:GetObject", ref, uri):
         try:
             response = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}")
         except ClientError as error:
@@ -247,7 +290,7 @@ def _decode(data: bytes, content_type: str | None, *, complete: bool) -> str | N
 
 
 @contextmanager
-def _s3_errors(s3: Any, action: str, ref: BucketRef, where: str) -> Iterator[None]:
+def s3_errors(s3: Any, action: str, ref: BucketRef, where: str) -> Iterator[None]:
     """Turn the answers a browser meets (denied, missing) into errors that say so, and the rest into ours."""
     try:
         with aws_call(s3, action):
@@ -275,13 +318,31 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def _base_name(key: str) -> str:
+    """The key in lower case without a compression suffix: ``iris.CSV.gz`` reads as ``iris.csv``."""
+    lower = key.lower()
+    return next((lower[: -len(ext)] for ext in COMPRESSIONS if lower.endswith(ext)), lower)
+
+
+def _reader(key: str) -> tuple[str, tuple[str, ...]] | None:
+    base = _base_name(key)
+    return next((r for ext, r in PANDAS_READERS.items() if base.endswith(ext)), None)
+
+
+def kind_of(key: str) -> str:
+    """``table`` for what pandas reads (CSV, TSV, Parquet, JSON), ``text`` for plain text, else ``other``."""
+    if _reader(key) is not None:
+        return TABLE
+    return TEXT if key.lower().endswith(TEXT_EXTENSIONS) else OTHER
+
+
 def snippet(bucket: str, key: str) -> str:
-    """A code cell that loads the object: pandas for tabular formats, boto3 for anything else."""
+    """A code cell that loads the object: pandas for tabular formats, boto3 for anything else.
+
+    Bucket and key are untrusted text: they enter the code only as ``repr()`` literals."""
     legacy = not bucket.startswith("arn:") and modern_rule_broken(bucket) is not None
     note = PATH_STYLE_NOTE.format(bucket=bucket) if legacy else ""
-    lower = key.lower()
-    base = next((lower[: -len(ext)] for ext in COMPRESSIONS if lower.endswith(ext)), lower)
-    reader = next((r for ext, r in PANDAS_READERS.items() if base.endswith(ext)), None)
+    reader = _reader(key)
     if reader is None:
         return (
             _s3_client_lines(bucket)

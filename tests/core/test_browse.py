@@ -13,11 +13,16 @@ import pytest
 
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.browse import (
+    OTHER,
+    TABLE,
+    TEXT,
     BrowseDenied,
     NoSuchBucket,
     NoSuchKey,
     Page,
+    Preview,
     format_size,
+    kind_of,
     list_level,
     preview,
     s3_uri,
@@ -28,6 +33,7 @@ from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import LOG_OBJECT_COUNT, SHARED_BUCKET
 
 LOG_DAYS = 28
+IRIS = "datasets/iris/iris.csv"
 LOG_KEYS = {f"logs/2026/11/{1 + i % LOG_DAYS:02d}/part-{i:04d}.log" for i in range(LOG_OBJECT_COUNT)}
 
 
@@ -217,3 +223,66 @@ def test_legacy_bucket_names_get_path_style_requests() -> None:
 )
 def test_format_size(size: int, text: str) -> None:
     assert format_size(size) == text
+
+
+def test_every_object_below_a_prefix_pages_without_folders(sandbox: SandboxState) -> None:
+    owner = sandbox.aws_for("owner")
+    ref = parse_bucket_reference(f"{SHARED_BUCKET}/logs/")
+    pages = []
+    token: str | None = None
+    while True:
+        page = list_level(owner, ref, token=token, page_size=128, recursive=True)
+        pages.append(page)
+        token = page.next_token
+        if token is None:
+            break
+    assert [len(page.objects) for page in pages] == [128, 128, LOG_OBJECT_COUNT - 256]
+    assert all(page.folders == () for page in pages)
+    assert {entry.key for page in pages for entry in page.objects} == LOG_KEYS
+    assert pages[0].name(pages[0].objects[0].key).startswith("2026/11/")
+
+
+def test_a_page_dict_says_per_object_what_every_browser_shows(sandbox: SandboxState) -> None:
+    page = list_level(sandbox.aws_for("owner"), parse_bucket_reference(f"{SHARED_BUCKET}/datasets/iris/"))
+    readme, iris = json.loads(json.dumps(page.to_dict()))["objects"]
+    assert (iris["name"], iris["kind"], iris["uri"]) == ("iris.csv", "table", f"s3://{SHARED_BUCKET}/{IRIS}")
+    assert iris["size_text"] == format_size(iris["size"]) and iris["size_text"].endswith("KiB")
+    assert iris["snippet"] == snippet(SHARED_BUCKET, IRIS)
+    assert (readme["name"], readme["kind"]) == ("README.txt", "text")
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("a/b.csv", TABLE),
+        ("a/b.CSV.gz", TABLE),
+        ("a/b.parquet", TABLE),
+        ("a/b.jsonl", TABLE),
+        ("a/b.txt", TEXT),
+        ("a/b.log", TEXT),
+        ("a/model.bin", OTHER),
+        ("a/csv", OTHER),
+    ],
+)
+def test_kind_of(key: str, kind: str) -> None:
+    assert kind_of(key) == kind
+
+
+def test_a_preview_gives_whole_lines_and_a_csv_as_rows(sandbox: SandboxState) -> None:
+    owner = sandbox.aws_for("owner")
+    first = preview(owner, SHARED_BUCKET, IRIS)
+    table = first.table(5)
+    assert table is not None and len(table) == 6
+    assert table[0] == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    assert all(len(row) == 5 for row in table)
+    lines = first.lines(1000)
+    assert first.text is not None and first.text.startswith("\n".join(lines))
+    assert len(lines) < first.text.count("\n") + 1  # the line the range cut is left out
+    assert all(line.count(",") == 4 for line in lines)
+    assert preview(owner, SHARED_BUCKET, "datasets/iris/README.txt").table() is None
+
+
+def test_a_csv_preview_parses_quoted_fields() -> None:
+    shown = Preview("b", "k.tsv", 'a\tb\n"x\ty"\t2\nhalf', 14, 100, "text/plain")
+    assert shown.table() == [["a", "b"], ["x\ty", "2"]]
+    assert Preview("b", "k.csv", None, 10, 10, "application/zip").table() is None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import ipywidgets as widgets
 import pytest
 
 from mlspace_s3magic.core.aws import Aws
@@ -14,12 +18,20 @@ from mlspace_s3magic.core.names import BucketRef
 from mlspace_s3magic.core.reachability import BucketList, Reachability, Status
 from mlspace_s3magic.core.registry import Candidate
 from mlspace_s3magic.core.render import STATUS_COLOURS
-from mlspace_s3magic.notebook.widgets import BucketBrowser
+from mlspace_s3magic.notebook.widgets import ICONS, ROWS_SHOWN, STYLE, BucketBrowser
 from mlspace_s3magic.sandbox.state import SandboxState
-from mlspace_s3magic.sandbox.world import DATA_BUCKET, PARTNER_ACCOUNT, READABLE_BUCKET, SHARED_BUCKET
+from mlspace_s3magic.sandbox.world import (
+    DATA_BUCKET,
+    LOG_OBJECT_COUNT,
+    PARTNER_ACCOUNT,
+    READABLE_BUCKET,
+    SHARED_BUCKET,
+)
 
 IRIS = "datasets/iris/iris.csv"
 DAYS = [f"{day:02d}/" for day in range(1, 29)]
+# Emoji and pictographs (what needs an emoji font), dingbats and misc symbols, variation selectors.
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0e\ufe0f\u2b00-\u2bff]")
 
 
 class FakeShell:
@@ -66,31 +78,59 @@ def alice_checker(sandbox: SandboxState) -> Iterator[Checker]:
     checker.close()
 
 
-def test_the_bucket_list_shows_a_badge_per_bucket_and_opens_one_on_click(owner: Aws) -> None:
+def _cells(browser: BucketBrowser) -> list[list[Any]]:
+    """The grid's rows of four cells, the header first."""
+    cells = list(browser.listing.children)
+    return [cells[i : i + 4] for i in range(0, len(cells), 4)]
+
+
+def _texts(widget: Any) -> Iterator[str]:
+    """Every text a widget tree shows: HTML values, labels, button captions and tooltips, box values."""
+    for name in ("value", "description", "tooltip", "placeholder"):
+        value = getattr(widget, name, None)
+        if isinstance(value, str):
+            yield value
+    for child in getattr(widget, "children", ()):
+        yield from _texts(child)
+
+
+def test_the_bucket_list_is_a_table_with_full_names_badges_and_drawn_icons(owner: Aws) -> None:
     browser = BucketBrowser(owner, _bucket_list(Status.READ))
     assert browser.ref is None
     assert browser.rows == [("bucket", DATA_BUCKET), ("bucket", SHARED_BUCKET), ("bucket", READABLE_BUCKET)]
-    data_row, shared_row, _ = browser.bucket_list.children
-    assert "MLSpace data" in data_row.children[1].value
-    assert STATUS_COLOURS[Status.READ] in shared_row.children[1].value
-    assert "Partner data" in shared_row.children[1].value
+    header, data_row, shared_row, readable_row = _cells(browser)
+    assert [cell.value for cell in header] == ["", "Bucket", "Access", "Description"]
+    assert "MLSpace data" in data_row[2].value
+    assert STATUS_COLOURS[Status.READ] in shared_row[2].value and shared_row[3].value == "Partner data"
+    assert shared_row[0].value == ICONS["bucket"] and "<svg" in shared_row[0].value
+    # the whole name, with the whole name as tooltip too; the grid gives it all the width there is
+    assert readable_row[1].description == readable_row[1].tooltip == READABLE_BUCKET
+    assert "minmax(0, 1fr)" in browser.listing.layout.grid_template_columns
+    assert readable_row[1].layout.width == "100%"
 
-    shared_row.children[0].click()
+    shared_row[1].click()
     assert browser.ref is not None and (browser.ref.bucket, browser.ref.prefix) == (SHARED_BUCKET, "")
     assert browser.rows == [("folder", "datasets/"), ("folder", "logs/")]
-    assert browser.bucket_list.layout.display == "none"
+    assert [cell.value for cell in _cells(browser)[0]] == ["", "Name", "Size", "Modified (UTC)"]
 
 
-def test_folders_come_first_and_picking_rows_navigates_or_selects(owner: Aws) -> None:
+def test_folders_come_first_and_clicking_rows_navigates_or_selects(owner: Aws) -> None:
     browser = BucketBrowser(owner, None, start=BucketRef(SHARED_BUCKET, "datasets/"))
     assert browser.rows == [("folder", "iris/")]
-    browser.entries.value = ("folder", "datasets/iris/")  # what clicking the row does
+    assert _cells(browser)[1][0].value == ICONS["folder"]
+    browser.row_button("iris/").click()
     assert browser.rows == [("object", "README.txt"), ("object", "iris.csv")]
+    _, readme, iris = _cells(browser)
+    assert readme[0].value == ICONS["text"] and iris[0].value == ICONS["table"]
+    assert iris[2].value.endswith(" KiB") and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", iris[3].value)
     assert browser.actions.layout.display == "none"
-    browser.entries.value = ("object", IRIS)
+    browser.row_button("iris.csv").click()
     assert browser.selected_key == IRIS
     assert browser.actions.layout.display == ""
-    assert "iris.csv" in browser.entries.label and "KiB" in browser.entries.label
+    assert "s3magic-selected" in iris[1]._dom_classes
+    browser.row_button("README.txt").click()
+    assert "s3magic-selected" not in iris[1]._dom_classes
+    assert "s3magic-selected" in readme[1]._dom_classes
 
 
 def test_load_more_appends_one_page_per_click_and_disappears_at_the_end(owner: Aws) -> None:
@@ -107,6 +147,34 @@ def test_load_more_appends_one_page_per_click_and_disappears_at_the_end(owner: A
     assert browser.load_more_button.layout.display == "none"
     browser.load_more()
     assert requests.count == 4
+
+
+def test_every_object_under_logs_pages_with_load_more(owner: Aws) -> None:
+    """``logs/`` holds one folder at its level but 300 objects below: listed flat, they come a page a
+    click; a thousand-key page is drawn a part at a time without asking S3 again."""
+    requests = ListRequests(owner)
+    browser = BucketBrowser(owner, None, start=BucketRef(SHARED_BUCKET, "logs/"), page_size=120)
+    assert browser.rows == [("folder", "2026/")]
+    browser.recursive_box.value = True  # ticking "Every object below"
+    assert requests.count == 2
+    assert len(browser.rows) == 120 and {kind for kind, _ in browser.rows} == {"object"}
+    assert browser.rows[0][1].startswith("2026/11/") and browser.has_more
+    browser.load_more_button.click()
+    browser.load_more_button.click()
+    assert requests.count == 4
+    assert len(browser.rows) == len(set(browser.rows)) == LOG_OBJECT_COUNT
+    assert not browser.has_more and browser.load_more_button.layout.display == "none"
+    assert f"{LOG_OBJECT_COUNT} object(s) loaded" in browser.status_text
+
+    whole = BucketBrowser(owner, None, start=BucketRef(SHARED_BUCKET, "logs/"))
+    whole.show_every_object(True)
+    assert requests.count == 6 and len(whole._objects) == LOG_OBJECT_COUNT
+    assert len(whole.rows) == ROWS_SHOWN and whole.has_more
+    assert len(whole.listing.children) == 4 * (ROWS_SHOWN + 1)
+    whole.load_more()
+    assert requests.count == 6 and len(whole.rows) == LOG_OBJECT_COUNT and not whole.has_more
+    whole.show_every_object(False)
+    assert whole.rows == [("folder", "2026/")]
 
 
 def test_a_prefix_larger_than_a_page_is_listed_one_page_per_request(owner: Aws) -> None:
@@ -129,6 +197,7 @@ def test_the_filter_works_on_loaded_rows_without_a_request(owner: Aws) -> None:
     assert browser.rows == [("folder", day) for day in DAYS[:14] if "1" in day]
     browser.filter_box.value = "0"  # typing in the box
     assert browser.rows == [("folder", day) for day in DAYS[:10]]
+    assert len(browser.listing.children) == 4 * 11
     assert "10 match '0'" in browser.status_text
     browser.load_more()
     assert browser.rows == [("folder", day) for day in DAYS if "0" in day]  # the filter holds for new rows
@@ -136,6 +205,8 @@ def test_the_filter_works_on_loaded_rows_without_a_request(owner: Aws) -> None:
     browser.apply_filter("")
     assert len(browser.rows) == 28
     assert requests.count == 1
+    browser.apply_filter("no such name")
+    assert browser.rows == [] and browser.listing.children == ()
 
 
 def test_breadcrumbs_lead_back_up_and_to_the_bucket_list(owner: Aws) -> None:
@@ -158,8 +229,13 @@ def test_breadcrumbs_lead_back_up_and_to_the_bucket_list(owner: Aws) -> None:
 def test_copy_path_snippet_and_preview_act_on_an_object(owner: Aws) -> None:
     shell = FakeShell()
     browser = BucketBrowser(owner, None, start=BucketRef(SHARED_BUCKET, "datasets/iris/"), shell=shell)
-    browser.select(IRIS)
-    copy, insert, show = browser.actions.children[1:]
+    browser.row_button("iris.csv").click()
+    copy, insert, show, _ = browser.actions.children[1:]
+    assert [copy.description, insert.description, show.description] == [
+        "Copy s3:// path",
+        "Insert snippet",
+        "Preview",
+    ]
     copy.click()
     assert browser.selected_path == browser.path_text.value == f"s3://{SHARED_BUCKET}/{IRIS}"
     browser.path_text.value = "edited"  # the box is for copying; an edit does not stick
@@ -170,9 +246,15 @@ def test_copy_path_snippet_and_preview_act_on_an_object(owner: Aws) -> None:
     assert "pd.read_csv" in shell.inputs[0]
     assert browser.snippet_area.value == shell.inputs[0]
 
-    show.click()
-    assert "sepal_length,sepal_width,petal_length,petal_width,species" in browser.preview_area.value
-    assert "first 1.0 KiB" in browser.preview_area.value
+    show.click()  # a CSV: its header and first rows as a table
+    shown = browser.preview_area.value
+    assert "first 1.0 KiB" in shown
+    header = re.findall(r"<th>([^<]*)</th>", shown)
+    assert header == ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
+    assert shown.count("<tr>") == 11 and "<td>setosa</td>" in shown
+
+    browser.show_preview("datasets/iris/README.txt")  # a text: its lines
+    assert "<pre>A small iris-shaped dataset" in browser.preview_area.value
 
     browser.open_prefix("datasets/")
     assert browser.selected_path is None and browser.preview_area.value == ""
@@ -185,7 +267,64 @@ def test_without_a_shell_the_snippet_is_shown(owner: Aws) -> None:
     assert browser.snippet_area.layout.display == ""
 
 
-def test_a_denied_bucket_shows_the_check_and_a_request_area(
+@pytest.mark.parametrize(
+    ("key", "reader"),
+    [
+        ("d/t.csv", "pd.read_csv("),
+        ("d/t.parquet", "pd.read_parquet("),
+        ("d/t.json", "pd.read_json("),
+        ("d/model.bin", "s3.get_object("),
+        ('d/it\'s "x"\n<b>.csv', "pd.read_csv("),
+        ("d/a'''\n\\\"b.bin", "s3.get_object("),
+    ],
+)
+def test_snippets_per_kind_are_valid_python_for_any_key(owner: Aws, key: str, reader: str) -> None:
+    shell = FakeShell()
+    browser = BucketBrowser(owner, None, start=BucketRef(READABLE_BUCKET), shell=shell)
+    browser.insert_snippet(key)
+    (code,) = shell.inputs
+    assert reader in code
+    literals = [
+        node.value
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    assert f"s3://{READABLE_BUCKET}/{key}" in literals or key in literals
+
+
+def test_download_streams_into_the_working_folder_with_progress(owner: Aws, tmp_path: Path) -> None:
+    browser = BucketBrowser(owner, None, start=BucketRef(SHARED_BUCKET, "datasets/iris/"), workdir=tmp_path)
+    seen: list[int] = []
+    browser.progress.observe(lambda change: seen.append(change["new"]), names="value")
+    browser.row_button("iris.csv").click()
+    browser.actions.children[4].click()  # "Download"
+    expected = owner.client("s3").get_object(Bucket=SHARED_BUCKET, Key=IRIS)["Body"].read()
+    assert browser.downloaded == tmp_path / "iris.csv"
+    assert (tmp_path / "iris.csv").read_bytes() == expected
+    assert browser.progress.value == browser.progress.max == 100 and seen[-1] == 100
+    assert browser.progress.bar_style == "success"
+    assert "iris.csv" in browser.download_status.value and browser.download_box.layout.display == ""
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["iris.csv"]  # no partial file left
+
+    browser.download(IRIS)  # a second copy never replaces the first
+    assert browser.downloaded == tmp_path / "iris-1.csv"
+    assert (tmp_path / "iris-1.csv").read_bytes() == expected
+
+
+def test_a_download_over_the_limit_is_refused_before_reading(owner: Aws, tmp_path: Path) -> None:
+    browser = BucketBrowser(
+        owner, None, start=BucketRef(SHARED_BUCKET, "datasets/iris/"), workdir=tmp_path, download_limit=1024
+    )
+    browser.download(IRIS)
+    message = browser.download_status.value
+    assert "over the 1.0 KiB download limit" in message and "Insert snippet" in message
+    assert browser.downloaded is None and browser.progress.bar_style == "danger"
+    assert list(tmp_path.iterdir()) == []
+    browser.download("datasets/iris/README.txt")  # under the limit
+    assert browser.downloaded == tmp_path / "README.txt"
+
+
+def test_a_denied_bucket_shows_one_message_from_the_check_and_a_request_area(
     sandbox: SandboxState, alice_checker: Checker
 ) -> None:
     alice = sandbox.aws_for("alice@demo")
@@ -193,13 +332,15 @@ def test_a_denied_bucket_shows_the_check_and_a_request_area(
     assert browser.denied == BucketRef(SHARED_BUCKET)
     assert browser.report is not None and browser.report.verdict("list") is Verdict.DENIED
     blocked = browser.report.capabilities["list"].blocked_by
-    assert blocked and all(layer in browser.error_html for layer in blocked)
-    assert "S3 refused to list" in browser.error_html
+    message = browser.error_html.split("<details>")[0]
+    assert message.count("denied") == 1 and all(layer in message for layer in blocked)
+    shown = re.sub("<details>.*</details>", "", " ".join(_texts(browser)), flags=re.S)
+    assert shown.lower().count("denied") == 1  # the check's report is folded away below it
+    assert "<details><summary>The check's report</summary>" in browser.error_html
     (note,) = browser.request_area.children  # no endpoint given: it says how to configure one
     assert "S3Access.admin_url" in note.value
     assert browser.request_area.layout.display == ""
-    assert browser.entries.layout.display == "none" and browser.rows == []
-    assert "denied" in browser.status_text
+    assert browser.listing.layout.display == "none" and browser.rows == []
 
 
 def test_a_bucket_listed_as_denied_is_explained_without_listing_it(
@@ -211,11 +352,26 @@ def test_a_bucket_listed_as_denied_is_explained_without_listing_it(
     assert browser.request_area.layout.display == "none"
     browser.open_bucket(SHARED_BUCKET)
     assert requests.count == 0
-    assert f"{SHARED_BUCKET} is denied" in browser.error_html and "<table>" in browser.error_html
+    message = browser.error_html.split("<details>")[0]
+    assert message.count("denied") == 1 and f"{SHARED_BUCKET} is denied" not in browser.error_html
+    assert "<table>" in browser.error_html
     assert browser.request_area.layout.display == ""
     browser.open_bucket(READABLE_BUCKET)
     assert browser.denied is None and browser.request_area.layout.display == "none"
     assert browser.rows == [("folder", "reference/"), ("object", "README.txt")]
+
+
+def test_icons_and_every_text_shown_need_no_emoji_font(owner: Aws) -> None:
+    assert all(icon.startswith("<svg") and 'fill="currentColor"' in icon for icon in ICONS.values())
+    assert not any(EMOJI.search(icon) for icon in ICONS.values())
+    assert "var(--jp-" in STYLE and not EMOJI.search(STYLE)
+    browser = BucketBrowser(owner, _bucket_list(Status.READ))
+    browser.open_bucket(f"{SHARED_BUCKET}/datasets/iris/")
+    browser.select(IRIS)
+    texts = list(_texts(browser))
+    assert any("<svg" in text for text in texts)
+    assert [text for text in texts if EMOJI.search(text)] == []
+    assert all(not isinstance(w, widgets.Select) for w in browser.children)
 
 
 def test_errors_that_are_not_denials_are_shown_as_they_are(owner: Aws) -> None:
@@ -225,3 +381,32 @@ def test_errors_that_are_not_denials_are_shown_as_they_are(owner: Aws) -> None:
     browser.open_bucket("Not A Bucket!")
     assert "not a valid S3 bucket name" in browser.error_html
     browser.close()
+
+
+def test_hostile_keys_are_text_in_the_listing_and_literals_in_snippets(
+    fresh_sandbox: SandboxState, tmp_path: Path
+) -> None:
+    owner = fresh_sandbox.aws_for("owner")
+    key = "odd/<img src=x onerror=alert(1)>'\" &amp;.csv"  # S3 keys hold any text (moto's no newline)
+    owner.client("s3").put_object(Bucket=READABLE_BUCKET, Key=key, Body=b"a,b\n<i>1</i>,2\n")
+    shell = FakeShell()
+    browser = BucketBrowser(
+        owner, None, start=BucketRef(READABLE_BUCKET, "odd/"), shell=shell, workdir=tmp_path
+    )
+    name = key.removeprefix("odd/")
+    assert browser.rows == [("object", name)]
+    browser.row_button(name).click()
+    assert browser.row_button(name).description == name  # a button's caption is text, never HTML
+    assert "&lt;img" in browser.selection.value and "<img" not in browser.selection.value
+    browser.show_preview(key)
+    assert (
+        "<td>&lt;i&gt;1&lt;/i&gt;</td>" in browser.preview_area.value
+        and "<img" not in browser.preview_area.value
+    )
+    browser.insert_snippet(key)
+    assert f"s3://{READABLE_BUCKET}/{key}" in {
+        node.value for node in ast.walk(ast.parse(shell.inputs[0])) if isinstance(node, ast.Constant)
+    }
+    browser.download(key)
+    assert browser.downloaded is not None and browser.downloaded.parent == tmp_path
+    assert "\n" not in browser.downloaded.name and browser.downloaded.read_bytes().startswith(b"a,b")
