@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # JupyterLab refuses to run as root unless told to; CI and these machines run as root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install demo test lint typecheck unit notebooks chromium clean lambda-zip
+.PHONY: install demo admin test lint typecheck unit notebooks chromium clean lambda-zip
 
 # pip builds the JupyterLab extension (hatch-jupyter-builder runs jlpm in labextension/) and enables both
 # extensions; `jupyter-builder develop` then links the built folder, so a rebuild shows without reinstalling.
@@ -39,12 +39,30 @@ chromium:
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# The sandbox, its admin endpoint (requests kept in $(STATE_DIR)/admin.db) and JupyterLab as alice@demo;
-# the launcher prints the line that acts as the admin in another shell.
+# The sandbox, its admin endpoint (requests in $(STATE_DIR)/admin.db, emptied at each start as the sandbox is
+# seeded anew) and JupyterLab as alice@demo; the launcher prints the lines that act as the admin in another
+# shell. JupyterLab gets settings of the demo's own (never the user's): its "get Jupyter news?" prompt would
+# cover our notifications. One Ctrl-C stops it all: answer_yes skips Jupyter's "Shut down?" question.
+DEMO_LAB_SETTINGS := $(STATE_DIR)/lab-settings
 demo: install
+	mkdir -p $(DEMO_LAB_SETTINGS)
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}' \
+		>$(DEMO_LAB_SETTINGS)/overrides.json
+	@echo 'As the admin, from another shell in this folder: make admin ARGS="show ID" (requests, show,' \
+		'approve, deny, apply, revoke, audit).'
 	$(BIN)/s3access sandbox run --as alice@demo --admin-endpoint --state-dir $(STATE_DIR) -- \
 		$(BIN)/jupyter lab --no-browser $(ALLOW_ROOT) --ip 127.0.0.1 --port $(NOTEBOOK_PORT) \
-		--ServerApp.root_dir=notebooks --LabApp.news_url=None
+		--ServerApp.root_dir=notebooks --ServerApp.answer_yes=True --LabApp.news_url=None \
+		--LabApp.app_settings_dir=$(abspath $(DEMO_LAB_SETTINGS))
+
+# The admin's commands against the running demo, from any shell in this folder: `make admin` lists the
+# requests, `make admin ARGS="show ID"` (approve, deny, apply, revoke, audit, ...) acts on one.
+ARGS ?= requests
+admin:
+	@test -f $(STATE_DIR)/sandbox.json || \
+		{ echo 'make admin acts in the running demo: start `make demo` first.' >&2; exit 1; }
+	@exports=$$($(BIN)/s3access sandbox env --as admin --state-dir $(STATE_DIR)) && eval "$$exports" && \
+		$(BIN)/s3access admin $(ARGS) --token-file $(STATE_DIR)/admin.token
 
 # The deploy templates and the notebook lifecycle script (when it is there).
 LIFECYCLE_SCRIPTS := $(wildcard deploy/notebook-lifecycle/*.sh)

@@ -2,8 +2,9 @@
 
 ``s3access sandbox run --admin-endpoint`` (so ``make demo`` and ``make notebooks``) and the browser tests
 start it the same way: the sandbox's ``admin`` is its AWS identity and the sandbox its STS, requests are
-kept in ``admin.db`` in the state folder (so they outlive a restart of the demo), and a local admin token in
-``admin.token`` lets a person, or a notebook, act as the admin.
+kept in ``admin.db`` in the state folder, and a local admin token in ``admin.token`` lets a person, or a
+notebook, act as the admin. ``sandbox run`` seeds a new sandbox each time, so it starts the store empty too
+(``fresh``): a request kept from an earlier run would say ``applied`` about grants the new sandbox lacks.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import shlex
+import shutil
 import socket
 import sys
 import threading
@@ -34,7 +36,11 @@ from mlspace_s3magic.sandbox.world import MLSPACE_ACCOUNT, PARTITION, SHARED_BUC
 ADMIN_PRINCIPAL = "admin"
 ADMIN_ARN_PATTERN = f"arn:{PARTITION}:iam::{MLSPACE_ACCOUNT}:user/{ADMIN_PRINCIPAL}"
 STORE_FILE_NAME = "admin.db"
+# SQLite's files beside the store in WAL mode (and in rollback mode), removed with it.
+STORE_SIDE_FILES = ("-wal", "-shm", "-journal")
 TOKEN_FILE_NAME = "admin.token"
+# The admin's steps on one request that the launcher prints, in the order a review takes them.
+ADMIN_ACTIONS = ("show", "approve", "deny", "apply", "revoke")
 STARTUP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
 
@@ -49,13 +55,18 @@ class AdminEndpoint:
     service: AdminService = field(repr=False, compare=False)
 
     def admin_instructions(self) -> str:
-        """The line that tells a person how to act as the admin in another shell, ready to paste."""
+        """Lines that tell a person how to act as the admin in another shell, ready to paste: the first takes
+        the admin's identity and lists the requests, the others each act on one request."""
         program = _s3access_program()
         state_dir = shlex.quote(str(self.state_dir))
-        return (
-            f'To act as the admin: eval "$({program} sandbox env --as {ADMIN_PRINCIPAL} --state-dir '
-            f'{state_dir})" && {program} admin requests --url {self.url} --token-file '
-            f"{shlex.quote(str(self.token_file))}"
+        endpoint = f"--url {self.url} --token-file {shlex.quote(str(self.token_file))}"
+        return "\n".join(
+            [
+                f'To act as the admin: eval "$({program} sandbox env --as {ADMIN_PRINCIPAL} --state-dir '
+                f'{state_dir})" && {program} admin requests {endpoint}',
+                "Then, in any shell, with a request's ID in place of ID:",
+                *(f"  {program} admin {action} ID {endpoint}" for action in ADMIN_ACTIONS),
+            ]
         )
 
 
@@ -63,21 +74,29 @@ def _s3access_program() -> str:
     """This installation's ``s3access`` by its full path: another shell may not have its folder (say,
     ``.venv/bin``, which ``make`` puts on its own PATH only) on its PATH."""
     beside = Path(sys.executable).with_name("s3access")
-    return shlex.quote(str(beside)) if beside.exists() else "s3access"
+    found = str(beside) if beside.exists() else shutil.which("s3access")
+    return shlex.quote(str(Path(found).resolve())) if found else "s3access"
 
 
 @contextlib.contextmanager
 def serve_admin_endpoint(
-    state_dir: Path, *, port: int = 0, startup_timeout: float = STARTUP_TIMEOUT_SECONDS
+    state_dir: Path,
+    *,
+    port: int = 0,
+    fresh: bool = False,
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
 ) -> Iterator[AdminEndpoint]:
     """Serve the endpoint for the sandbox running for ``state_dir`` until the block ends.
 
-    ``port`` 0 takes any free one. While it runs, ``sandbox.json`` names it, so ``s3access sandbox env``
-    exports ``S3ACCESS_ADMIN_URL``; the registry holds the sandbox's shared buckets with their owner role,
-    so an approved request can be applied end to end.
+    ``port`` 0 takes any free one. ``fresh`` empties the store first, for a sandbox that was just seeded;
+    otherwise its requests are kept (the token always is). While it runs, ``sandbox.json`` names it, so
+    ``s3access sandbox env`` exports ``S3ACCESS_ADMIN_URL``; the registry holds the sandbox's shared buckets
+    with their owner role, so an approved request can be applied end to end.
     """
     state_dir = state_dir.resolve()
     state = SandboxState.load(state_dir)
+    if fresh:
+        _remove_store(state_dir / STORE_FILE_NAME)
     token_file = state_dir / TOKEN_FILE_NAME
     token = _admin_token(token_file)
     with contextlib.ExitStack() as cleanup:  # undone in reverse, from wherever starting stopped
@@ -117,6 +136,15 @@ def serve_admin_endpoint(
         state.with_admin_url(state_dir, url)
         cleanup.callback(_forget_admin_url, state_dir, url)
         yield AdminEndpoint(url, state_dir, token_file, service)
+
+
+def _remove_store(path: Path) -> None:
+    """Remove the store's database with SQLite's files beside it, before anything opens it."""
+    for doomed in (path, *(path.with_name(path.name + suffix) for suffix in STORE_SIDE_FILES)):
+        try:
+            doomed.unlink(missing_ok=True)
+        except OSError as error:
+            raise Unavailable(f"Cannot remove the old admin store {doomed}: {error.strerror}.") from None
 
 
 def _admin_token(path: Path) -> str:

@@ -6,14 +6,16 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from mlspace_s3magic.core.errors import InvalidInput, NotFound, Unavailable
+from mlspace_s3magic.core.errors import Conflict, InvalidInput, NotFound, S3MagicError, Unavailable
 from mlspace_s3magic.sandbox.state import STATE_DIR_ENV, STATE_FILE_NAME, SandboxState, default_state_dir
 
 if TYPE_CHECKING:
@@ -38,9 +40,30 @@ def _start_sandbox(args: argparse.Namespace) -> tuple[Sandbox, SandboxState, Pat
             "can use or reset it.",
             file=sys.stderr,
         )
+    _refuse_a_running_sandbox(args.state_dir)
     sandbox = Sandbox(host=args.host, port=args.port, shared_role=args.shared_role)
     state = sandbox.start()
     return sandbox, state, state.save(args.state_dir, REGISTRY)
+
+
+def _refuse_a_running_sandbox(state_dir: Path) -> None:
+    """Another sandbox over a running one's folder would replace its ``sandbox.json`` under its clients (and
+    with the admin endpoint, empty its store): a ``sandbox.json`` whose endpoint answers means one runs."""
+    try:
+        running = SandboxState.load(state_dir)
+    except S3MagicError:  # none there, or unreadable: nothing to protect
+        return
+    address = urllib.parse.urlsplit(running.endpoint_url)
+    if address.hostname is None or address.port is None:
+        return
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=1).close()
+    except OSError:  # left behind by a sandbox that was killed
+        return
+    raise Conflict(
+        f"A sandbox is already running for {state_dir} on {running.endpoint_url}: stop it, or give another "
+        f"--state-dir (if none runs, remove {state_dir / STATE_FILE_NAME})."
+    )
 
 
 def _wait_for_stop_signal() -> None:
@@ -99,19 +122,44 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if admin:
+                print(
+                    "Started fresh: a newly seeded sandbox and an empty admin store (an earlier run's "
+                    "requests went with its grants).",
+                    flush=True,
+                )
                 print(admin.admin_instructions(), flush=True)
             try:
                 child = subprocess.Popen(command, env=environment)
             except FileNotFoundError as error:
                 raise NotFound(f"Cannot run {command[0]!r}: {error.strerror}.") from None
-            # The terminal sends Ctrl-C to the child too; we wait for it to finish rather than die first.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
-            status = child.wait()
-            return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as shells say
+            return _supervise(child, command[0])
     finally:
         sandbox.stop()
         state_path.unlink(missing_ok=True)
+
+
+def _supervise(child: subprocess.Popen[bytes], name: str) -> int:
+    """Wait for ``child`` to finish (then the sandbox stops): one Ctrl-C stops it, a second kills it.
+
+    The terminal sends Ctrl-C to the child too, and a server may only ask about it (Jupyter asks "Shut down
+    this Jupyter server (y/[n])?" and runs on), so the first also sends it SIGTERM, which stops it without
+    asking; a child that ignores that too is killed by the second.
+    """
+    interrupts = 0
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            print(f"Stopping {name}, then the sandbox (Ctrl-C again kills it).", file=sys.stderr, flush=True)
+            child.terminate()
+        else:
+            child.kill()
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+    status = child.wait()
+    return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as shells say
 
 
 def _serve_admin_endpoint(args: argparse.Namespace) -> contextlib.AbstractContextManager[AdminEndpoint]:
@@ -122,7 +170,8 @@ def _serve_admin_endpoint(args: argparse.Namespace) -> contextlib.AbstractContex
         raise Unavailable(
             f"The admin endpoint needs {error.name}, which is missing: pip install 'mlspace-s3magic[admin]'."
         ) from None
-    return serve_admin_endpoint(args.state_dir, port=args.admin_port or 0)
+    # The sandbox was just seeded, so requests kept from an earlier run would name grants it lacks.
+    return serve_admin_endpoint(args.state_dir, port=args.admin_port or 0, fresh=True)
 
 
 def add_sandbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -169,7 +218,8 @@ def add_sandbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--admin-endpoint",
         action="store_true",
         help="also serve the admin endpoint on 127.0.0.1 (requests kept in the state folder's admin.db, "
-        "the shared buckets registered) and give the command S3ACCESS_ADMIN_URL",
+        "emptied at the start as the sandbox is seeded anew; the shared buckets registered) and give the "
+        "command S3ACCESS_ADMIN_URL",
     )
     run.add_argument(
         "--admin-port", type=int, metavar="PORT", help="the admin endpoint's port (default: any free port)"

@@ -18,13 +18,14 @@ from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
 from mlspace_s3magic.cli import main
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.sandbox.admin_endpoint import AdminEndpoint, serve_admin_endpoint
+from mlspace_s3magic.sandbox.admin_endpoint import ADMIN_ACTIONS, AdminEndpoint, serve_admin_endpoint
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import KMS_BUCKET, OWNER_ROLE_ARN, READABLE_BUCKET, SHARED_BUCKET
 
 from ..admin.conftest import free_port
 
 S3ACCESS = str(Path(sys.executable).with_name("s3access"))
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -182,37 +183,55 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
             run.stderr.read() if run.stderr else ""
         )
         url = banner.split(", admin endpoint on ")[1].split(";")[0]
+        assert run.stdout.readline().startswith(
+            "Started fresh: a newly seeded sandbox and an empty admin store"
+        )
         instructions = run.stdout.readline().strip()
         assert instructions.startswith("To act as the admin: eval ")
-        assert f"--url {url} --token-file {state_dir.resolve() / 'admin.token'}" in instructions
+        where = f"--url {url} --token-file {state_dir.resolve() / 'admin.token'}"
+        assert where in instructions
+        assert run.stdout.readline().strip() == "Then, in any shell, with a request's ID in place of ID:"
+        pasted = {}  # action: the printed line, each by the full path of this installation's s3access
+        for action in ADMIN_ACTIONS:
+            line = run.stdout.readline().strip()
+            assert line == f"{Path(S3ACCESS).resolve()} admin {action} ID {where}"
+            pasted[action] = line
         assert run.stdout.readline().split() == ["child", "sees", url, str(state_dir.resolve())]
         _, _, request_id, status = run.stdout.readline().split()
         assert status == "pending", request_id
 
+        new_shell = {**environment, "PATH": os.defpath}
+
         def as_admin(script: str) -> str:
+            """Run in a new shell, whose PATH has no virtualenv's bin folder (as a terminal's would not)."""
             shell = subprocess.run(
-                ["bash", "-c", script], capture_output=True, text=True, env=environment, timeout=60
+                ["bash", "-c", script], capture_output=True, text=True, env=new_shell, timeout=60
             )
             assert shell.returncode == 0, shell.stderr
             return shell.stdout
+
+        def paste(action: str) -> str:
+            return as_admin(pasted[action].replace(" ID ", f" {request_id} "))
 
         printed = as_admin(instructions.removeprefix("To act as the admin: "))
         header, first = printed.splitlines()[:2]
         assert header.split()[:2] == ["ID", "STATUS"]
         assert first.split()[:2] == [request_id, "pending"]
-        # `sandbox env --as admin` exports the endpoint too, so the later commands need no --url.
-        token = f"--token-file {state_dir / 'admin.token'}"
-        exports = f'eval "$({S3ACCESS} sandbox env --as admin --state-dir {state_dir})"'
-        plan = as_admin(f"{exports} && {S3ACCESS} admin show {request_id} {token}")
-        assert "== bucket-policy: BucketToBeShared (account 222222222222, applied by endpoint)" in plan
-        decided = as_admin(
-            f"{exports} && {S3ACCESS} admin approve {request_id} {token} && "
-            f"{S3ACCESS} admin apply {request_id} {token}"
+        assert "== bucket-policy: BucketToBeShared (account 222222222222, applied by endpoint)" in paste(
+            "show"
         )
-        lines = decided.splitlines()
-        assert [line.split()[:2] for line in lines[:2]] == [[request_id, "approved"], [request_id, "applied"]]
+        # `make admin` finds the endpoint and the token through the state folder, as the README says.
+        plan = _make_admin(f"show {request_id}", state_dir, new_shell)
+        assert plan.returncode == 0, plan.stderr
+        assert "== bucket-policy: BucketToBeShared (account 222222222222, applied by endpoint)" in plan.stdout
+        approved, applied = paste("approve").splitlines(), paste("apply").splitlines()
+        assert approved[0].split()[:2] == [request_id, "approved"]
+        assert applied[0].split()[:2] == [request_id, "applied"]
         # apply prints what its verification found, as the requester, over the live layers
-        assert lines[2].startswith("verification as ") and lines[2].endswith(": allowed"), decided
+        assert applied[1].startswith("verification as ") and applied[1].endswith(": allowed"), applied
+        listed = _make_admin("requests --status applied", state_dir, new_shell).stdout.splitlines()
+        assert [line.split()[:2] for line in listed] == [["ID", "STATUS"], [request_id, "applied"]]
+        assert paste("revoke").splitlines()[0].split()[:2] == [request_id, "revoked"]
         run.stdin.close()  # the child ends, and with it the endpoint and the sandbox
         assert run.wait(timeout=60) == 0, run.stderr.read() if run.stderr else ""
     finally:
@@ -221,6 +240,28 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
             run.wait(timeout=60)
     assert not (state_dir / "sandbox.json").exists()
     assert (state_dir / "admin.db").exists() and (state_dir / "admin.token").exists()
+
+
+def _make_admin(
+    arguments: str, state_dir: Path, environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``make admin ARGS=...`` in the project's folder, for the demo whose state is in ``state_dir``, with
+    this installation's tools."""
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # a `make unit` around the tests is not this make's
+    settings = [f"ARGS={arguments}", f"STATE_DIR={state_dir}", f"BIN={Path(S3ACCESS).parent}"]
+    return subprocess.run(
+        ["make", "--no-print-directory", "-s", "-C", str(PROJECT), "admin", *settings],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in environment.items() if k not in outer_make},
+        timeout=60,
+    )
+
+
+def test_make_admin_without_a_running_demo_says_so(tmp_path: Path) -> None:
+    made = _make_admin("requests", tmp_path / "state", _environment(tmp_path))
+    assert made.returncode != 0
+    assert "make admin acts in the running demo: start `make demo` first." in made.stderr
 
 
 def test_sandbox_run_says_a_taken_admin_port_without_a_traceback(tmp_path: Path) -> None:
