@@ -2,7 +2,14 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IAccessRequest, IBucketList, ICheck, IIdentity, RequestResult } from './types';
+import {
+  IAccessRequest,
+  IBucketList,
+  ICheck,
+  IIdentity,
+  IRequestList,
+  RequestResult
+} from './types';
 
 /**
  * The routes, through the server settings the plugin was given (its service manager's), so the base URL,
@@ -31,6 +38,16 @@ export class S3AccessApi {
       {},
       { method: 'POST', body: JSON.stringify(request) }
     );
+  }
+
+  /** The caller's requests, and those queued until the admin endpoint answers. */
+  requests(): Promise<IRequestList> {
+    return this._call<IRequestList>('requests');
+  }
+
+  /** Withdraw one of the caller's requests; the answer is the list after it. */
+  cancelRequest(id: string): Promise<IRequestList> {
+    return this._call<IRequestList>('requests/cancel', { id }, { method: 'POST' });
   }
 
   private async _call<T>(

@@ -1,12 +1,15 @@
-// mlspace-s3magic for JupyterLab: an S3 Access sidebar, a notebook toolbar button and commands.
+// mlspace-s3magic for JupyterLab: an S3 Access sidebar (the buckets, and My requests below them), a notebook
+// toolbar button and commands.
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { Panel } from '@lumino/widgets';
 
 import { S3AccessApi } from './api';
 import { IRequestDefaults, requestAccess } from './dialog';
 import { bucketIcon } from './icon';
+import { MyRequests } from './requests';
 import { S3AccessSidebar } from './sidebar';
 
 const CommandIds = {
@@ -31,8 +34,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
       insertSnippet: snippet => insertSnippet(tracker, snippet),
       requestAccess: defaults => void openRequest(defaults)
     });
-    app.shell.add(sidebar, 'left', { rank: 600 });
-    restorer?.add(sidebar, sidebar.id);
+    const myRequests = new MyRequests({
+      api,
+      recheck: (bucket, prefix) => {
+        app.shell.activateById(area.id);
+        sidebar.refresh(true); // the bucket list probed again: a grant changes its status there too
+        sidebar.showCheck(bucket, prefix);
+      },
+      requestAccess: defaults => void openRequest(defaults),
+      pollSeconds: pollSecondsFromUrl()
+    });
+    // One tab in the left area: the sidebar's own widget, My requests below it.
+    const area = new Panel();
+    area.id = 's3access-sidebar';
+    area.title.icon = bucketIcon;
+    area.title.caption = 'S3 Access';
+    area.addClass('s3access-area');
+    sidebar.id = 's3access-buckets';
+    area.addWidget(sidebar);
+    area.addWidget(myRequests);
+    app.shell.add(area, 'left', { rank: 600 });
+    restorer?.add(area, area.id);
 
     // The form suggests the sidebar's buckets; before the sidebar has listed them, ask once (the server caches).
     async function openRequest(defaults: IRequestDefaults): Promise<void> {
@@ -43,6 +65,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           () => []
         ));
       await requestAccess(api, defaults, names);
+      myRequests.refresh(); // a request filed shows in My requests at once (a cancelled form costs one GET)
     }
 
     app.commands.addCommand(CommandIds.requestAccess, {
@@ -53,7 +76,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIds.openSidebar, {
       label: 'Show S3 Access',
-      execute: () => app.shell.activateById(sidebar.id)
+      execute: () => app.shell.activateById(area.id)
     });
     for (const command of Object.values(CommandIds)) {
       palette?.addItem({ command, category: 'S3 Access' });
@@ -75,6 +98,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.docRegistry.addWidgetExtension('Notebook', toolbarExtension);
   }
 };
+
+/**
+ * The first wait between My requests' polls from the page's `s3access-poll` query parameter (seconds, at
+ * least 0.2), for tests and demos that cannot wait 15 s; the default otherwise.
+ */
+function pollSecondsFromUrl(): number | undefined {
+  const asked = Number(new URLSearchParams(window.location.search).get('s3access-poll') ?? NaN);
+  return asked >= 0.2 ? asked : undefined;
+}
 
 /** Put the snippet in a new code cell below the active cell of the current notebook. */
 function insertSnippet(tracker: INotebookTracker | null, snippet: string): void {

@@ -53,6 +53,10 @@ export class S3AccessSidebar extends Widget {
     }
   }
 
+  showCheck(bucket: string, prefix: string): void {
+    void this._loadCheck(bucket, prefix); // My requests' Re-check (index.ts)
+  }
+
   // Load only once the panel is first seen: listing probes every bucket, which costs AWS calls.
   protected onAfterAttach(_msg: Message): void {
     this._startIfVisible();
