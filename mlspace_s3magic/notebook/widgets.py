@@ -78,7 +78,8 @@ STYLE = """<style>
   color: var(--jp-content-link-color); }
 .s3magic-browser .s3magic-name:hover, .s3magic-browser .s3magic-crumb:hover {
   text-decoration: underline; background: var(--jp-layout-color2); }
-.s3magic-browser .s3magic-selected { background: var(--jp-brand-color3); }
+.s3magic-browser .s3magic-name.s3magic-selected {
+  background: var(--jp-brand-color1); color: var(--jp-ui-inverse-font-color1); }
 .s3magic-browser .s3magic-head { font-weight: bold; color: var(--jp-ui-font-color1);
   border-bottom: var(--jp-border-width) solid var(--jp-border-color2); }
 .s3magic-browser .s3magic-size { text-align: right; font-variant-numeric: tabular-nums; }
@@ -208,7 +209,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         # Shared by every row: one layout and one style model each, however many rows there are.
         self._cell_layout = widgets.Layout(min_width="0")
         self._name_layout = widgets.Layout(width="100%", min_width="0", margin="0")
-        self._name_style = widgets.ButtonStyle(button_color="transparent")
+        self._name_style = widgets.ButtonStyle()  # its colours come from STYLE, so a selected row can differ
         self._html_style = widgets.widget_string.HTMLStyle()
 
         self.crumbs = widgets.HBox()
