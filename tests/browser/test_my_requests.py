@@ -8,7 +8,9 @@ second (doubling to 4 s while nothing changes) instead of every 15 s.
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -21,9 +23,18 @@ from mlspace_s3magic.sandbox.world import SHARED_BUCKET
 from .test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, UI_TIMEOUT_MS, Demo, demo
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Request
 
 __all__ = ["demo"]  # the fixture, imported to be used here
+# The page as a browser has it when its tab is in the background, and back.
+SET_HIDDEN = """() => {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+SET_VISIBLE = """() => {
+  delete document.visibilityState;
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
 REASON = "iris study, followed in My requests"
 
 
@@ -109,6 +120,28 @@ def test_my_requests_follows_a_request_from_filing_to_its_grant(demo: Demo) -> N
             assert applied_row.locator(".s3access-request-cancel").count() == 0
             assert page.locator(".Toastify__toast", has_text="Access request cancelled").count() == 0
 
+            # The polling: after a Refresh, waits that double while nothing changes (from the 0.5 s base:
+            # 1, 2, 4 s); none while the tab is hidden; one at once when it shows again.
+            polls: list[float] = []
+            page.on("request", lambda r: _note_poll(r, polls))
+            mine.locator(".s3access-requests-refresh").click()
+            deadline = time.monotonic() + 30
+            while len(polls) < 4 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
+            assert len(gaps) == 3, gaps
+            assert gaps[0] < 2.5, gaps  # the shortest wait, from the page's s3access-poll
+            for i, gap in enumerate(gaps):
+                assert gap >= 0.5 * 2 ** (i + 1) * 0.9, gaps  # a timer never fires early: each wait doubled
+            page.evaluate(SET_HIDDEN)
+            hidden_at = len(polls)
+            page.wait_for_timeout(5_000)  # longer than the longest wait (4 s)
+            assert len(polls) == hidden_at, polls  # its due poll (4 s after the last) never went out
+            shown_at = len(polls)
+            page.evaluate(SET_VISIBLE)
+            page.wait_for_timeout(1_000)
+            assert len(polls) > shown_at, polls
+
             # The same list in the dark theme: JupyterLab's colours only, so it reads there too.
             page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
             page.locator(".lm-Menu-itemLabel").get_by_text("Theme", exact=True).hover()
@@ -122,6 +155,11 @@ def test_my_requests_follows_a_request_from_filing_to_its_grant(demo: Demo) -> N
             browser.close()
             admin.close()
     assert admin_status(demo, second) is RequestStatus.CANCELLED
+
+
+def _note_poll(request: Request, polls: list[float]) -> None:
+    if request.method == "GET" and request.url.split("?")[0].endswith("/s3access/requests"):
+        polls.append(time.monotonic())
 
 
 def _screenshot_when_toasts_settle(page: Page, name: str) -> None:
