@@ -15,11 +15,11 @@ import {
   RequestStatus
 } from './types';
 
-/** The first wait between polls; it doubles while nothing changes, up to MAX_POLL_SECONDS. */
-export const POLL_SECONDS = 15;
-export const MAX_POLL_SECONDS = 120;
+/** The first wait between polls; it doubles while nothing changes, up to LONGEST_WAIT times it (2 min). */
+const POLL_SECONDS = 15;
+const LONGEST_WAIT = 8;
 /** A grant this close to its expiry is announced once, so its user can ask again in time. */
-export const EXPIRY_WARNING_DAYS = 3;
+const EXPIRY_WARNING_DAYS = 3;
 const STORAGE_KEY = 's3access:my-requests';
 const DAY_MS = 86_400_000;
 
@@ -29,11 +29,14 @@ export interface IMyRequestsOptions {
   recheck(bucket: string, prefix: string): void;
   /** Open the request form: an expiry warning offers to ask again. */
   requestAccess(defaults: IRequestDefaults): void;
-  /** The first wait between polls in seconds (POLL_SECONDS); the longest is eight times it. */
+  /** The first wait between polls in seconds (POLL_SECONDS); the longest is LONGEST_WAIT times it. */
   pollSeconds?: number;
 }
 
-type Load = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ok'; value: IRequestList };
+type Load =
+  | { state: 'loading' }
+  | { state: 'error'; message: string }
+  | { state: 'ok'; value: IRequestList };
 
 /** What this browser last saw of a request, kept across reloads so a change while Lab was closed is told. */
 interface ISeen {
@@ -70,7 +73,7 @@ export class MyRequests extends Widget {
     this.title.label = 'My requests';
     this._seen = loadSeen();
     const seconds = _options.pollSeconds ?? POLL_SECONDS;
-    this._poll = new BackoffPoll(() => this._load(), seconds * 1000, seconds * 8 * 1000);
+    this._poll = new BackoffPoll(() => this._load(), seconds * 1000, seconds * LONGEST_WAIT * 1000);
     this._render();
     this._poll.reset();
   }
