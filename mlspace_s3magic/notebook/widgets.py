@@ -36,7 +36,7 @@ from mlspace_s3magic.core.browse import (
     s3_uri,
     snippet,
 )
-from mlspace_s3magic.core.check import AccessReport, Checker
+from mlspace_s3magic.core.check import AccessReport, Checker, Verdict
 from mlspace_s3magic.core.download import DOWNLOAD_LIMIT, download
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
@@ -471,12 +471,15 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self._reset(ref)
         item = self._reachability.get(ref.bucket)
         if item is not None and item.status is Status.DENIED:
-            self._show_denied(ref)
-            return
+            # The list's status may be old: the check probes anew, and only a denial it confirms is shown.
+            checked = self._checked(ref)
+            if not isinstance(checked, AccessReport) or checked.verdict("list") is Verdict.DENIED:
+                self._show_denied(ref, checked)
+                return
         try:
             page = list_level(self.aws, ref, page_size=self.page_size, recursive=self.recursive)
         except BrowseDenied:
-            self._show_denied(ref)
+            self._show_denied(ref, self._checked(ref))
             return
         except S3MagicError as error:
             self._fail(str(error))
@@ -608,7 +611,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         drawn = self._drawn()
         header = self._headers[BUCKET if self.ref is None else OBJECT] if drawn else []
         self.listing.children = [*header, *(cell for row in drawn for cell in row.cells)]
-        if self.ref is not None:
+        if self.ref is not None and self.denied is None:
             shown = f"; {len(self._visible())} match {self._filter!r}" if self._filter else ""
             more = " (more available: Load more)" if self.has_more else ""
             self.status.value = (
@@ -630,16 +633,23 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         if not self._quiet and change["new"] != (self.selected_path or ""):
             self.path_text.value = self.selected_path or ""
 
-    def _show_denied(self, ref: BucketRef) -> None:
+    def _checked(self, ref: BucketRef) -> AccessReport | S3MagicError:
+        """The check's report on ``ref``, or why there is none."""
+        try:
+            return self.checker.check(ref)
+        except S3MagicError as error:
+            return error
+
+    def _show_denied(self, ref: BucketRef, checked: AccessReport | S3MagicError) -> None:
         """One message, from the check's report (which layers block the listing), the report itself, and
         room for a request button."""
         self.denied = ref
-        try:
-            self.report = self.checker.check(ref)
-            message = _denied_message(ref, self.report)
-            details = f"<details><summary>The check's report</summary>{self.report._repr_html_()}</details>"
-        except S3MagicError as error:
-            message = f"S3 refused to list {ref}, and the check could not say why: {error}"
+        if isinstance(checked, AccessReport):
+            self.report = checked
+            message = _denied_message(ref, checked)
+            details = f"<details><summary>The check's report</summary>{checked._repr_html_()}</details>"
+        else:
+            message = f"S3 refused to list {ref}, and the check could not say why: {checked}"
             details = ""
         self.error.value = failure_html(message) + details
         self.request_area.children = (

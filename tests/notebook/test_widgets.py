@@ -341,6 +341,7 @@ def test_a_denied_bucket_shows_one_message_from_the_check_and_a_request_area(
     assert "S3Access.admin_url" in note.value
     assert browser.request_area.layout.display == ""
     assert browser.listing.layout.display == "none" and browser.rows == []
+    assert browser.status.layout.display == "none"  # no "0 objects loaded" under the message
 
 
 def test_a_bucket_listed_as_denied_is_explained_without_listing_it(
@@ -410,3 +411,12 @@ def test_hostile_keys_are_text_in_the_listing_and_literals_in_snippets(
     browser.download(key)
     assert browser.downloaded is not None and browser.downloaded.parent == tmp_path
     assert "\n" not in browser.downloaded.name and browser.downloaded.read_bytes().startswith(b"a,b")
+
+
+def test_a_bucket_the_list_found_denied_but_the_check_now_reads_is_listed(owner: Aws) -> None:
+    """The list's statuses are kept for the session; a grant applied since should not need a refresh."""
+    browser = BucketBrowser(owner, _bucket_list(Status.DENIED))
+    browser.open_bucket(SHARED_BUCKET)
+    assert browser.denied is None and browser.error_html == ""
+    assert browser.rows == [("folder", "datasets/"), ("folder", "logs/")]
+    browser.close()
