@@ -236,14 +236,17 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self.load_more_button = widgets.Button(description="Load more", icon="angle-down")
         self.load_more_button.on_click(lambda _: self.load_more())
         actions = {
-            "Copy s3:// path": self.copy_path,
-            "Insert snippet": self.insert_snippet,
-            "Preview": self.show_preview,
-            "Download": self.download,
+            "Copy s3:// path": (self.copy_path, "Show the object's s3:// path, to select and copy"),
+            "Insert snippet": (self.insert_snippet, "Code that loads the object, offered as the next cell"),
+            "Preview": (self.show_preview, "The first KiB: a CSV's first rows, a text's first lines"),
+            "Download": (
+                self.download,
+                f"Save into the notebook's working folder; at most {format_size(download_limit)}",
+            ),
         }
         buttons = []
-        for label, action in actions.items():
-            button = widgets.Button(description=label, layout=widgets.Layout(width="auto"))
+        for label, (action, tooltip) in actions.items():
+            button = widgets.Button(description=label, tooltip=tooltip, layout=widgets.Layout(width="auto"))
             button.on_click(lambda _, act=action: act(self.selected_key) if self.selected_key else None)
             buttons.append(button)
         self.selection = widgets.HTML()

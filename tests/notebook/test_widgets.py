@@ -297,7 +297,9 @@ def test_download_streams_into_the_working_folder_with_progress(owner: Aws, tmp_
     seen: list[int] = []
     browser.progress.observe(lambda change: seen.append(change["new"]), names="value")
     browser.row_button("iris.csv").click()
-    browser.actions.children[4].click()  # "Download"
+    button = browser.actions.children[4]
+    assert button.description == "Download" and button.tooltip.endswith("at most 1.0 GiB")
+    button.click()
     expected = owner.client("s3").get_object(Bucket=SHARED_BUCKET, Key=IRIS)["Body"].read()
     assert browser.downloaded == tmp_path / "iris.csv"
     assert (tmp_path / "iris.csv").read_bytes() == expected
