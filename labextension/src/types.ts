@@ -1,12 +1,22 @@
 // The JSON the s3access routes send and accept. tests/server/test_ts_interfaces.py reads this file and
 // checks it against what the routes answer and against the Python enums, so keep it to the declarations
-// that test understands: interfaces, type aliases and `as const` lists.
+// that test understands: interfaces, type aliases, `as const` lists and whole-number constants.
 
 /** The access a request asks for: AccessLevel in mlspace_s3magic/core/remedy.py. */
 export const ACCESS_LEVELS = ['list', 'read', 'read-write'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
 /** The levels a form offers, as the magic and the CLI do: REQUESTABLE in mlspace_s3magic/commands.py. */
 export const REQUESTABLE = ['read', 'read-write'] as const;
+
+/** A request's limits: NewAccessRequest in mlspace_s3magic/core/access.py (the reason is trimmed first). */
+export const REASON_MIN_LENGTH = 3;
+export const REASON_MAX_LENGTH = 2000;
+export const DAYS_MIN = 1;
+export const DAYS_MAX = 365;
+export const PREFIX_MAX_LENGTH = 1024;
+/** Today's bucket names: modern_rule_broken in mlspace_s3magic/core/names.py (older names may be longer). */
+export const BUCKET_NAME_MIN_LENGTH = 3;
+export const BUCKET_NAME_MAX_LENGTH = 63;
 
 /** How far the caller reaches a bucket: Status in mlspace_s3magic/core/reachability.py. */
 export type BucketStatus = 'read-write' | 'read' | 'list-only' | 'denied' | 'missing' | 'unknown';
@@ -51,7 +61,7 @@ export interface IBucketList {
 export interface ICapability {
   verdict: Verdict;
   blocked_by: string[] | null;
-  probe: { outcome?: string | null } | null;
+  probe: { outcome?: string | null; detail?: string | null } | null;
   disagreement: string | null;
 }
 

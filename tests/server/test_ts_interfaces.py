@@ -14,6 +14,7 @@ from mlspace_s3magic.commands import REQUESTABLE
 from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.identity import Identity
+from mlspace_s3magic.core.names import modern_rule_broken
 from mlspace_s3magic.core.reachability import Status
 from mlspace_s3magic.core.remedy import AccessLevel
 from mlspace_s3magic.sandbox.state import SandboxState
@@ -63,6 +64,26 @@ def test_the_request_body_is_the_models_fields() -> None:
     assert set(body.members) == set(model)
     required = {name for name, member in body.members.items() if not member.optional}
     assert {name for name, info in model.items() if info.is_required()} <= required
+
+
+def test_the_request_limits_are_the_models() -> None:
+    """The dialog states and checks these numbers; the server's model is what enforces them."""
+    numbers = _declarations().numbers
+    fields = NewAccessRequest.model_fields
+
+    def bound(name: str, attribute: str) -> object:
+        (value,) = [getattr(rule, attribute) for rule in fields[name].metadata if hasattr(rule, attribute)]
+        return value
+
+    assert numbers["REASON_MIN_LENGTH"] == bound("reason", "min_length")
+    assert numbers["REASON_MAX_LENGTH"] == bound("reason", "max_length")
+    assert (numbers["DAYS_MIN"], numbers["DAYS_MAX"]) == (bound("days", "ge"), bound("days", "le"))
+    assert numbers["PREFIX_MAX_LENGTH"] == bound("prefix", "max_length")
+    shortest, longest = numbers["BUCKET_NAME_MIN_LENGTH"], numbers["BUCKET_NAME_MAX_LENGTH"]
+    for length in (shortest, longest):
+        assert modern_rule_broken("a" * length) is None
+    for length in (shortest - 1, longest + 1):
+        assert modern_rule_broken("a" * length) == f"it has {length} characters"
 
 
 async def test_the_types_match_what_every_route_sends(
@@ -126,11 +147,14 @@ def test_a_field_renamed_on_either_side_fails() -> None:
         "export interface IX { a: Array<string>; }",  # generics are not read
         "export type X = 'a' | \"b\";",
         "export type X = (typeof MISSING)[number];",
+        "export const X = 1.5;",  # whole numbers only
+        "export const X = 'a';",  # a single string is not a list
     ],
 )
 def test_the_reader_refuses_what_it_does_not_understand(declaration: str) -> None:
     with pytest.raises(TypeScriptError):
         parse(declaration)
+
 
 def test_the_request_statuses_and_what_may_be_cancelled_are_the_python_ones() -> None:
     declared = _declarations()

@@ -1,9 +1,10 @@
 """A small, strict reader of the TypeScript declarations in ``labextension/src/types.ts``, and a checker of
 JSON values against them, so a test can hold the extension's interfaces to what the routes really send.
 
-It reads only what that file may hold: ``export interface``, ``export type`` and ``export const X = [...] as
-const``, with primitive, literal, array, union, object and named types; anything else is an error, never
-skipped, so a declaration the test cannot read fails the test instead of escaping it.
+It reads only what that file may hold: ``export interface``, ``export type``, ``export const X = [...] as
+const`` and ``export const X = 365;`` (a whole number), with primitive, literal, array, union, object and
+named types; anything else is an error, never skipped, so a declaration the test cannot read fails the test
+instead of escaping it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 PRIMITIVES = ("string", "number", "boolean", "null")
 _TOKEN = re.compile(
-    r"\s+|//[^\n]*|/\*.*?\*/|(?P<string>'(?:[^'\\\n]|\\.)*')|(?P<word>[A-Za-z_$][\w$]*)|(?P<mark>[{}()\[\];:?|,=])",
+    r"\s+|//[^\n]*|/\*.*?\*/|(?P<string>'(?:[^'\\\n]|\\.)*')|(?P<word>[A-Za-z_$][\w$]*)|(?P<number>\d+)|(?P<mark>[{}()\[\];:?|,=])",
     re.DOTALL,
 )
 
@@ -77,6 +78,7 @@ Type = Primitive | Literal | Array | Union | Named | ElementOf | Object
 class Declarations:
     types: dict[str, Type] = field(default_factory=dict)
     constants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
 
     def resolve(self, kind: Type) -> Type:
         while isinstance(kind, Named):
@@ -104,7 +106,7 @@ def _tokens(source: str) -> Iterator[str]:
             line = source.count("\n", 0, position) + 1
             raise TypeScriptError(f"line {line}: cannot read {source[position : position + 30]!r}")
         position = match.end()
-        token = match.group("string") or match.group("word") or match.group("mark")
+        token = match.group("string") or match.group("word") or match.group("number") or match.group("mark")
         if token:
             yield token
 
@@ -138,7 +140,11 @@ class _Parser:
             self.take("export")
             kind = self.take("interface", "type", "const")
             name = self.name()
-            if name in self.declarations.types or name in self.declarations.constants:
+            if (
+                name in self.declarations.types
+                or name in self.declarations.constants
+                or name in self.declarations.numbers
+            ):
                 raise TypeScriptError(f"{name} is declared twice")
             if kind == "interface":
                 self.take("{")
@@ -147,8 +153,10 @@ class _Parser:
                 self.take("=")
                 self.declarations.types[name] = self.type(name)
                 self.take(";")
-            else:
+            elif self.tokens[self.at + 1 : self.at + 2] == ["["]:
                 self.declarations.constants[name] = self.constant_list()
+            else:
+                self.declarations.numbers[name] = self.number()
         return self.declarations
 
     def constant_list(self) -> tuple[str, ...]:
@@ -162,6 +170,15 @@ class _Parser:
         for token in ("]", "as", "const", ";"):
             self.take(token)
         return tuple(values)
+
+    def number(self) -> int:
+        """``= 365;``: a whole number."""
+        self.take("=")
+        token = self.take()
+        if not token.isdigit():
+            raise TypeScriptError(f"expected a list or a whole number, found {token!r}")
+        self.take(";")
+        return int(token)
 
     def string(self) -> str:
         token = self.take()
