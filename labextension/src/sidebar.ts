@@ -1,11 +1,13 @@
-// The left sidebar: who I am, the buckets I can reach, and a bucket's check with its fixes.
+// The left sidebar: who I am, the buckets I can reach, and a bucket's check with its fixes. It must stay
+// readable at JupyterLab's narrowest sidebar: one line per bucket and per capability, long names ellipsized
+// with the full name on hover, and the fixes' commands folded away until asked for.
 import { Clipboard, Notification } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { S3AccessApi } from './api';
 import { IRequestDefaults } from './dialog';
-import { button, Child, h } from './dom';
+import { button, Child, copyButton, h } from './dom';
 import { bucketIcon } from './icon';
 import { IBucket, IBucketList, ICapability, ICheck, IFix, IIdentity, ILayerNote } from './types';
 
@@ -18,6 +20,8 @@ interface ICheckView {
   bucket: string;
   prefix: string;
   check: Load<ICheck>;
+  /** The layers whose fix the user unfolded, kept open when the view is drawn again. */
+  openFixes: Set<string>;
 }
 
 export interface ISidebarOptions {
@@ -49,7 +53,7 @@ export class S3AccessSidebar extends Widget {
     void this._loadIdentity();
     void this._loadBuckets(probe);
     if (this._check) {
-      void this._loadCheck(this._check.bucket, this._check.prefix);
+      void this._loadCheck(this._check.bucket, this._check.prefix, this._check.openFixes);
     }
   }
 
@@ -94,8 +98,8 @@ export class S3AccessSidebar extends Widget {
     }
   }
 
-  private async _loadCheck(bucket: string, prefix: string): Promise<void> {
-    const view: ICheckView = { bucket, prefix, check: { state: 'loading' } };
+  private async _loadCheck(bucket: string, prefix: string, openFixes = new Set<string>()): Promise<void> {
+    const view: ICheckView = { bucket, prefix, check: { state: 'loading' }, openFixes };
     this._check = view;
     this._render();
     const result = await settle(this._options.api.check(bucket, prefix));
@@ -137,7 +141,19 @@ export class S3AccessSidebar extends Widget {
     for (const [label, key] of fields) {
       dl.append(h('dt', {}, label), h('dd', { 'data-field': key }, String(id.value[key] ?? '—')));
     }
-    return h('section', { class: 's3access-identity' }, dl, notes(id.value.notes));
+    // Who is asking, once: a line that unfolds into the full identity (the ARN is long).
+    const { user, role, project, account, arn } = id.value;
+    const line = [user ?? role ?? 'unknown caller', project, account].filter(Boolean).join(' · ');
+    const details = h(
+      'details',
+      { class: 's3access-identity' },
+      h('summary', { class: 's3access-identity-line', title: arn ?? '' }, line),
+      dl,
+      notes(id.value.notes)
+    ) as HTMLDetailsElement;
+    details.open = this._identityOpen;
+    details.addEventListener('toggle', () => (this._identityOpen = details.open));
+    return details;
   }
 
   private _renderBuckets(): HTMLElement {
@@ -180,17 +196,22 @@ export class S3AccessSidebar extends Widget {
           b.bucket,
           's3access-bucket-name',
           () => void this._loadCheck(b.bucket, b.probed_prefix ?? ''),
-          'Check list, read and write access'
+          `${b.bucket}\nCheck list, read and write access`
         ),
-        b.mlspace_data &&
-          h(
-            'span',
-            { class: 's3access-mlspace-data', title: "This notebook's data bucket" },
-            'MLSpace data'
-          ),
         h('span', { class: 's3access-badge s3access-status', 'data-status': b.status }, b.status)
       ),
-      meta && h('div', { class: 's3access-bucket-meta' }, meta),
+      (meta || b.mlspace_data) &&
+        h(
+          'div',
+          { class: 's3access-bucket-meta', title: meta },
+          b.mlspace_data &&
+            h(
+              'span',
+              { class: 's3access-mlspace-data', title: "This notebook's data bucket" },
+              'MLSpace data'
+            ),
+          meta
+        ),
       h(
         'div',
         { class: 's3access-bucket-actions' },
@@ -209,17 +230,22 @@ export class S3AccessSidebar extends Widget {
   }
 
   private _renderCheck(view: ICheckView): HTMLElement {
+    const uri = `s3://${view.bucket}/${view.prefix}`;
     const node = h(
       'div',
       { class: 's3access-check', 'data-bucket': view.bucket, 'data-prefix': view.prefix },
-      button('← All buckets', 's3access-back', () => {
-        this._check = null;
-        this._render();
-      }),
-      h('h3', {}, `s3://${view.bucket}/${view.prefix}`),
-      button('Request access', 's3access-request-button jp-mod-styled jp-mod-accept', () =>
-        this._options.requestAccess({ bucket: view.bucket, prefix: view.prefix })
-      )
+      h(
+        'div',
+        { class: 's3access-check-bar' },
+        button('← All buckets', 's3access-back', () => {
+          this._check = null;
+          this._render();
+        }),
+        button('Request access', 's3access-request-button jp-mod-styled jp-mod-accept', () =>
+          this._options.requestAccess({ bucket: view.bucket, prefix: view.prefix })
+        )
+      ),
+      h('h3', { title: uri }, uri)
     );
     if (view.check.state !== 'ok') {
       node.append(status(view.check, 'Checking…'));
@@ -233,23 +259,24 @@ export class S3AccessSidebar extends Widget {
         capabilities.append(renderCapability(name, cap));
       }
     }
+    // The identity line above already names the caller; say who was checked only if it is someone else.
+    const me = this._identity.state === 'ok' ? this._identity.value.arn : null;
+    const fixes = c.fixes ?? [];
     node.append(
       h(
         'div',
         { class: 's3access-check-result' },
-        c.principal && h('p', { class: 's3access-principal' }, `As ${c.principal}`),
+        c.principal &&
+          c.principal !== me &&
+          h('p', { class: 's3access-principal', title: c.principal }, `Checked as ${c.principal}`),
         capabilities,
-        section('Fixes', 's3access-fixes', (c.fixes ?? []).map(renderFix)),
         section(
-          'Layers that could not be read',
-          's3access-unreadable',
-          (c.unreadable_layers ?? []).map(layerItem)
+          `Fixes (${fixes.length})`,
+          's3access-fixes',
+          fixes.map(fix => renderFix(fix, view.openFixes))
         ),
-        section(
-          'Layers not visible',
-          's3access-not-visible',
-          (c.not_visible_layers ?? []).map(layerItem)
-        ),
+        layerChips('Could not be read:', 's3access-unreadable', c.unreadable_layers ?? []),
+        layerChips('Not visible from here:', 's3access-not-visible', c.not_visible_layers ?? []),
         notes(c.notes)
       )
     );
@@ -259,6 +286,7 @@ export class S3AccessSidebar extends Widget {
   private _identity: Load<IIdentity> = { state: 'loading' };
   private _buckets: Load<IBucketList> = { state: 'loading' };
   private _check: ICheckView | null = null;
+  private _identityOpen = false;
   private _identitySeq = 0;
   private _bucketsSeq = 0;
   private _started = false;
@@ -292,51 +320,88 @@ function section(title: string, className: string, items: HTMLElement[]): Child 
 }
 
 function renderCapability(name: string, cap: ICapability): HTMLElement {
-  const blocked = cap.blocked_by ?? [];
+  const blocked = cap.verdict === 'allowed' ? [] : (cap.blocked_by ?? []);
   // For an unknown verdict these are the layers that could block, not ones proven to.
   const blockedLabel = cap.verdict === 'denied' ? 'Blocked by' : 'Could be blocked by';
+  const said = [`${name}: ${cap.verdict}`];
+  if (blocked.length) {
+    said.push(`${blockedLabel} ${blocked.join(', ')}`);
+  }
+  if (cap.probe?.outcome) {
+    said.push(`Probe: ${[cap.probe.outcome, cap.probe.detail].filter(Boolean).join(': ')}`);
+  }
   return h(
     'li',
-    { class: 's3access-capability', 'data-capability': name, 'data-verdict': cap.verdict },
+    {
+      class: 's3access-capability',
+      'data-capability': name,
+      'data-verdict': cap.verdict,
+      title: said.join('\n')
+    },
     h('span', { class: 's3access-capability-name' }, name),
     h(
       'span',
       { class: 's3access-badge s3access-verdict', 'data-verdict': cap.verdict },
       cap.verdict
     ),
-    cap.verdict !== 'allowed' &&
-      blocked.length > 0 &&
-      h('div', { class: 's3access-blocked' }, `${blockedLabel}: ${blocked.join(', ')}`),
-    cap.probe?.outcome && h('div', { class: 's3access-probe' }, `Probe: ${cap.probe.outcome}`),
+    blocked.length > 0 &&
+      h(
+        'span',
+        { class: 's3access-blocked', 'aria-label': `${blockedLabel}: ${blocked.join(', ')}` },
+        ...blocked.map(layer => chip(layer, `${blockedLabel} ${layer}`))
+      ),
     cap.disagreement && h('div', { class: 's3access-disagreement' }, cap.disagreement)
   );
 }
 
-function renderFix(fix: IFix): HTMLElement {
-  return h(
-    'li',
-    { class: 's3access-fix', 'data-layer': fix.layer },
+function chip(text: string, title: string): HTMLElement {
+  return h('span', { class: 's3access-chip', title }, text);
+}
+
+/** A fix folded to one line (its layer and target); unfolded, what it does and the command to copy. */
+function renderFix(fix: IFix, open: Set<string>): HTMLElement {
+  const details = h(
+    'details',
+    {},
     h(
-      'div',
-      { class: 's3access-fix-head' },
-      h('strong', {}, fix.layer),
-      fix.target ? ` on ${fix.target}` : ''
+      'summary',
+      { title: fix.target ? `${fix.layer} on ${fix.target}` : fix.layer },
+      h('span', { class: 's3access-chip' }, fix.layer),
+      fix.target ? ` ${fix.target}` : ''
     ),
-    fix.applied_by && h('div', { class: 's3access-fix-by' }, `Applied by: ${fix.applied_by}`),
     h('p', {}, fix.summary),
+    fix.applied_by && h('div', { class: 's3access-fix-by' }, `Applied by: ${fix.applied_by}`),
+    fix.command &&
+      h(
+        'div',
+        { class: 's3access-command-head' },
+        h('span', {}, 'Command'),
+        copyButton(fix.command, 's3access-copy-command', `Copy the ${fix.layer} command`)
+      ),
     fix.command && h('pre', { class: 's3access-command' }, fix.command),
     fix.warnings?.length
       ? h('ul', { class: 's3access-warnings' }, ...fix.warnings.map(w => h('li', {}, w)))
       : null
+  ) as HTMLDetailsElement;
+  details.open = open.has(fix.layer);
+  details.addEventListener('toggle', () =>
+    details.open ? open.add(fix.layer) : open.delete(fix.layer)
   );
+  return h('li', { class: 's3access-fix', 'data-layer': fix.layer }, details);
 }
 
-function layerItem(layer: string | ILayerNote): HTMLElement {
-  const text =
-    typeof layer === 'string'
-      ? layer
-      : layer.reason
-        ? `${layer.layer}: ${layer.reason}`
-        : layer.layer;
-  return h('li', {}, text);
+/** Layers the check could not take into account, as chips (the reason, when known, on hover). */
+function layerChips(label: string, className: string, layers: (string | ILayerNote)[]): Child {
+  return layers.length
+    ? h(
+        'div',
+        { class: `s3access-layer-chips ${className}` },
+        h('span', {}, label),
+        ...layers.map(layer =>
+          typeof layer === 'string'
+            ? chip(layer, layer)
+            : chip(layer.layer, layer.reason ? `${layer.layer}: ${layer.reason}` : layer.layer)
+        )
+      )
+    : null;
 }
