@@ -323,6 +323,7 @@ class RequestDialog extends Dialog<FormValue> {
       buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit request' })],
       focusNodeSelector: focus
     });
+    this.addClass('s3access-request-dialog');
   }
 
   resolve(index?: number): void {

@@ -2,6 +2,7 @@
 // readable at JupyterLab's narrowest sidebar: one line per bucket and per capability, long names ellipsized
 // with the full name on hover, and the fixes' commands folded away until asked for.
 import { Clipboard, Notification } from '@jupyterlab/apputils';
+import { checkIcon, closeIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
@@ -9,7 +10,16 @@ import { S3AccessApi } from './api';
 import { IRequestDefaults } from './dialog';
 import { button, Child, copyButton, h } from './dom';
 import { bucketIcon } from './icon';
-import { IBucket, IBucketList, ICapability, ICheck, IFix, IIdentity, ILayerNote } from './types';
+import {
+  IBucket,
+  IBucketList,
+  ICapability,
+  ICheck,
+  IFix,
+  IIdentity,
+  ILayerNote,
+  Verdict
+} from './types';
 
 type Load<T> =
   | { state: 'loading' }
@@ -338,20 +348,31 @@ function renderCapability(name: string, cap: ICapability): HTMLElement {
       'data-verdict': cap.verdict,
       title: said.join('\n')
     },
+    verdictMark(cap.verdict),
     h('span', { class: 's3access-capability-name' }, name),
-    h(
-      'span',
-      { class: 's3access-badge s3access-verdict', 'data-verdict': cap.verdict },
-      cap.verdict
-    ),
     blocked.length > 0 &&
       h(
         'span',
         { class: 's3access-blocked', 'aria-label': `${blockedLabel}: ${blocked.join(', ')}` },
-        ...blocked.map(layer => chip(layer, `${blockedLabel} ${layer}`))
+        ...blocked.map(layer => chip(CHIP_LABELS[layer] ?? layer, `${blockedLabel} ${layer}`))
       ),
     cap.disagreement && h('div', { class: 's3access-disagreement' }, cap.disagreement)
   );
+}
+
+/** Shorter names where a capability's line has no room for the layer's own (its title gives it whole). */
+const CHIP_LABELS: Record<string, string> = { 'bucket-policy': 'bucket', 'requester-pays': 'payer' };
+
+/** The verdict as a mark that needs no font of its own: JupyterLab's check and cross icons, or "?". */
+function verdictMark(verdict: Verdict): HTMLElement {
+  const icon = verdict === 'allowed' ? checkIcon : verdict === 'denied' ? closeIcon : null;
+  const node = icon ? icon.element({ tag: 'span' }) : h('span', {}, '?');
+  node.className = 's3access-verdict';
+  node.dataset.verdict = verdict;
+  node.setAttribute('role', 'img');
+  node.setAttribute('aria-label', verdict);
+  node.title = verdict;
+  return node;
 }
 
 function chip(text: string, title: string): HTMLElement {
