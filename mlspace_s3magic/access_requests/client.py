@@ -199,6 +199,10 @@ class AdminClient:
     def buckets(self) -> list[SharedBucket]:
         return self._parse(BUCKETS, self._call("GET", "/v1/buckets"))
 
+    def me(self) -> dict[str, Any]:
+        """``{"arn", "admin"}``: who the endpoint proves the caller to be, and whether it is an admin."""
+        return dict(self._call("GET", "/v1/me"))
+
     # -- the admin's calls ----------------------------------------------------------------------------
     def put_bucket(self, bucket: SharedBucket) -> SharedBucket:
         return self._parse(BUCKET, self._call("POST", "/v1/buckets", json=bucket.model_dump(mode="json")))

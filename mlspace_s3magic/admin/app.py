@@ -71,6 +71,10 @@ def create_app(service: AdminService) -> FastAPI:
     def openapi(who: Authenticated) -> dict[str, Any]:
         return app.openapi()
 
+    @app.get("/v1/me")
+    def me(who: Authenticated) -> dict[str, Any]:
+        return service.me(who)
+
     @app.post("/v1/requests", status_code=201, response_model=RequestView)
     def submit(new: NewAccessRequest, who: Authenticated, response: Response) -> RequestView:
         view, created = service.submit(who, new)

@@ -119,6 +119,12 @@ class AdminService:
             )
         return caller.requester
 
+    @staticmethod
+    def me(caller: Caller) -> dict[str, Any]:
+        """Who the endpoint takes the caller for, and whether it lets them review: a user interface asks
+        before it offers an admin's actions (the endpoint still decides each one)."""
+        return {"arn": caller.arn, "admin": caller.is_admin}
+
     def _visible(self, caller: Caller, request_id: str) -> AccessRequest:
         request = self.store.get(request_id)
         if not caller.is_admin and request.requester.arn != caller.arn:

@@ -136,6 +136,7 @@ def test_every_route_needs_a_proof(endpoint: Endpoint) -> None:
         ("GET", "/v1/audit"),
         ("POST", "/v1/requests/x/approve"),
         ("GET", "/v1/diagnose?bucket=b"),
+        ("GET", "/v1/me"),
     ]:
         response = httpx.request(method, endpoint.url + path)
         assert response.status_code == 401, (method, path)
@@ -144,6 +145,16 @@ def test_every_route_needs_a_proof(endpoint: Endpoint) -> None:
         endpoint.url + "/v1/requests", headers={"Authorization": "S3AccessProof bm90LWEtcHJvb2Y"}
     )
     assert forged.status_code == 401
+
+
+def test_me_tells_a_caller_who_they_are_and_whether_they_are_an_admin(endpoint: Endpoint) -> None:
+    """What the JupyterLab admin panel asks before it shows itself; the admin's ARN pattern decides."""
+    alice, admin, token = endpoint.client("alice@demo"), endpoint.client("admin"), endpoint.token_client()
+    assert alice.me() == {"arn": endpoint.state.principal("alice@demo").arn, "admin": False}
+    assert admin.me() == {"arn": endpoint.state.principal("admin").arn, "admin": True}
+    assert token.me()["admin"] is True
+    for client in (alice, admin, token):
+        client.close()
 
 
 def test_bad_input_is_a_400_naming_the_field(endpoint: Endpoint) -> None:
