@@ -158,3 +158,76 @@ def _allows(layer: str, request: AccessRequest) -> str:
     if layer == "boundary":
         return f"lets {doing} {where} pass MLSpace's ceiling (the grant policy still decides)"
     return f"allows your role to {doing} {where}"
+
+
+# -- the admin's review, as data: what `s3access admin show` prints, for a user interface to draw ----------
+VERDICT_WORDS = {True: "allowed", False: "denied", None: "unknown"}
+
+
+def admin_review(view: RequestView) -> dict[str, Any]:
+    """An admin's view of a request as JSON a panel draws without parsing text: the request, its plan per
+    layer with the diff split into added, removed and kept lines, and the last verification (apply's or
+    revoke's) per capability."""
+    request = view.request
+    plan = request.plan or {}
+    verification = (request.result or {}).get("verification")
+    return {
+        "id": request.id,
+        "status": request.status.value,
+        "access": request.access.value,
+        "bucket": request.bucket,
+        "prefix": request.prefix,
+        "reason": request.reason,
+        "days": request.days,
+        "requester": request.requester.user or request.requester.arn,
+        "requester_arn": request.requester.arn,
+        "created_at": request.created_at.isoformat(),
+        "expires_at": request.expires_at.isoformat() if request.expires_at else None,
+        "problems": [str(problem) for problem in plan.get("problems", [])],
+        "notes": [str(note) for note in plan.get("notes", [])],
+        "changes": [_change(change) for change in plan.get("changes", []) if isinstance(change, Mapping)],
+        "verification": verification_data(verification) if isinstance(verification, Mapping) else None,
+    }
+
+
+def _change(change: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "layer": str(change.get("layer", "")),
+        "target": str(change.get("target", "")),
+        "account": str(change.get("account", "")),
+        "applied_by": str(change.get("applied_by", "")),
+        "warnings": [str(warning) for warning in change.get("warnings", [])],
+        "diff": [_diff_line(line) for line in str(change.get("diff", "")).splitlines()],
+        "command": str(change["command"])
+        if change.get("applied_by") == "owner" and change.get("command")
+        else None,
+    }
+
+
+def _diff_line(line: str) -> dict[str, str]:
+    """A unified diff's line by what it does: ``header`` for ``---``/``+++``/``@@``, else added, removed or
+    kept; the text without its marker column."""
+    if line.startswith(("---", "+++", "@@")):
+        return {"kind": "header", "text": line}
+    kind = {"+": "added", "-": "removed"}.get(line[:1], "kept")
+    return {"kind": kind, "text": line[1:] if line[:1] in "+- " and line else line}
+
+
+def verification_data(verification: Mapping[str, Any]) -> dict[str, Any]:
+    """What a verification found, with its verdicts in words: overall, and per capability the layers and
+    reasons that block one not allowed."""
+    checks = [check for check in verification.get("capabilities", []) if isinstance(check, Mapping)]
+    return {
+        "principal": str(verification.get("principal", "")),
+        "verdict": VERDICT_WORDS.get(verification.get("allowed"), "unknown"),
+        "capabilities": [
+            {
+                "capability": str(check.get("capability", "")),
+                "verdict": VERDICT_WORDS.get(check.get("allowed"), "unknown"),
+                "blocked_by": [str(layer) for layer in check.get("blocked_by", [])],
+                "reasons": [] if check.get("allowed") is True else [str(r) for r in check.get("reasons", [])],
+            }
+            for check in checks
+        ],
+        "notes": [str(note) for note in verification.get("notes", [])],
+    }

@@ -190,6 +190,10 @@ class CancelRequestHandler(S3AccessHandler):
         await self.answer(cancelled)
 
 
+# Routes kept in their own modules subclass S3AccessHandler above, so they are imported once it exists (the
+# package imports this module first).
+from mlspace_s3magic.server.admin_handlers import ADMIN_ROUTES  # noqa: E402
+
 ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("identity", IdentityHandler),
     ("buckets", BucketsHandler),
@@ -197,6 +201,7 @@ ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("browse", BrowseHandler),
     ("requests", RequestsHandler),
     ("requests/cancel", CancelRequestHandler),
+    *ADMIN_ROUTES,
 )
 
 
