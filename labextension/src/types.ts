@@ -151,3 +151,65 @@ export interface IRequestList {
   requests: IMyRequest[];
   queued: IAccessRequest[];
 }
+
+/** GET s3access/admin/me: who the admin endpoint takes the notebook for, and whether it is an admin. */
+export interface IAdminMe {
+  arn: string | null;
+  admin: boolean;
+}
+
+/** One line of a layer's diff: admin_review in mlspace_s3magic/admin/views.py. */
+export interface IReviewDiffLine {
+  kind: 'header' | 'added' | 'removed' | 'kept';
+  text: string;
+}
+
+/** One layer a request's plan changes, as `s3access admin show` prints it. */
+export interface IReviewChange {
+  layer: string;
+  target: string;
+  account: string;
+  applied_by: string;
+  warnings: string[];
+  diff: IReviewDiffLine[];
+  command: string | null;
+}
+
+/** What the verification after an apply or revoke found for one capability. */
+export interface IVerifiedCapability {
+  capability: string;
+  verdict: Verdict;
+  blocked_by: string[];
+  reasons: string[];
+}
+
+export interface IVerification {
+  principal: string;
+  verdict: Verdict;
+  capabilities: IVerifiedCapability[];
+  notes: string[];
+}
+
+/** A request as its admin reviews it: GET s3access/admin/request, POST s3access/admin/act. */
+export interface IReview {
+  id: string;
+  status: RequestStatus;
+  access: AccessLevel;
+  bucket: string;
+  prefix: string;
+  reason: string;
+  days: number | null;
+  requester: string;
+  requester_arn: string;
+  created_at: string;
+  expires_at: string | null;
+  problems: string[];
+  notes: string[];
+  changes: IReviewChange[];
+  verification: IVerification | null;
+}
+
+/** GET s3access/admin/requests: the requests under review, newest first. */
+export interface IReviewList {
+  requests: IReview[];
+}

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from mlspace_s3magic.admin.views import admin_review
 from mlspace_s3magic.commands import REQUESTABLE
-from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus
+from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus, RequestView
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import modern_rule_broken
@@ -205,3 +206,30 @@ async def test_the_request_list_types_match_what_the_routes_send(
     ]
     assert problems == []
     assert checker.never_sent("IRequestList") == []
+
+
+async def test_the_admin_review_types_match_what_the_admin_routes_send(
+    jp_fetch: Fetch, fresh_sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The admin panel's JSON: ``admin/me`` as alice sends it, and a review before and after an apply as the
+    admin routes build it (tests/server/test_admin_routes.py drives those routes as the sandbox's admin)."""
+    with serve_endpoint(fresh_sandbox, tmp_path / "admin") as endpoint:
+        monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
+        me = await get_json(jp_fetch, "admin/me")
+        body = {"bucket": SHARED_BUCKET, "prefix": "datasets/", "access": "read", "reason": "iris", "days": 7}
+        response = await jp_fetch(
+            "s3access", "requests", method="POST", body=json.dumps({**body, "idempotency_key": "4" * 32})
+        )
+        request_id = json.loads(response.body)["id"]
+        admin = endpoint.client("admin")
+        shown = admin_review(admin.show(request_id))
+        admin.act(request_id, "approve")
+        applied = admin_review(RequestView(request=admin.act(request_id, "apply")))
+        listed = {"requests": [admin_review(RequestView(request=r)) for r in admin.requests()]}
+        admin.close()
+    assert shown["verification"] is None and applied["verification"]["verdict"] == "allowed"
+    checker = Checker(_declarations())
+    sent = [("IAdminMe", me), ("IReview", shown), ("IReview", applied), ("IReviewList", listed)]
+    problems = [problem for kind, value in sent for problem in checker.check(value, kind)]
+    assert problems == []
+    assert checker.never_sent("IAdminMe", "IReviewList") == []
