@@ -4,9 +4,11 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IAccessRequest,
+  IBrowsePage,
   IBucketList,
   ICheck,
   IIdentity,
+  IPreview,
   IRequestList,
   RequestResult
 } from './types';
@@ -30,6 +32,30 @@ export class S3AccessApi {
 
   check(bucket: string, prefix: string): Promise<ICheck> {
     return this._call<ICheck>('check', { bucket, prefix });
+  }
+
+  /** One page of a level (every object below it when `recursive`), from `token` on. */
+  browse(
+    bucket: string,
+    prefix: string,
+    options: { token?: string | null; pageSize?: number; recursive?: boolean } = {}
+  ): Promise<IBrowsePage> {
+    const query: Record<string, string> = { bucket, prefix };
+    if (options.token) {
+      query.continuation = options.token;
+    }
+    if (options.pageSize) {
+      query.page_size = String(options.pageSize);
+    }
+    if (options.recursive) {
+      query.recursive = 'true';
+    }
+    return this._call<IBrowsePage>('browse', query);
+  }
+
+  /** The first lines of an object, or a CSV's first rows. */
+  preview(bucket: string, key: string): Promise<IPreview> {
+    return this._call<IPreview>('preview', { bucket, key });
   }
 
   request(request: IAccessRequest): Promise<RequestResult> {

@@ -7,6 +7,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { S3AccessApi } from './api';
+import { BrowseView } from './browse';
 import { IRequestDefaults } from './dialog';
 import { button, Child, copyButton, h } from './dom';
 import { bucketIcon } from './icon';
@@ -41,6 +42,8 @@ export interface ISidebarOptions {
 }
 
 const CAPABILITIES = ['list', 'read', 'write'] as const;
+/** The statuses whose bucket opens as a folder view; any other opens its check. */
+const LISTABLE = new Set(['read-write', 'read', 'list-only']);
 
 export class S3AccessSidebar extends Widget {
   constructor(private readonly _options: ISidebarOptions) {
@@ -62,6 +65,7 @@ export class S3AccessSidebar extends Widget {
     this._started = true;
     void this._loadIdentity();
     void this._loadBuckets(probe);
+    this._browse?.reload();
     if (this._check) {
       void this._loadCheck(this._check.bucket, this._check.prefix, this._check.openFixes);
     }
@@ -108,7 +112,27 @@ export class S3AccessSidebar extends Widget {
     }
   }
 
+  private _openBucket(b: IBucket): void {
+    if (!LISTABLE.has(b.status)) {
+      void this._loadCheck(b.bucket, b.probed_prefix ?? '');
+      return;
+    }
+    this._browse = new BrowseView({
+      api: this._options.api,
+      bucket: b.bucket,
+      prefix: b.probed_prefix ?? '',
+      insertSnippet: this._options.insertSnippet,
+      close: () => {
+        this._browse = null;
+        this._render();
+      },
+      check: (bucket, prefix) => void this._loadCheck(bucket, prefix)
+    });
+    this._render();
+  }
+
   private async _loadCheck(bucket: string, prefix: string, openFixes = new Set<string>()): Promise<void> {
+    this._browse = null;
     const view: ICheckView = { bucket, prefix, check: { state: 'loading' }, openFixes };
     this._check = view;
     this._render();
@@ -132,7 +156,11 @@ export class S3AccessSidebar extends Widget {
         'Probe the buckets again and reload your identity'
       )
     );
-    const body = this._check ? this._renderCheck(this._check) : this._renderBuckets();
+    const body = this._browse
+      ? this._browse.node
+      : this._check
+        ? this._renderCheck(this._check)
+        : this._renderBuckets();
     this.node.replaceChildren(header, this._renderIdentity(), body);
   }
 
@@ -205,8 +233,10 @@ export class S3AccessSidebar extends Widget {
         button(
           b.bucket,
           's3access-bucket-name',
-          () => void this._loadCheck(b.bucket, b.probed_prefix ?? ''),
-          `${b.bucket}\nCheck list, read and write access`
+          () => this._openBucket(b),
+          LISTABLE.has(b.status)
+            ? `${b.bucket}\nBrowse its folders and objects`
+            : `${b.bucket}\nCheck list, read and write access`
         ),
         h('span', { class: 's3access-badge s3access-status', 'data-status': b.status }, b.status)
       ),
@@ -296,6 +326,7 @@ export class S3AccessSidebar extends Widget {
   private _identity: Load<IIdentity> = { state: 'loading' };
   private _buckets: Load<IBucketList> = { state: 'loading' };
   private _check: ICheckView | null = null;
+  private _browse: BrowseView | null = null;
   private _identityOpen = false;
   private _identitySeq = 0;
   private _bucketsSeq = 0;

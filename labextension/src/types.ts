@@ -152,6 +152,46 @@ export interface IRequestList {
   queued: IAccessRequest[];
 }
 
+/** What a key holds, by its name: TABLE, TEXT and OTHER in mlspace_s3magic/core/browse.py. */
+export type ObjectKind = 'table' | 'text' | 'other';
+
+/** One object of a level: ObjectEntry with what Page.to_dict in core/browse.py adds for the browsers. */
+export interface IBrowseObject {
+  key: string;
+  size: number;
+  last_modified: string;
+  storage_class: string;
+  name: string;
+  size_text: string;
+  kind: ObjectKind;
+  uri: string;
+  snippet: string;
+}
+
+/** GET s3access/browse: one level (or, `recursive`, every object below), one ListObjectsV2 page. */
+export interface IBrowsePage {
+  bucket: string;
+  prefix: string;
+  folders: string[];
+  objects: IBrowseObject[];
+  next_token: string | null;
+}
+
+/** GET s3access/preview: Preview.to_dict in core/browse.py (`table` is a CSV's header and first rows). */
+export interface IPreview {
+  bucket: string;
+  key: string;
+  uri: string;
+  kind: ObjectKind;
+  binary: boolean;
+  lines: string[];
+  table: string[][] | null;
+  summary: string;
+  truncated: boolean;
+  size: number | null;
+  content_type: string | null;
+}
+
 /** GET s3access/admin/me: who the admin endpoint takes the notebook for, and whether it is an admin. */
 export interface IAdminMe {
   arn: string | null;

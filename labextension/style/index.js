@@ -1,2 +1,3 @@
 import './base.css';
 import './requests.css';
+import './browse.css';

@@ -202,6 +202,23 @@ class Preview(Rendered):
         delimiter = "\t" if _base_name(self.key).endswith(".tsv") else ","
         return list(csv.reader(self.lines(count + 1), delimiter=delimiter))
 
+    def to_dict(self, count: int = PREVIEW_ROWS) -> dict[str, Any]:
+        """What a browser shows: the parsed rows of a CSV, else the whole first lines of a text (``text`` is
+        ``None`` for binary content), and the summary that says how much of the object this is."""
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "uri": s3_uri(self.bucket, self.key),
+            "kind": kind_of(self.key),
+            "binary": self.text is None,
+            "lines": self.lines(count),
+            "table": self.table(count),
+            "summary": self.summary(),
+            "truncated": self.truncated,
+            "size": self.size,
+            "content_type": self.content_type,
+        }
+
     def _repr_html_(self) -> str:
         body = "" if self.text is None else f"<pre>{escape(self.text)}</pre>"
         uri = escape(s3_uri(self.bucket, self.key))

@@ -129,10 +129,19 @@ class BrowseHandler(S3AccessHandler):
     @explained
     async def get(self) -> None:
         ref = self.bucket_reference()
-        token = self.text_argument("token", limit=4096) or None
+        # Not ``token``: jupyter_server takes a ``token`` query parameter for its own login token.
+        token = self.text_argument("continuation", limit=4096) or None
+        size = self.text_argument("page_size", limit=4) or str(DEFAULT_PAGE_SIZE)
+        if not size.isdigit() or not 1 <= int(size) <= DEFAULT_PAGE_SIZE:
+            raise InvalidInput(
+                f"The query parameter 'page_size' must be 1 to {DEFAULT_PAGE_SIZE}, not {size!r}."
+            )
+        recursive = self.bool_argument("recursive")
 
         def page() -> dict[str, Any]:
-            listed = list_level(self.session.aws, ref, token=token, page_size=DEFAULT_PAGE_SIZE).to_dict()
+            listed = list_level(
+                self.session.aws, ref, token=token, page_size=int(size), recursive=recursive
+            ).to_dict()
             for entry in listed["objects"]:
                 entry["uri"] = s3_uri(ref.bucket, entry["key"])
                 entry["snippet"] = snippet(ref.bucket, entry["key"])
@@ -193,6 +202,7 @@ class CancelRequestHandler(S3AccessHandler):
 # Routes kept in their own modules subclass S3AccessHandler above, so they are imported once it exists (the
 # package imports this module first).
 from mlspace_s3magic.server.admin_handlers import ADMIN_ROUTES  # noqa: E402
+from mlspace_s3magic.server.browse_handlers import PreviewHandler  # noqa: E402
 
 ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("identity", IdentityHandler),
@@ -202,6 +212,7 @@ ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("requests", RequestsHandler),
     ("requests/cancel", CancelRequestHandler),
     *ADMIN_ROUTES,
+    ("preview", PreviewHandler),
 )
 
 

@@ -13,6 +13,7 @@ import pytest
 from mlspace_s3magic.admin.views import admin_review
 from mlspace_s3magic.commands import REQUESTABLE
 from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus, RequestView
+from mlspace_s3magic.core.browse import OTHER, TABLE, TEXT
 from mlspace_s3magic.core.check import Verdict
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import modern_rule_broken
@@ -233,3 +234,24 @@ async def test_the_admin_review_types_match_what_the_admin_routes_send(
     problems = [problem for kind, value in sent for problem in checker.check(value, kind)]
     assert problems == []
     assert checker.never_sent("IAdminMe", "IReviewList") == []
+
+
+async def test_the_browse_and_preview_types_match_what_the_routes_send(jp_fetch: Fetch) -> None:
+    """The sidebar's folder view: a level with folders, one with a CSV, every object below (recursive) on
+    pages of one, and the previews of a CSV (rows) and of a text (lines)."""
+    checker = Checker(_declarations())
+    pages = [
+        await get_json(jp_fetch, "browse", bucket=READABLE_BUCKET),
+        await get_json(jp_fetch, "browse", bucket=READABLE_BUCKET, prefix="reference/"),
+        await get_json(jp_fetch, "browse", bucket=READABLE_BUCKET, recursive="true", page_size="1"),
+    ]
+    previews = [
+        await get_json(jp_fetch, "preview", bucket=READABLE_BUCKET, key="reference/countries.csv"),
+        await get_json(jp_fetch, "preview", bucket=READABLE_BUCKET, key="README.txt"),
+    ]
+    assert pages[2]["next_token"] and previews[0]["table"] and previews[1]["table"] is None
+    problems = [p for page in pages for p in checker.check(page, "IBrowsePage")]
+    problems += [p for shown in previews for p in checker.check(shown, "IPreview")]
+    assert problems == []
+    assert checker.never_sent("IBrowsePage", "IBrowseObject", "IPreview") == []
+    assert _declarations().literals("ObjectKind") == {TABLE, TEXT, OTHER}
