@@ -336,11 +336,8 @@ function icon(labIcon: LabIcon): HTMLElement {
   return node;
 }
 
-/** Date and minute in the viewer's time zone; the full moment is in the title. */
+/** The day in the viewer's time zone, all a narrow row has room for; the full moment is in the title. */
 function shortDate(when: Date): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
-  return (
-    `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
-    `${pad(when.getHours())}:${pad(when.getMinutes())}`
-  );
+  return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
 }
