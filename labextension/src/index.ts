@@ -6,6 +6,7 @@ import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Panel } from '@lumino/widgets';
 
+import { mountAdminPanel } from './admin';
 import { S3AccessApi } from './api';
 import { IRequestDefaults, requestAccess } from './dialog';
 import { bucketIcon } from './icon';
@@ -55,6 +56,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     area.addWidget(myRequests);
     app.shell.add(area, 'left', { rank: 600 });
     restorer?.add(area, area.id);
+    void mountAdminPanel(app, restorer); // only for an admin of the configured endpoint
 
     // The form suggests the sidebar's buckets; before the sidebar has listed them, ask once (the server caches).
     async function openRequest(defaults: IRequestDefaults): Promise<void> {

@@ -1,3 +1,4 @@
 import './base.css';
 import './requests.css';
 import './browse.css';
+import './admin.css';
