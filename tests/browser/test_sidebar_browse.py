@@ -99,13 +99,16 @@ def test_a_readable_bucket_opens_as_folders_with_paging_preview_and_snippets(dem
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-browse-dark.png"))
             use_theme(page, LIGHT)
 
-            # The path dragged out of a row is its s3:// path, as text a cell's editor takes.
+            # A row dragged carries its s3:// path as text; dropped on a cell's editor, the path lands there.
             dragged = iris.locator(".s3access-browse-name").evaluate(
                 """el => { const data = new DataTransfer();
                 el.dispatchEvent(new DragEvent('dragstart', { dataTransfer: data, bubbles: true }));
                 return data.getData('text/plain'); }"""
             )
             assert dragged == f"s3://{SHARED_BUCKET}/datasets/iris/iris.csv"
+            first_cell = page.locator(".jp-Notebook .jp-CodeCell").first
+            iris.locator(".s3access-browse-name").drag_to(first_cell.locator(".cm-content"))
+            first_cell.locator(".cm-content", has_text=dragged).wait_for()
 
             # Insert snippet: a new cell below the active one; the README's (boto3) is run there.
             iris.locator(".s3access-browse-insert").click()
