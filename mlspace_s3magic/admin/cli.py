@@ -21,6 +21,7 @@ from mlspace_s3magic.admin.auth import (
     token_caller_arn,
 )
 from mlspace_s3magic.admin.reconcile import ReconcileReport
+from mlspace_s3magic.admin.views import verification_data
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import InvalidInput, Unavailable
@@ -316,28 +317,21 @@ def cmd_show(args: argparse.Namespace) -> int:
 def verification_lines(verification: dict[str, Any]) -> list[str]:
     """What the verification after an apply (or revoke) found: the requester's verdict per capability
     over the live layers, with the layers and reasons that block one not allowed, and what it could not
-    read."""
-    verdict = {True: "allowed", False: "denied", None: "unknown"}
-    checks = verification.get("capabilities", [])
-    table = columns(
-        ("CAPABILITY", "VERDICT", "BLOCKED BY"),
-        [
-            (
-                str(check.get("capability", "")),
-                verdict.get(check.get("allowed"), "unknown"),
-                ", ".join(map(str, check.get("blocked_by", []))) or "-",
-            )
-            for check in checks
-        ],
-        below=[[] if check.get("allowed") is True else check.get("reasons", []) for check in checks],
-    )
-    lines = [
-        f"verification as {verification.get('principal', '?')}: "
-        f"{verdict.get(verification.get('allowed'), 'unknown')}"
-    ]
+    read (the data the JupyterLab review panel shows, from ``views.verification_data``)."""
+    found = verification_data(verification)
+    checks = found["capabilities"]
+    lines = [f"verification as {found['principal'] or '?'}: {found['verdict']}"]
     if checks:
+        table = columns(
+            ("CAPABILITY", "VERDICT", "BLOCKED BY"),
+            [
+                (check["capability"], check["verdict"], ", ".join(check["blocked_by"]) or "-")
+                for check in checks
+            ],
+            below=[check["reasons"] for check in checks],
+        )
         lines += table.text().splitlines()
-    return lines + [f"note: {note}" for note in verification.get("notes", [])]
+    return lines + [f"note: {note}" for note in found["notes"]]
 
 
 def cmd_action(args: argparse.Namespace) -> int:
