@@ -3,82 +3,35 @@
 // one of its admins; the Jupyter server forwards each call as that identity, so the endpoint decides.
 import { ILayoutRestorer, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, showDialog } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import { lockIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { AdminAction, S3AccessApi } from './api';
 import { button, h } from './dom';
 import {
   IAdminMe,
   IReview,
   IReviewChange,
-  IReviewList,
   IVerification,
   RequestStatus
 } from './types';
 
-type Action = 'approve' | 'deny' | 'apply' | 'revoke';
-
 /** The admin's actions a status allows: TRANSITIONS in mlspace_s3magic/core/access.py and the endpoint's
  * APPLICABLE and MAY_BE_LIVE (admin/service.py); the endpoint refuses any other with a 409. */
-const ACTIONS: Partial<Record<RequestStatus, Action[]>> = {
+const ACTIONS: Partial<Record<RequestStatus, AdminAction[]>> = {
   pending: ['approve', 'deny'],
   approved: ['apply'],
   'awaiting-owner': ['apply', 'revoke'],
   failed: ['apply', 'revoke'],
   applied: ['revoke']
 };
-const LABELS: Record<Action, string> = {
+const LABELS: Record<AdminAction, string> = {
   approve: 'Approve',
   deny: 'Deny',
   apply: 'Apply',
   revoke: 'Revoke'
 };
 const DIFF_MARKS = { header: '', added: '+ ', removed: '- ', kept: '  ' };
-
-/** The admin routes of the server extension, with JupyterLab's settings (base URL, token, XSRF). */
-export class AdminApi {
-  constructor(private readonly _settings: ServerConnection.ISettings) {}
-
-  me(): Promise<IAdminMe> {
-    return this._call<IAdminMe>('me');
-  }
-
-  requests(): Promise<IReviewList> {
-    return this._call<IReviewList>('requests');
-  }
-
-  review(id: string): Promise<IReview> {
-    return this._call<IReview>('request', { id });
-  }
-
-  act(id: string, action: Action): Promise<IReview> {
-    return this._call<IReview>('act', { id, action }, { method: 'POST' });
-  }
-
-  private async _call<T>(
-    path: string,
-    query: Record<string, string> = {},
-    init: RequestInit = {}
-  ): Promise<T> {
-    const search = new URLSearchParams(query).toString();
-    const url =
-      URLExt.join(this._settings.baseUrl, 's3access', 'admin', path) + (search ? `?${search}` : '');
-    const response = await ServerConnection.makeRequest(url, init, this._settings);
-    const body: unknown = await response.json().catch(() => null);
-    if (!response.ok) {
-      const message = (body as { message?: unknown } | null)?.message;
-      throw new ServerConnection.ResponseError(
-        response,
-        typeof message === 'string' && message
-          ? message
-          : `The server answered ${response.status} ${response.statusText}`
-      );
-    }
-    return body as T;
-  }
-}
 
 /**
  * Add the panel to the left area when the admin endpoint takes this notebook for an admin; for anyone else
@@ -88,8 +41,8 @@ export async function mountAdminPanel(
   app: JupyterFrontEnd,
   restorer: ILayoutRestorer | null
 ): Promise<void> {
-  const api = new AdminApi(app.serviceManager.serverSettings);
-  const me = await api.me().catch(() => null);
+  const api = new S3AccessApi(app.serviceManager.serverSettings);
+  const me = await api.adminMe().catch(() => null);
   if (!me?.admin) {
     return;
   }
@@ -101,7 +54,7 @@ export async function mountAdminPanel(
 /** The requests under review; one opens into its plan and actions. */
 export class AdminPanel extends Widget {
   constructor(
-    private readonly _api: AdminApi,
+    private readonly _api: S3AccessApi,
     me: IAdminMe
   ) {
     super();
@@ -121,7 +74,7 @@ export class AdminPanel extends Widget {
   /** Ask the endpoint again; open reviews stay open, with their latest state. */
   async load(): Promise<void> {
     try {
-      const listed = await this._api.requests();
+      const listed = await this._api.adminRequests();
       this._requests = listed.requests;
       this._error = '';
     } catch (err) {
@@ -201,7 +154,7 @@ export class AdminPanel extends Widget {
       return;
     }
     try {
-      this._open.set(id, await this._api.review(id));
+      this._open.set(id, await this._api.adminReview(id));
     } catch (err) {
       void showDialog({
         title: 'Cannot show the request',
@@ -239,7 +192,7 @@ export class AdminPanel extends Widget {
     );
   }
 
-  private async _act(review: IReview, action: Action): Promise<void> {
+  private async _act(review: IReview, action: AdminAction): Promise<void> {
     if (action === 'deny' || action === 'revoke') {
       const scope = `s3://${review.bucket}/${review.prefix}`;
       const answer = await showDialog({
@@ -257,7 +210,7 @@ export class AdminPanel extends Widget {
     this._busy.add(review.id);
     this._render();
     try {
-      const after = await this._api.act(review.id, action);
+      const after = await this._api.adminAct(review.id, action);
       this._open.set(review.id, after);
       this._acted.add(review.id);
     } catch (err) {

@@ -4,14 +4,20 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IAccessRequest,
+  IAdminMe,
   IBrowsePage,
   IBucketList,
   ICheck,
   IIdentity,
   IPreview,
   IRequestList,
+  IReview,
+  IReviewList,
   RequestResult
 } from './types';
+
+/** What an admin may do to a request through the review panel (the endpoint decides whether it may). */
+export type AdminAction = 'approve' | 'deny' | 'apply' | 'revoke';
 
 /**
  * The routes, through the server settings the plugin was given (its service manager's), so the base URL,
@@ -74,6 +80,25 @@ export class S3AccessApi {
   /** Withdraw one of the caller's requests; the answer is the list after it. */
   cancelRequest(id: string): Promise<IRequestList> {
     return this._call<IRequestList>('requests/cancel', { id }, { method: 'POST' });
+  }
+
+  /** Whether the admin endpoint takes this notebook's identity for one of its admins. */
+  adminMe(): Promise<IAdminMe> {
+    return this._call<IAdminMe>('admin/me');
+  }
+
+  /** The requests awaiting review or live (admins only: the endpoint refuses anyone else). */
+  adminRequests(): Promise<IReviewList> {
+    return this._call<IReviewList>('admin/requests');
+  }
+
+  /** One request with its plan per layer. */
+  adminReview(id: string): Promise<IReview> {
+    return this._call<IReview>('admin/request', { id });
+  }
+
+  adminAct(id: string, action: AdminAction): Promise<IReview> {
+    return this._call<IReview>('admin/act', { id, action }, { method: 'POST' });
   }
 
   private async _call<T>(

@@ -7,11 +7,6 @@ as that identity and the endpoint, which lists the admin's ARN, decides. Screens
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +19,8 @@ from mlspace_s3magic.core.access import NewAccessRequest, RequestStatus
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import SHARED_BUCKET
 
-from ..admin.conftest import free_port
 from .test_check_and_dialog import DARK, LIGHT, use_theme
-from .test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, UI_TIMEOUT_MS, Demo, _wait_until_up, demo
+from .test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, UI_TIMEOUT_MS, Demo, demo, running_demo
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -38,42 +32,8 @@ REASON = "iris study, reviewed in the admin panel"
 @pytest.fixture
 def admin_demo(tmp_path: Path) -> Iterator[Demo]:
     """test_jupyterlab's demo with JupyterLab running as the sandbox's admin instead of alice."""
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    settings = tmp_path / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    state_dir, lab_port, admin_port = tmp_path / "state", free_port(), free_port()
-    token = secrets.token_hex(16)
-    environment = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
-    }
-    bin_dir = Path(sys.executable).parent
-    command = [
-        str(bin_dir / "s3access"), "sandbox", "run", "--as", "admin", "--admin-endpoint",
-        "--admin-port", str(admin_port), "--state-dir", str(state_dir), "--",
-        str(bin_dir / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
-        "--port", str(lab_port), f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-        "--LabApp.news_url=None",
-    ]  # fmt: skip
-    log = tmp_path / "demo.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        lab_url = f"http://127.0.0.1:{lab_port}"
-        _wait_until_up(f"{lab_url}/api/status?token={token}", process, log)
-        yield Demo(lab_url, token, f"http://127.0.0.1:{admin_port}", state_dir / "admin.token", log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_demo(tmp_path, "admin") as running:
+        yield running
 
 
 def _alice_files(demo: Demo) -> str:

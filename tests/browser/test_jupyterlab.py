@@ -6,6 +6,7 @@ subprocesses on loopback; Playwright drives /usr/bin/chromium (never a downloade
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -69,15 +70,12 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
     pytest.fail(f"{url} did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
-    """`make demo`'s launcher with fixed ports, a known Lab token and a scratch notebook folder."""
+@contextlib.contextmanager
+def running_demo(tmp_path: Path, principal: str) -> Iterator[Demo]:
+    """`make demo`'s launcher as ``principal``, with fixed ports, a known Lab token and the notebook folder
+    ``tmp_path/notebooks``."""
     root = tmp_path / "notebooks"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells.append(nbformat.v4.new_code_cell("%load_ext mlspace_s3magic"))
-    nbformat.write(notebook, root / "request.ipynb")
+    root.mkdir(exist_ok=True)
     settings = tmp_path / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     # Lab's "would you like news?" toast would cover the notification we look for.
@@ -93,7 +91,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     }
     bin_dir = Path(sys.executable).parent
     command = [
-        str(bin_dir / "s3access"), "sandbox", "run", "--as", "alice@demo", "--admin-endpoint",
+        str(bin_dir / "s3access"), "sandbox", "run", "--as", principal, "--admin-endpoint",
         "--admin-port", str(admin_port), "--state-dir", str(state_dir), "--",
         str(bin_dir / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
         "--port", str(lab_port), f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
@@ -113,6 +111,19 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """The demo as alice, with a notebook that loads the magics."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells.append(nbformat.v4.new_code_cell("%load_ext mlspace_s3magic"))
+    nbformat.write(notebook, root / "request.ipynb")
+    with running_demo(tmp_path, "alice@demo") as running:
+        yield running
 
 
 def test_sidebar_shows_the_buckets_and_the_toolbar_button_files_a_request(demo: Demo) -> None:
