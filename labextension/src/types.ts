@@ -192,6 +192,54 @@ export interface IPreview {
   content_type: string | null;
 }
 
+/** Transfers' limits: DOWNLOAD_LIMIT in mlspace_s3magic/core/download.py, OPEN_LIMIT in core/browse.py and
+ * MULTIPART_THRESHOLD in core/upload.py (a larger upload goes in parts, each part's progress shown). */
+export const DOWNLOAD_LIMIT_BYTES = 1073741824;
+export const OPEN_LIMIT_BYTES = 20971520;
+export const MULTIPART_THRESHOLD_BYTES = 8388608;
+
+/** A line of POST s3access/download or s3access/upload's NDJSON stream: bytes moved so far. */
+export interface ITransferProgress {
+  event: 'progress';
+  done: number;
+  total: number;
+}
+
+/** The stream's last line when the transfer worked: `path` is the local file (relative to Jupyter's root
+ * folder, as the file browser names it), `uri` the object; `message` says it in a sentence. */
+export interface ITransferDone {
+  event: 'done';
+  uri: string;
+  path: string;
+  size: number;
+  size_text: string;
+  message: string;
+}
+
+/** The stream's last line when the transfer failed after it started; `status` is the HTTP status the same
+ * failure gets before the stream starts (403 refused, 404 missing, 409 exists, 502 AWS failed...). */
+export interface ITransferError {
+  event: 'error';
+  status: number;
+  message: string;
+}
+
+export type TransferEvent = ITransferProgress | ITransferDone | ITransferError;
+
+/** GET s3access/object: a whole object (at most OPEN_LIMIT_BYTES) for JupyterLab's own viewers; `content` is
+ * the text when it is UTF-8, else base64. */
+export interface IObjectContent {
+  bucket: string;
+  key: string;
+  uri: string;
+  name: string;
+  size: number;
+  last_modified: string;
+  mimetype: string;
+  format: 'text' | 'base64';
+  content: string;
+}
+
 /** GET s3access/admin/me: who the admin endpoint takes the notebook for, and whether it is an admin. */
 export interface IAdminMe {
   arn: string | null;
