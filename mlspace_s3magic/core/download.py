@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from mlspace_s3magic.core.aws import Aws
 from mlspace_s3magic.core.browse import format_size, s3_errors, s3_uri
@@ -69,6 +70,73 @@ def _free_path(folder: Path, name: str, taken: Callable[[Path], bool]) -> Path:
     return candidate
 
 
+@dataclass(frozen=True)
+class OpenDownload:
+    """An object S3 agreed to send and whose size is within the limit, its body not read yet: whatever
+    refuses a download (denied, missing, too large) is known here, before a byte is written."""
+
+    bucket: str
+    key: str
+    size: int
+    limit: int
+    body: Any
+    s3: Any
+
+    @property
+    def uri(self) -> str:
+        return s3_uri(self.bucket, self.key)
+
+    def save(self, folder: Path, *, progress: Progress | None = None) -> Downloaded:
+        """Stream the body into ``folder`` under the key's own name, never over an existing file: the bytes
+        go to a hidden temporary file that is linked to its final name only when complete."""
+        name = local_name(self.key)
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+        try:
+            written = 0
+            with os.fdopen(descriptor, "wb") as stream:
+                os.fchmod(stream.fileno(), READABLE)  # mkstemp's 0600 would stay on the linked file
+                with s3_errors(
+                    self.s3, "s3:GetObject", BucketRef(bucket=self.bucket, prefix=self.key), self.uri
+                ):
+                    for chunk in self.body.iter_chunks(CHUNK_BYTES):
+                        written += len(chunk)
+                        if written > self.limit:  # the object grew since its length was sent
+                            raise TooLargeToDownload(
+                                f"{self.uri} grew past the {format_size(self.limit)} download limit while "
+                                "it was read."
+                            )
+                        stream.write(chunk)
+                        if progress is not None:
+                            progress(written, max(self.size, written))
+            if progress is not None and written == 0:
+                progress(0, 0)
+            path = _link_free(Path(temporary), folder, name)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+        return Downloaded(self.uri, path, written)
+
+    def close(self) -> None:
+        self.body.close()
+
+
+def open_download(aws: Aws, bucket: str, key: str, *, limit: int = DOWNLOAD_LIMIT) -> OpenDownload:
+    """One GetObject: its length is known before the body is read, so a too large object costs no
+    transfer. Close what this returns (or use :func:`download`, which does)."""
+    uri = s3_uri(bucket, key)
+    s3 = aws.client("s3")
+    with s3_errors(s3, "s3:GetObject", BucketRef(bucket=bucket, prefix=key), uri):
+        response = s3.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    total = int(response.get("ContentLength") or 0)
+    if total > limit:
+        body.close()
+        raise TooLargeToDownload(
+            f"{uri} is {format_size(total)}, over the {format_size(limit)} download limit: read it from "
+            "S3 in code instead (Insert snippet), or copy it with `aws s3 cp` in a terminal."
+        )
+    return OpenDownload(bucket, key, total, limit, body, s3)
+
+
 def download(
     aws: Aws,
     bucket: str,
@@ -78,47 +146,12 @@ def download(
     limit: int = DOWNLOAD_LIMIT,
     progress: Progress | None = None,
 ) -> Downloaded:
-    """Stream ``s3://bucket/key`` into ``folder`` under its own name, never over an existing file.
-
-    One GetObject: its length is known before the body is read, so a too large object costs no transfer.
-    The bytes go to a hidden temporary file that is linked to its final name only when complete.
-    """
-    uri = s3_uri(bucket, key)
-    s3 = aws.client("s3")
-    with s3_errors(s3, "s3:GetObject", BucketRef(bucket=bucket, prefix=key), uri):
-        response = s3.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
+    """Stream ``s3://bucket/key`` into ``folder`` under its own name, never over an existing file."""
+    opened = open_download(aws, bucket, key, limit=limit)
     try:
-        total = int(response.get("ContentLength") or 0)
-        if total > limit:
-            raise TooLargeToDownload(
-                f"{uri} is {format_size(total)}, over the {format_size(limit)} download limit: read it from "
-                "S3 in code instead (Insert snippet), or copy it with `aws s3 cp` in a terminal."
-            )
-        name = local_name(key)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-        try:
-            written = 0
-            with os.fdopen(descriptor, "wb") as stream:
-                os.fchmod(stream.fileno(), READABLE)  # mkstemp's 0600 would stay on the linked file
-                with s3_errors(s3, "s3:GetObject", BucketRef(bucket=bucket, prefix=key), uri):
-                    for chunk in body.iter_chunks(CHUNK_BYTES):
-                        written += len(chunk)
-                        if written > limit:  # the object grew since its length was sent
-                            raise TooLargeToDownload(
-                                f"{uri} grew past the {format_size(limit)} download limit while it was read."
-                            )
-                        stream.write(chunk)
-                        if progress is not None:
-                            progress(written, max(total, written))
-            if progress is not None and written == 0:
-                progress(0, 0)
-            path = _link_free(Path(temporary), folder, name)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        return opened.save(folder, progress=progress)
     finally:
-        body.close()
-    return Downloaded(uri, path, written)
+        opened.close()
 
 
 def _link_free(temporary: Path, folder: Path, name: str) -> Path:

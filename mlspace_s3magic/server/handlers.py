@@ -31,6 +31,7 @@ from mlspace_s3magic.session import S3AccessSession
 
 SESSION_SETTING = "s3access_session"
 MAX_BODY_BYTES = 16 * 1024  # a request's fields fit in a fraction of this
+MAX_KEY_LENGTH = 1024  # S3's own limit on a key, in bytes of UTF-8
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 FALSE_WORDS = frozenset({"0", "false", "no", ""})
 # A request id goes into the endpoint's URL path: nothing that could name another path or action there.
@@ -84,12 +85,36 @@ class S3AccessHandler(APIHandler):
             return False
         raise InvalidInput(f"The query parameter {name!r} must be true or false, not {value[:40]!r}.")
 
+    def json_body(self, fields: str) -> dict[str, Any]:
+        """The body as a JSON object of at most ``MAX_BODY_BYTES``; ``fields`` says what it holds."""
+        if len(self.request.body) > MAX_BODY_BYTES:
+            raise InvalidInput(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        try:
+            found = json.loads(self.request.body or b"null")
+        except (ValueError, RecursionError):
+            raise InvalidInput("The request body is not JSON.") from None
+        if not isinstance(found, dict):
+            raise InvalidInput(f"The request body must be a JSON object with {fields}.")
+        return found
+
     def bucket_reference(self) -> BucketRef:
         """``bucket`` and ``prefix`` as one reference, validated as the magic and the endpoint do."""
         bucket = self.text_argument("bucket", required=True, limit=255)
         prefix = self.text_argument("prefix")
         validate_bucket_name(bucket)
         return parse_bucket_reference(f"s3://{bucket}/{prefix}")
+
+    def object_argument(self) -> tuple[str, str]:
+        """``bucket`` and ``key`` naming one object (not a folder), within S3's limits."""
+        bucket = self.text_argument("bucket", required=True, limit=255)
+        validate_bucket_name(bucket)
+        key = self.text_argument("key", required=True, limit=MAX_KEY_LENGTH)
+        if key.endswith("/") or len(key.encode()) > MAX_KEY_LENGTH:
+            raise InvalidInput(
+                f"The query parameter 'key' must name an object (not a folder ending in '/'), at most "
+                f"{MAX_KEY_LENGTH} bytes: {key[:70]!r}."
+            )
+        return bucket, key
 
 
 class IdentityHandler(S3AccessHandler):
@@ -159,22 +184,10 @@ class RequestsHandler(S3AccessHandler):
     @tornado.web.authenticated
     @explained
     async def post(self) -> None:
-        new = parse_new_request(self.json_body())
+        new = parse_new_request(
+            self.json_body("bucket, access, reason and, optionally, prefix, days and idempotency_key")
+        )
         await self.answer(lambda: file_request(self.session.admin(), new).to_dict(), status=201)
-
-    def json_body(self) -> dict[str, Any]:
-        if len(self.request.body) > MAX_BODY_BYTES:
-            raise InvalidInput(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-        try:
-            fields = json.loads(self.request.body or b"null")
-        except (ValueError, RecursionError):
-            raise InvalidInput("The request body is not JSON.") from None
-        if not isinstance(fields, dict):
-            raise InvalidInput(
-                "The request body must be a JSON object with bucket, access, reason and, optionally, "
-                "prefix, days and idempotency_key."
-            )
-        return fields
 
 
 class CancelRequestHandler(S3AccessHandler):
@@ -203,6 +216,7 @@ class CancelRequestHandler(S3AccessHandler):
 # package imports this module first).
 from mlspace_s3magic.server.admin_handlers import ADMIN_ROUTES  # noqa: E402
 from mlspace_s3magic.server.browse_handlers import PreviewHandler  # noqa: E402
+from mlspace_s3magic.server.transfer_handlers import TRANSFER_ROUTES  # noqa: E402
 
 ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("identity", IdentityHandler),
@@ -213,6 +227,7 @@ ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("requests/cancel", CancelRequestHandler),
     *ADMIN_ROUTES,
     ("preview", PreviewHandler),
+    *TRANSFER_ROUTES,
 )
 
 
