@@ -38,7 +38,8 @@ BINARY_TYPES = (
     "application/x-parquet",
     "application/vnd.apache.parquet",
 )
-COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip")
+# pandas infers compression from a path's suffix only, never from a buffer: the snippet names it.
+PANDAS_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
 PANDAS_READERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ".csv": ("read_csv", ()),
     ".tsv": ("read_csv", ('sep="\\t"',)),
@@ -335,10 +336,16 @@ def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def _compression_suffix(key: str) -> str:
+    """``.gz`` for ``iris.CSV.GZ``; empty when the key names no compression."""
+    lower = key.lower()
+    return next((ext for ext in PANDAS_COMPRESSIONS if lower.endswith(ext)), "")
+
+
 def _base_name(key: str) -> str:
     """The key in lower case without a compression suffix: ``iris.CSV.gz`` reads as ``iris.csv``."""
-    lower = key.lower()
-    return next((lower[: -len(ext)] for ext in COMPRESSIONS if lower.endswith(ext)), lower)
+    lower, suffix = key.lower(), _compression_suffix(key)
+    return lower[: len(lower) - len(suffix)]
 
 
 def _reader(key: str) -> tuple[str, tuple[str, ...]] | None:
@@ -354,25 +361,19 @@ def kind_of(key: str) -> str:
 
 
 def snippet(bucket: str, key: str) -> str:
-    """A code cell that loads the object: pandas for tabular formats, boto3 for anything else.
+    """A code cell that loads the object: into pandas for tabular formats, as bytes for anything else.
 
-    Bucket and key are untrusted text: they enter the code only as ``repr()`` literals."""
-    legacy = not bucket.startswith("arn:") and modern_rule_broken(bucket) is not None
-    note = PATH_STYLE_NOTE.format(bucket=bucket) if legacy else ""
+    The bytes come through boto3, as the check's own requests do: the same credentials, endpoint and (for a
+    legacy name) path-style addressing, and no s3fs needed for pandas. Bucket and key are untrusted text:
+    they enter the code only as ``repr()`` literals."""
     reader = _reader(key)
+    get = f'data = s3.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read()\n'
     if reader is None:
-        return (
-            _s3_client_lines(bucket)
-            + f'data = s3.get_object(Bucket={bucket!r}, Key={key!r})["Body"].read()\nlen(data)'
-        )
+        return _s3_client_lines(bucket) + get + "len(data)"
     function, extra = reader
-    args = [repr(s3_uri(bucket, key)), *extra]
-    if legacy:
-        args.append('storage_options={"config_kwargs": {"s3": {"addressing_style": "path"}}}')
-        call = f"pd.{function}(\n" + "".join(f"    {arg},\n" for arg in args) + ")"
-    else:
-        call = f"pd.{function}({', '.join(args)})"
-    return f"import pandas as pd\n\n{note}df = {call}\ndf.head()"
+    compression = PANDAS_COMPRESSIONS.get(_compression_suffix(key))
+    args = ["io.BytesIO(data)", *extra, *([f"compression={compression!r}"] if compression else [])]
+    return _s3_client_lines(bucket, pandas=True) + get + f"df = pd.{function}({', '.join(args)})\ndf.head()"
 
 
 def listing_snippet(bucket: str, prefix: str = "") -> str:
@@ -383,12 +384,14 @@ def listing_snippet(bucket: str, prefix: str = "") -> str:
     )
 
 
-def _s3_client_lines(bucket: str) -> str:
-    """``import boto3`` and an S3 client; path-style (with a note saying why) for a legacy bucket name."""
+def _s3_client_lines(bucket: str, *, pandas: bool = False) -> str:
+    """The imports and an S3 client; path-style (with a note saying why) for a legacy bucket name."""
+    imports = "import io\n\nimport boto3\nimport pandas as pd\n" if pandas else "import boto3\n"
     if bucket.startswith("arn:") or modern_rule_broken(bucket) is None:
-        return 'import boto3\n\ns3 = boto3.client("s3")\n'
+        return imports + '\ns3 = boto3.client("s3")\n'
     return (
-        "import boto3\nfrom botocore.config import Config\n\n"
+        imports
+        + "from botocore.config import Config\n\n"
         + PATH_STYLE_NOTE.format(bucket=bucket)
         + 's3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}))\n'
     )

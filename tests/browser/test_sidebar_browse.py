@@ -110,9 +110,16 @@ def test_a_readable_bucket_opens_as_folders_with_paging_preview_and_snippets(dem
             iris.locator(".s3access-browse-name").drag_to(first_cell.locator(".cm-content"))
             first_cell.locator(".cm-content", has_text=dragged).wait_for()
 
-            # Insert snippet: a new cell below the active one; the README's (boto3) is run there.
+            # Insert snippet: a new cell below the active one. The CSV's (pandas) and the README's (bytes)
+            # are run there, in alice's kernel.
             iris.locator(".s3access-browse-insert").click()
-            page.locator(".jp-Notebook .jp-Cell", has_text="pd.read_csv").wait_for()
+            table = page.locator(".jp-Notebook .jp-CodeCell", has_text="pd.read_csv")
+            table.locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            head = table.locator(".jp-OutputArea-output table")
+            head.wait_for()
+            assert head.locator("tbody tr").count() == 5  # df.head()
+            assert "species" in head.locator("thead").inner_text()
             readme = view.locator(".s3access-browse-object[data-key='datasets/iris/README.txt']")
             readme.locator(".s3access-browse-insert").click()
             cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="Key='datasets/iris/README.txt'")
