@@ -23,10 +23,11 @@ import tornado.web
 from jupyter_core.paths import is_hidden
 from tornado.iostream import StreamClosedError
 
-from mlspace_s3magic.core.browse import format_size
+from mlspace_s3magic.core.browse import BrowseDenied, format_size
 from mlspace_s3magic.core.download import DOWNLOAD_LIMIT, Progress, open_download
 from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, NotFound, S3MagicError, meaning
-from mlspace_s3magic.server.handlers import S3AccessHandler, explained
+from mlspace_s3magic.core.upload import denied_before, denied_by_s3, upload
+from mlspace_s3magic.server.handlers import MAX_KEY_LENGTH, S3AccessHandler, explained
 
 NDJSON = "application/x-ndjson"
 PROGRESS_INTERVAL = 0.1  # seconds: at most ten progress lines a second
@@ -182,4 +183,55 @@ class DownloadHandler(TransferHandler):
         await self.stream(save)
 
 
-TRANSFER_ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (("download", DownloadHandler),)
+class UploadHandler(TransferHandler):
+    """``POST upload?bucket=&prefix=&path=&overwrite=``: the file ``path`` to ``prefix`` + its name; an
+    existing object is replaced only with ``overwrite``. The check goes first: when it finds writing there
+    denied, nothing is sent and the refusal says why."""
+
+    @tornado.web.authenticated
+    @explained
+    async def post(self) -> None:
+        ref = self.bucket_reference()
+        if ref.prefix and not ref.prefix.endswith("/"):
+            raise InvalidInput(
+                "The query parameter 'prefix' must be a folder ending in '/' (or empty): "
+                f"{ref.prefix[:70]!r}."
+            )
+        path = self.local_path("path", folder=False)
+        given = PurePosixPath(self.text_argument("path", limit=4096))
+        key = ref.prefix + given.name  # the name the file browser shows, not a symlink's target's
+        if len(key.encode()) > MAX_KEY_LENGTH:
+            raise InvalidInput(f"The key {key[:70]!r}... would be longer than S3's {MAX_KEY_LENGTH} bytes.")
+        overwrite = self.bool_argument("overwrite")
+        report = await asyncio.to_thread(self.session.check, ref, need="write")
+        refusal = denied_before(report)
+        if refusal is not None:
+            raise refusal
+
+        def send(progress: Progress) -> Event:
+            try:
+                sent = upload(
+                    self.session.aws,
+                    path,
+                    ref.access_point_arn or ref.bucket,
+                    key,
+                    overwrite=overwrite,
+                    progress=progress,
+                )
+            except BrowseDenied as error:
+                raise denied_by_s3(error, report) from error
+            return {
+                "uri": sent.uri,
+                "path": given.as_posix(),
+                "size": sent.size,
+                "size_text": format_size(sent.size),
+                "message": str(replace(sent, path=Path(given))),
+            }
+
+        await self.stream(send)
+
+
+TRANSFER_ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
+    ("download", DownloadHandler),
+    ("upload", UploadHandler),
+)

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
+from mlspace_s3magic.core.upload import MULTIPART_THRESHOLD
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import DATA_BUCKET, READABLE_BUCKET, SHARED_BUCKET
 from mlspace_s3magic.server.transfer_handlers import NDJSON, TRANSFER_ROUTES, DownloadHandler
 
+from ..admin.conftest import serve_endpoint
 from .conftest import Fetch, refused
 
 TRAIN = "project/demo/train.csv"  # iris-shaped rows alice's project may read
@@ -129,3 +131,113 @@ async def test_no_transfer_route_answers_without_a_token(jp_fetch: Fetch) -> Non
                 headers={"Authorization": ""},
             )
         assert caught.value.code in (401, 403), name
+
+
+async def test_upload_puts_the_file_in_alices_prefix_and_replaces_only_when_asked(
+    jp_fetch: Fetch, jp_root_dir: Path, fresh_sandbox: SandboxState
+) -> None:
+    (jp_root_dir / "work").mkdir()
+    (jp_root_dir / "work" / "mine.csv").write_text("a,b\n1,2\n")
+    asked = {"bucket": DATA_BUCKET, "prefix": "private/alice/", "path": "work/mine.csv"}
+    key = "private/alice/mine.csv"
+    *progress, done = await transfer(jp_fetch, "upload", **asked)
+    assert progress == [{"event": "progress", "done": 8, "total": 8}]
+    assert done == {
+        "event": "done",
+        "uri": f"s3://{DATA_BUCKET}/{key}",
+        "path": "work/mine.csv",
+        "size": 8,
+        "size_text": "8 B",
+        "message": f"Uploaded work/mine.csv to s3://{DATA_BUCKET}/{key} (8 B).",
+    }
+    s3 = fresh_sandbox.aws_for("admin").client("s3")
+    assert s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read() == b"a,b\n1,2\n"
+
+    (jp_root_dir / "work" / "mine.csv").write_text("a,b\n3,4\n")
+    status, message = await refused(jp_fetch, "upload", method="POST", body=b"", params=asked)
+    assert (status, message) == (
+        409,
+        f"s3://{DATA_BUCKET}/{key} already exists: upload again with Replace to overwrite it.",
+    )
+    assert s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read() == b"a,b\n1,2\n"
+    replaced = await transfer(jp_fetch, "upload", **asked, overwrite="true")
+    assert replaced[-1]["event"] == "done"
+    assert s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read() == b"a,b\n3,4\n"
+
+    (jp_root_dir / "big.bin").write_bytes(b"b" * (MULTIPART_THRESHOLD + 1))
+    *parts, done = await transfer(jp_fetch, "upload", **{**asked, "path": "big.bin"})
+    assert [event["done"] for event in parts] == [MULTIPART_THRESHOLD, MULTIPART_THRESHOLD + 1]
+    assert done["size"] == MULTIPART_THRESHOLD + 1
+    head = s3.head_object(Bucket=DATA_BUCKET, Key="private/alice/big.bin")
+    assert head["ContentLength"] == MULTIPART_THRESHOLD + 1 and head["ETag"].strip('"').endswith("-2")
+
+
+async def test_upload_to_a_read_only_bucket_is_403_with_what_the_check_knows(
+    jp_fetch: Fetch, jp_root_dir: Path, sandbox: SandboxState
+) -> None:
+    """Alice's notebook cannot read its own policies, so the check cannot tell beforehand: S3 refuses, and
+    the refusal says which layers may block it and where the fixes are."""
+    (jp_root_dir / "mine.csv").write_text("a,b\n")
+    status, message = await refused(
+        jp_fetch,
+        "upload",
+        method="POST",
+        body=b"",
+        params={"bucket": READABLE_BUCKET, "prefix": "reference/", "path": "mine.csv"},
+    )
+    assert status == 403
+    assert message.startswith(f"S3 refused s3:PutObject on s3://{READABLE_BUCKET}/reference/mine.csv")
+    assert f"whether you may write to s3://{READABLE_BUCKET}/reference/; the layers that may block it:" in (
+        message
+    )
+    assert "bucket-policy" in message and message.endswith("Open the check for the fixes.")
+    listed = sandbox.aws_for("owner").client("s3").list_objects_v2(Bucket=READABLE_BUCKET)
+    assert "reference/mine.csv" not in [item["Key"] for item in listed["Contents"]]
+
+
+async def test_upload_denied_by_the_endpoints_check_sends_nothing(
+    jp_fetch: Fetch,
+    jp_root_dir: Path,
+    sandbox: SandboxState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the admin endpoint, which reads every layer, the check finds writing denied: refused before
+    any byte is sent, with the layers that block it."""
+    (jp_root_dir / "mine.csv").write_text("a,b\n")
+    puts: list[str] = []
+    with serve_endpoint(sandbox, tmp_path / "admin") as endpoint:
+        monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
+        monkeypatch.setattr(
+            "mlspace_s3magic.server.transfer_handlers.upload", lambda *args, **kwargs: puts.append("put")
+        )
+        status, message = await refused(
+            jp_fetch,
+            "upload",
+            method="POST",
+            body=b"",
+            params={"bucket": READABLE_BUCKET, "prefix": "", "path": "mine.csv"},
+        )
+    assert status == 403 and puts == []
+    assert message.startswith(f"You may not upload to s3://{READABLE_BUCKET}/. The access check finds")
+    assert "blocked by" in message and message.endswith("Open the check for the fixes.")
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "named"),
+    [
+        ({"path": "work"}, 400, "not a regular file"),
+        ({"path": ""}, 400, "required"),
+        ({"path": "gone.csv"}, 404, "no file"),
+        ({"path": "../x.csv"}, 400, "'..'"),
+        ({"path": "work/mine.csv", "prefix": "private/alice"}, 400, "ending in '/'"),
+    ],
+)
+async def test_an_upload_of_no_file_or_to_no_folder_is_refused(
+    jp_fetch: Fetch, jp_root_dir: Path, params: dict[str, str], status: int, named: str
+) -> None:
+    (jp_root_dir / "work").mkdir()
+    (jp_root_dir / "work" / "mine.csv").write_text("a")
+    asked = {"bucket": DATA_BUCKET, "prefix": "private/alice/", **params}
+    code, message = await refused(jp_fetch, "upload", method="POST", body=b"", params=asked)
+    assert (code, named in message) == (status, True), message
