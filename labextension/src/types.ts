@@ -192,7 +192,7 @@ export interface IPreview {
   content_type: string | null;
 }
 
-/** Transfers' limits: DOWNLOAD_LIMIT in mlspace_s3magic/core/download.py, OPEN_LIMIT in core/browse.py and
+/** Transfers' limits: DOWNLOAD_LIMIT in mlspace_s3magic/core/download.py, OPEN_LIMIT in core/objects.py and
  * MULTIPART_THRESHOLD in core/upload.py (a larger upload goes in parts, each part's progress shown). */
 export const DOWNLOAD_LIMIT_BYTES = 1073741824;
 export const OPEN_LIMIT_BYTES = 20971520;

@@ -1,5 +1,5 @@
 """The sidebar's transfers: ``download`` (an object into a folder of Jupyter's), ``upload`` (a file of
-Jupyter's into a bucket) and ``object`` (a whole object for JupyterLab's viewers).
+Jupyter's into a bucket) and ``object`` (a whole object for JupyterLab's viewers, plain JSON).
 
 A transfer answers NDJSON, one event a line, flushed as it goes (progress, then ``done`` or ``error``), so
 the sidebar can draw a progress bar over one plain POST. What refuses a transfer before any byte moves
@@ -26,6 +26,7 @@ from tornado.iostream import StreamClosedError
 from mlspace_s3magic.core.browse import BrowseDenied, format_size
 from mlspace_s3magic.core.download import DOWNLOAD_LIMIT, Progress, open_download
 from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, NotFound, S3MagicError, meaning
+from mlspace_s3magic.core.objects import OPEN_LIMIT, read_object
 from mlspace_s3magic.core.upload import denied_before, denied_by_s3, upload
 from mlspace_s3magic.server.handlers import MAX_KEY_LENGTH, S3AccessHandler, explained
 
@@ -231,7 +232,21 @@ class UploadHandler(TransferHandler):
         await self.stream(send)
 
 
+class ObjectHandler(S3AccessHandler):
+    """``GET object?bucket=&key=``: the whole object for JupyterLab's viewers, text when it is UTF-8 else
+    base64, at most :data:`~mlspace_s3magic.core.objects.OPEN_LIMIT` (refused on its length, unread)."""
+
+    limit = OPEN_LIMIT
+
+    @tornado.web.authenticated
+    @explained
+    async def get(self) -> None:
+        bucket, key = self.object_argument()
+        await self.answer(lambda: read_object(self.session.aws, bucket, key, limit=self.limit).to_dict())
+
+
 TRANSFER_ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (
     ("download", DownloadHandler),
     ("upload", UploadHandler),
+    ("object", ObjectHandler),
 )

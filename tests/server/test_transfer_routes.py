@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,13 @@ from tornado.httpclient import HTTPClientError, HTTPResponse
 from mlspace_s3magic.core.upload import MULTIPART_THRESHOLD
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import DATA_BUCKET, READABLE_BUCKET, SHARED_BUCKET
-from mlspace_s3magic.server.transfer_handlers import NDJSON, TRANSFER_ROUTES, DownloadHandler
+from mlspace_s3magic.server.transfer_handlers import NDJSON, TRANSFER_ROUTES, DownloadHandler, ObjectHandler
 
 from ..admin.conftest import serve_endpoint
-from .conftest import Fetch, refused
+from .conftest import Fetch, get_json, refused
 
 TRAIN = "project/demo/train.csv"  # iris-shaped rows alice's project may read
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 def events(response: HTTPResponse) -> list[dict[str, Any]]:
@@ -241,3 +244,30 @@ async def test_an_upload_of_no_file_or_to_no_folder_is_refused(
     asked = {"bucket": DATA_BUCKET, "prefix": "private/alice/", **params}
     code, message = await refused(jp_fetch, "upload", method="POST", body=b"", params=asked)
     assert (code, named in message) == (status, True), message
+
+
+async def test_object_is_a_csvs_text_or_binary_as_base64(jp_fetch: Fetch, sandbox: SandboxState) -> None:
+    shown = await get_json(jp_fetch, "object", bucket=READABLE_BUCKET, key="reference/countries.csv")
+    assert (shown["format"], shown["mimetype"]) == ("text", "text/csv")
+    assert shown["content"].splitlines()[:2] == ["code,name", "FR,France"]
+    admin = sandbox.aws_for("admin").client("s3")
+    key = f"private/alice/pixel-{uuid.uuid4().hex}.png"
+    admin.put_object(Bucket=DATA_BUCKET, Key=key, Body=PNG)
+    try:
+        binary = await get_json(jp_fetch, "object", bucket=DATA_BUCKET, key=key)
+    finally:
+        admin.delete_object(Bucket=DATA_BUCKET, Key=key)
+    assert (binary["format"], binary["mimetype"], binary["size"]) == ("base64", "image/png", len(PNG))
+    assert base64.b64decode(binary["content"]) == PNG
+
+
+async def test_object_over_the_limit_is_400_suggesting_download(
+    jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ObjectHandler, "limit", 10)
+    status, message = await refused(
+        jp_fetch, "object", params={"bucket": READABLE_BUCKET, "key": "reference/countries.csv"}
+    )
+    assert status == 400 and "over the 10 B a viewer may open: use Download" in message
+    status, message = await refused(jp_fetch, "object", params={"bucket": SHARED_BUCKET, "key": TRAIN})
+    assert status == 403

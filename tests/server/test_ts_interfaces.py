@@ -15,12 +15,15 @@ from mlspace_s3magic.commands import REQUESTABLE
 from mlspace_s3magic.core.access import TRANSITIONS, NewAccessRequest, RequestStatus, RequestView
 from mlspace_s3magic.core.browse import OTHER, TABLE, TEXT
 from mlspace_s3magic.core.check import Verdict
+from mlspace_s3magic.core.download import DOWNLOAD_LIMIT
 from mlspace_s3magic.core.identity import Identity
 from mlspace_s3magic.core.names import modern_rule_broken
+from mlspace_s3magic.core.objects import OPEN_LIMIT
 from mlspace_s3magic.core.reachability import Status
 from mlspace_s3magic.core.remedy import AccessLevel
+from mlspace_s3magic.core.upload import MULTIPART_THRESHOLD
 from mlspace_s3magic.sandbox.state import SandboxState
-from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKET
+from mlspace_s3magic.sandbox.world import DATA_BUCKET, READABLE_BUCKET, SHARED_BUCKET
 
 from ..admin.conftest import serve_endpoint
 from .conftest import Fetch, get_json
@@ -255,3 +258,39 @@ async def test_the_browse_and_preview_types_match_what_the_routes_send(jp_fetch:
     assert problems == []
     assert checker.never_sent("IBrowsePage", "IBrowseObject", "IPreview") == []
     assert _declarations().literals("ObjectKind") == {TABLE, TEXT, OTHER}
+
+
+def test_the_transfer_limits_are_the_pythons() -> None:
+    numbers = _declarations().numbers
+    assert numbers["DOWNLOAD_LIMIT_BYTES"] == DOWNLOAD_LIMIT
+    assert numbers["OPEN_LIMIT_BYTES"] == OPEN_LIMIT
+    assert numbers["MULTIPART_THRESHOLD_BYTES"] == MULTIPART_THRESHOLD
+
+
+async def test_the_transfer_types_match_what_the_routes_send(
+    jp_fetch: Fetch, jp_root_dir: Path, sandbox: SandboxState
+) -> None:
+    """A download's stream, an upload's that fails after its parts went (the object appeared meanwhile: its
+    last line is the error), and a whole object as text."""
+
+    async def stream(route: str, **params: str) -> list[Any]:
+        response = await jp_fetch("s3access", route, method="POST", body=b"", params=params)
+        return [json.loads(line) for line in response.body.decode().splitlines()]
+
+    downloaded = await stream("download", bucket=DATA_BUCKET, key="project/demo/train.csv", folder="")
+    (jp_root_dir / "big.bin").write_bytes(b"b" * (MULTIPART_THRESHOLD + 1))
+    admin = sandbox.aws_for("admin").client("s3")
+    admin.put_object(Bucket=DATA_BUCKET, Key="private/alice/big.bin", Body=b"theirs")
+    try:
+        failed = await stream("upload", bucket=DATA_BUCKET, prefix="private/alice/", path="big.bin")
+    finally:
+        admin.delete_object(Bucket=DATA_BUCKET, Key="private/alice/big.bin")
+    assert [event["event"] for event in downloaded][-1] == "done"
+    assert [event["event"] for event in failed] == ["progress", "progress", "error"]
+    assert failed[-1]["status"] == 409
+    shown = await get_json(jp_fetch, "object", bucket=READABLE_BUCKET, key="reference/countries.csv")
+    checker = Checker(_declarations())
+    problems = [p for event in downloaded + failed for p in checker.check(event, "TransferEvent")]
+    problems += checker.check(shown, "IObjectContent")
+    assert problems == []
+    assert checker.never_sent("TransferEvent", "IObjectContent") == []
