@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -271,3 +272,42 @@ async def test_object_over_the_limit_is_400_suggesting_download(
     assert status == 400 and "over the 10 B a viewer may open: use Download" in message
     status, message = await refused(jp_fetch, "object", params={"bucket": SHARED_BUCKET, "key": TRAIN})
     assert status == 403
+
+
+async def test_a_client_gone_mid_download_stops_it_and_leaves_no_file(
+    jp_fetch: Fetch,
+    jp_root_dir: Path,
+    jp_http_port: int,
+    jp_base_url: str,
+    jp_auth_header: dict[str, str],
+    sandbox: SandboxState,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The browser reads the first progress line and closes: the server's next line fails to go, the
+    download stops at its next chunk, removes its part file, and the server goes on serving."""
+    monkeypatch.setattr("mlspace_s3magic.core.download.CHUNK_BYTES", 1024)
+    monkeypatch.setattr("mlspace_s3magic.server.transfer_handlers.PROGRESS_INTERVAL", 0)
+    admin = sandbox.aws_for("admin").client("s3")
+    key = f"private/alice/long-{uuid.uuid4().hex}.bin"
+    admin.put_object(Bucket=DATA_BUCKET, Key=key, Body=b"z" * (4 * 1024**2))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+        path = f"{jp_base_url}s3access/download?bucket={DATA_BUCKET}&key={key}&folder="
+        headers = "".join(f"{name}: {value}\r\n" for name, value in jp_auth_header.items())
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: 0\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and NDJSON.encode() in head
+        await reader.readuntil(b"\n")
+        writer.close()
+        for _ in range(100):  # the thread notices at its next chunk
+            if not list(jp_root_dir.iterdir()):
+                break
+            await asyncio.sleep(0.05)
+        assert list(jp_root_dir.iterdir()) == []
+    finally:
+        admin.delete_object(Bucket=DATA_BUCKET, Key=key)
+    shown = await get_json(jp_fetch, "object", bucket=READABLE_BUCKET, key="README.txt")
+    assert shown["format"] == "text"
