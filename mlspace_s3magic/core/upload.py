@@ -164,13 +164,22 @@ def check_reason(report: AccessReport) -> str:
     return f"{said}.{evidence} Open the check for the fixes."
 
 
-def denied_before(report: AccessReport) -> UploadDenied | None:
-    """The refusal to give before any byte is sent, when the check finds writing denied."""
-    if report.verdict("write") is not Verdict.DENIED:
-        return None
-    return UploadDenied(f"You may not upload to {report.ref}. {check_reason(report)}")
-
-
-def denied_by_s3(error: BrowseDenied, report: AccessReport) -> UploadDenied:
-    """S3 refused what the check could not rule out: its refusal, and what the check knows."""
-    return UploadDenied(f"{error} {check_reason(report)}")
+def checked_upload(
+    aws: Aws,
+    report: AccessReport,
+    path: Path,
+    bucket: str,
+    key: str,
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Uploaded:
+    """The upload as every shell makes it, given the check of the place (``need="write"``): refused before
+    any byte is sent when the check finds writing there denied; when S3 refuses what the check could not
+    rule out, its refusal comes with what the check knows."""
+    if report.verdict("write") is Verdict.DENIED:
+        raise UploadDenied(f"You may not upload to {report.ref}. {check_reason(report)}")
+    try:
+        return upload(aws, path, bucket, key, overwrite=overwrite, progress=progress)
+    except BrowseDenied as error:
+        raise UploadDenied(f"{error} {check_reason(report)}") from error

@@ -23,11 +23,11 @@ import tornado.web
 from jupyter_core.paths import is_hidden
 from tornado.iostream import StreamClosedError
 
-from mlspace_s3magic.core.browse import BrowseDenied, format_size
+from mlspace_s3magic.core.browse import format_size
 from mlspace_s3magic.core.download import DOWNLOAD_LIMIT, Progress, open_download
 from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, NotFound, S3MagicError, meaning
 from mlspace_s3magic.core.objects import OPEN_LIMIT, read_object
-from mlspace_s3magic.core.upload import denied_before, denied_by_s3, upload
+from mlspace_s3magic.core.upload import checked_upload
 from mlspace_s3magic.server.handlers import MAX_KEY_LENGTH, S3AccessHandler, explained
 
 NDJSON = "application/x-ndjson"
@@ -204,23 +204,18 @@ class UploadHandler(TransferHandler):
         if len(key.encode()) > MAX_KEY_LENGTH:
             raise InvalidInput(f"The key {key[:70]!r}... would be longer than S3's {MAX_KEY_LENGTH} bytes.")
         overwrite = self.bool_argument("overwrite")
-        report = await asyncio.to_thread(self.session.check, ref, need="write")
-        refusal = denied_before(report)
-        if refusal is not None:
-            raise refusal
 
         def send(progress: Progress) -> Event:
-            try:
-                sent = upload(
-                    self.session.aws,
-                    path,
-                    ref.access_point_arn or ref.bucket,
-                    key,
-                    overwrite=overwrite,
-                    progress=progress,
-                )
-            except BrowseDenied as error:
-                raise denied_by_s3(error, report) from error
+            report = self.session.check(ref, need="write")  # a denial here is answered before any line
+            sent = checked_upload(
+                self.session.aws,
+                report,
+                path,
+                ref.access_point_arn or ref.bucket,
+                key,
+                overwrite=overwrite,
+                progress=progress,
+            )
             return {
                 "uri": sent.uri,
                 "path": given.as_posix(),

@@ -212,9 +212,7 @@ async def test_upload_denied_by_the_endpoints_check_sends_nothing(
     puts: list[str] = []
     with serve_endpoint(sandbox, tmp_path / "admin") as endpoint:
         monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
-        monkeypatch.setattr(
-            "mlspace_s3magic.server.transfer_handlers.upload", lambda *args, **kwargs: puts.append("put")
-        )
+        monkeypatch.setattr("mlspace_s3magic.core.upload.upload", lambda *args, **kwargs: puts.append("put"))
         status, message = await refused(
             jp_fetch,
             "upload",
