@@ -42,6 +42,7 @@ from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
 from mlspace_s3magic.core.reachability import BucketList, Reachability, Status
 from mlspace_s3magic.core.render import badge
+from mlspace_s3magic.core.upload import MULTIPART_THRESHOLD, checked_upload
 from mlspace_s3magic.notebook.request_form import RequestForm, Submit, failure_html
 
 FOLDER = "folder"
@@ -101,7 +102,7 @@ class AccessCheck(Protocol):
     """What explains a denied bucket: the session (which takes the owner from the registry, as every
     shell's check does) or, without one, a bare ``Checker``."""
 
-    def check(self, ref: BucketRef, /) -> AccessReport: ...
+    def check(self, ref: BucketRef, /, *, need: str = "read") -> AccessReport: ...
 
 
 def _show(widget: Any, visible: bool) -> None:
@@ -159,7 +160,8 @@ class _Row:
 
 class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an untyped class
     """Browse S3 in a notebook: bucket list, breadcrumbs, one level of folders and objects, object actions
-    (copy the ``s3://`` path, insert a snippet, preview, download into the working folder).
+    (copy the ``s3://`` path, insert a snippet, preview, download into the working folder), and an upload of
+    a file of the working folder into the level shown.
 
     A denied bucket shows one message from the check's report (which layers block it), the report itself,
     and, in ``request_area``, a form that files an access request through ``request_access`` when the
@@ -203,6 +205,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self.selected_key: str | None = None
         self.selected_path: str | None = None
         self.downloaded: Path | None = None
+        self.uploaded: str | None = None  # the s3:// path of the last upload
         self.denied: BucketRef | None = None
         self.report: AccessReport | None = None
 
@@ -220,7 +223,28 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self.filter_box.observe(self._on_filter, names="value")
         self.recursive_box = widgets.Checkbox(description="Every object below (no folders)", indent=False)
         self.recursive_box.observe(self._on_recursive, names="value")
-        self.toolbar = widgets.HBox([self.filter_box, self.recursive_box])
+        self.upload_path = widgets.Text(
+            placeholder="A file of the working folder, e.g. results.csv",
+            layout=widgets.Layout(flex="1"),
+        )
+        self.upload_replace = widgets.Checkbox(description="Replace an existing object", indent=False)
+        self.upload_button = widgets.Button(
+            description="Upload here",
+            icon="upload",
+            tooltip=(
+                "Copy the file into the level shown, if the check allows writing there; in parts above "
+                f"{format_size(MULTIPART_THRESHOLD)}, never over an object unless Replace is ticked"
+            ),
+        )
+        self.upload_button.on_click(
+            lambda _: self.upload(self.upload_path.value.strip(), overwrite=self.upload_replace.value)
+        )
+        self.toolbar = widgets.VBox(
+            [
+                widgets.HBox([self.filter_box, self.recursive_box]),
+                widgets.HBox([self.upload_path, self.upload_replace, self.upload_button]),
+            ]
+        )
         self.listing = widgets.GridBox(
             layout=widgets.Layout(
                 grid_template_columns="20px minmax(0, 1fr) max-content max-content",
@@ -423,6 +447,7 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         limit is refused before any of it is read."""
         folder = self.workdir or Path.cwd()
         self.downloaded = None
+        self.progress.description = "Download"
         self.progress.value = 0
         self.progress.bar_style = ""
         self.download_status.value = (
@@ -441,6 +466,48 @@ class BucketBrowser(widgets.VBox):  # type: ignore[misc]  # a subclass of an unt
         self.progress.value = 100
         self.progress.bar_style = "success"
         self.download_status.value = f"<p>{escape(str(saved))}</p>"
+
+    def upload(self, name: str, *, overwrite: bool = False) -> None:
+        """Copy a file (a path in the working folder, or absolute) into the level shown, as the sidebar's
+        Upload does: the check of the place first, in parts above the threshold, never over an object
+        unless ``overwrite``; then the level is listed again."""
+        assert self.ref is not None, "an upload needs an open bucket"
+        path = (self.workdir or Path.cwd()) / name
+        self.uploaded = None
+        self.progress.description = "Upload"
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        _show(self.download_box, True)
+        if not name or not path.is_file():
+            self.progress.bar_style = "danger"
+            self.download_status.value = failure_html(
+                f"{name or 'Nothing'} is not a file of the working folder ({path.parent}): type the name of "
+                "one, or a path to it."
+            )
+            return
+        ref = self.ref
+        self.download_status.value = f"Uploading {escape(path.name)} to {escape(str(ref))}..."
+        try:
+            report = self.checker.check(ref, need="write")
+            sent = checked_upload(
+                self.aws,
+                report,
+                path,
+                self._bucket,
+                ref.prefix + path.name,
+                overwrite=overwrite,
+                progress=self._progressed,
+            )
+        except S3MagicError as error:
+            self.progress.bar_style = "danger"
+            self.download_status.value = failure_html(str(error))
+            return
+        self._open(self.ref)  # the new object among the others
+        self.uploaded = sent.uri
+        self.progress.value = 100
+        self.progress.bar_style = "success"
+        self.download_status.value = f"<p>{escape(str(sent))}</p>"
+        self._show_view()
 
     def close(self) -> None:
         if self._own_checker is not None:

@@ -422,3 +422,47 @@ def test_a_bucket_the_list_found_denied_but_the_check_now_reads_is_listed(owner:
     assert browser.denied is None and browser.error_html == ""
     assert browser.rows == [("folder", "datasets/"), ("folder", "logs/")]
     browser.close()
+
+
+def test_upload_puts_a_working_folder_file_into_the_level_and_lists_it(
+    fresh_sandbox: SandboxState, alice_checker: Checker, tmp_path: Path
+) -> None:
+    """As alice, into her own prefix of the MLSpace data bucket; a second upload of the same name keeps the
+    object unless Replace is asked for."""
+    (tmp_path / "results.csv").write_text("a,b\n1,2\n")
+    alice = fresh_sandbox.aws_for("alice@demo")
+    browser = BucketBrowser(
+        alice, None, checker=alice_checker, start=BucketRef(DATA_BUCKET, "private/alice/"), workdir=tmp_path
+    )
+    browser.upload("results.csv")
+    assert browser.uploaded == f"s3://{DATA_BUCKET}/private/alice/results.csv"
+    assert ("object", "results.csv") in browser.rows
+    assert browser.progress.value == 100 and browser.progress.bar_style == "success"
+    body = alice.client("s3").get_object(Bucket=DATA_BUCKET, Key="private/alice/results.csv")["Body"]
+    assert body.read() == b"a,b\n1,2\n"
+
+    (tmp_path / "results.csv").write_text("a,b\n3,4\n")
+    browser.upload("results.csv")
+    assert browser.uploaded is None and "already exists" in browser.download_status.value
+    browser.upload("results.csv", overwrite=True)
+    body = alice.client("s3").get_object(Bucket=DATA_BUCKET, Key="private/alice/results.csv")["Body"]
+    assert body.read() == b"a,b\n3,4\n"
+
+
+def test_an_upload_s3_refuses_says_what_the_check_knows_and_a_missing_file_is_named(
+    sandbox: SandboxState, alice_checker: Checker, tmp_path: Path
+) -> None:
+    (tmp_path / "results.csv").write_text("a,b\n")
+    browser = BucketBrowser(
+        sandbox.aws_for("alice@demo"),
+        None,
+        checker=alice_checker,
+        start=BucketRef(READABLE_BUCKET),
+        workdir=tmp_path,
+    )
+    browser.upload("results.csv")
+    status = browser.download_status.value
+    assert browser.uploaded is None and browser.progress.bar_style == "danger"
+    assert "s3:PutObject" in status and "Open the check for the fixes." in status
+    browser.upload("nothing.csv")
+    assert "nothing.csv is not a file of the working folder" in browser.download_status.value
