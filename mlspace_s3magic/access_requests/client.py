@@ -192,9 +192,11 @@ class AdminClient:
     def show(self, request_id: str) -> RequestView:
         return self._parse(VIEW, self._call("GET", f"/v1/requests/{request_id}"))
 
-    def act(self, request_id: str, action: str) -> AccessRequest:
-        """approve, deny, apply, revoke (admins) or cancel (the requester)."""
-        return self._parse(VIEW, self._call("POST", f"/v1/requests/{request_id}/{action}")).request
+    def act(self, request_id: str, action: str, *, reason: str | None = None) -> AccessRequest:
+        """approve, deny, apply, revoke (admins) or cancel (the requester); a deny needs the ``reason``
+        its requester will read (the endpoint states the rule)."""
+        body = {"json": {"reason": reason}} if reason is not None else {}
+        return self._parse(VIEW, self._call("POST", f"/v1/requests/{request_id}/{action}", **body)).request
 
     def buckets(self) -> list[SharedBucket]:
         return self._parse(BUCKETS, self._call("GET", "/v1/buckets"))

@@ -60,8 +60,8 @@ class RequestTable(Rendered):
         }
 
     def _table(self) -> Columns:
-        """A row per request, with the endpoint's one line per layer under it (which document, what it
-        allows, whether written)."""
+        """A row per request, with under it why it was denied and the endpoint's one line per layer (which
+        document, what it allows, whether written)."""
         rows = [
             (r.id, r.status.value, r.access.value, f"s3://{r.bucket}/{r.prefix}", r.reason)
             for r in self.requests
@@ -70,10 +70,8 @@ class RequestTable(Rendered):
             ("(queued)", "not sent", q.access.value, f"s3://{q.bucket}/{q.prefix}", q.reason)
             for q in self.queued
         ]
-        changes = [[summary.line() for summary in r.summary or []] for r in self.requests]
-        return columns(
-            ("id", "status", "access", "where", "reason"), rows, below=changes + [[] for _ in self.queued]
-        )
+        below = [_below(r) for r in self.requests] + [[] for _ in self.queued]
+        return columns(("id", "status", "access", "where", "reason"), rows, below=below)
 
     def __str__(self) -> str:
         if not self.requests and not self.queued:
@@ -82,3 +80,8 @@ class RequestTable(Rendered):
 
     def _repr_html_(self) -> str:
         return f"<div><strong>Your S3 access requests</strong>{self._table().html()}</div>"
+
+
+def _below(request: AccessRequest) -> list[str]:
+    denied = [f"denied because: {request.decision_reason}"] if request.decision_reason else []
+    return denied + [summary.line() for summary in request.summary or []]

@@ -11,16 +11,30 @@ query, as received) and body, so the dependency reads the body (FastAPI reads it
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from mlspace_s3magic.access_requests.proof import Call
 from mlspace_s3magic.admin.auth import Caller, RateLimited, Unauthenticated
-from mlspace_s3magic.admin.service import AdminService
+from mlspace_s3magic.admin.service import DENIAL_REASON_LENGTH, AdminService
 from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
 from mlspace_s3magic.core.errors import HTTP_STATUS, S3MagicError, meaning
+
+
+class Decision(BaseModel):
+    """A deny's body; the reason is checked by the service, whose 400 states the rule in words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None,
+        description="Required: why, for the requester "
+        f"({DENIAL_REASON_LENGTH[0]} to {DENIAL_REASON_LENGTH[1]} characters of plain text; whitespace "
+        "runs become single spaces).",
+    )
 
 
 def create_app(service: AdminService) -> FastAPI:
@@ -93,9 +107,15 @@ def create_app(service: AdminService) -> FastAPI:
     def show(request_id: str, who: Authenticated) -> RequestView:
         return service.show(who, request_id)
 
+    @app.post("/v1/requests/{request_id}/deny", response_model=RequestView, summary="Deny a request")
+    def deny(
+        request_id: str, who: Authenticated, decision: Annotated[Decision | None, Body()] = None
+    ) -> RequestView:
+        """Deny, saying why in the body's ``reason``: the requester reads it, the audit log keeps it."""
+        return service.deny(who, request_id, decision.reason if decision else None)
+
     actions: dict[str, Callable[[Caller, str], RequestView]] = {
         "approve": service.approve,
-        "deny": service.deny,
         "apply": service.apply,
         "revoke": service.revoke,
         "cancel": service.cancel,
@@ -167,7 +187,7 @@ def received_path(request: Request) -> str:
 def _action_route(
     action: Callable[[Caller, str], RequestView], caller: Callable[..., Awaitable[Caller]]
 ) -> Any:
-    """A POST route for one state change, so the five of them share one shape."""
+    """A POST route for one state change without a body, so the four of them share one shape."""
 
     def route(request_id: str, who: Annotated[Caller, Depends(caller)]) -> RequestView:
         return action(who, request_id)

@@ -21,6 +21,7 @@ from mlspace_s3magic.admin.auth import (
     token_caller_arn,
 )
 from mlspace_s3magic.admin.reconcile import ReconcileReport
+from mlspace_s3magic.admin.service import DENIAL_REASON_LENGTH
 from mlspace_s3magic.admin.views import verification_data
 from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
@@ -119,7 +120,14 @@ def add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     for action in ACTIONS:
         parser = sub.add_parser(action, parents=[client], help=f"{action} a request")
         parser.add_argument("id", help="the request id")
-        parser.set_defaults(handler=cmd_action, action=action)
+        if action == "deny":
+            low, high = DENIAL_REASON_LENGTH
+            parser.add_argument(
+                "--reason",
+                required=True,
+                help=f"why, for the requester, who reads it with their requests ({low} to {high} characters)",
+            )
+        parser.set_defaults(handler=cmd_action, action=action, reason=None)
     audit = sub.add_parser("audit", parents=[client], help="the audit log, oldest first")
     audit.add_argument("--request", help="only this request's entries")
     audit.set_defaults(handler=cmd_audit)
@@ -274,6 +282,8 @@ def view_lines(view: RequestView) -> list[Line]:
     """A request, its plan layer by layer (diff lines painted), and its history."""
     request = view.request
     lines: list[Line] = [_request_line(request), f"requester: {request.requester.arn}"]
+    if request.decision_reason:
+        lines.append(f"denied because: {request.decision_reason}")
     if request.expires_at:
         lines.append(f"expires: {request.expires_at.isoformat()}")
     plan = request.plan or {}
@@ -335,7 +345,7 @@ def verification_lines(verification: dict[str, Any]) -> list[str]:
 
 
 def cmd_action(args: argparse.Namespace) -> int:
-    request = _client(args).act(args.id, args.action)
+    request = _client(args).act(args.id, args.action, reason=args.reason)
     if args.json:
         _print(_json(request.model_dump(mode="json")))
         return 0

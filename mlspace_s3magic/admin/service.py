@@ -6,6 +6,7 @@ endpoint instances) cannot both approve, apply or revoke the same request, and n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from mlspace_s3magic.core.aws import Aws, aws_call
 from mlspace_s3magic.core.cache import TimedCache
 from mlspace_s3magic.core.capabilities import evaluate_capabilities
 from mlspace_s3magic.core.diagnosis import Diagnosis
-from mlspace_s3magic.core.errors import Conflict, NotAllowed, NotFound
+from mlspace_s3magic.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from mlspace_s3magic.core.identity import CallerArn
 from mlspace_s3magic.core.mlspace import BOUNDARY_POLICY_NAME
 from mlspace_s3magic.core.names import BucketRef, parse_bucket_reference
@@ -60,10 +61,44 @@ MAY_BE_LIVE = frozenset({*EXPIRING, RequestStatus.FAILED})
 # How long a diagnosis stands unless this endpoint changes a layer first: changes made by hand elsewhere
 # show within this time.
 DIAGNOSIS_SECONDS = 60.0
+# A denial's reason, once trimmed: long enough to say something, short enough to read in a list.
+DENIAL_REASON_LENGTH = (3, 1000)
+# Control characters other than a form's tab and line breaks (which are whitespace), and what makes a
+# terminal show other text than the reason holds (see core/render.py).
+_NOT_PLAIN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
 
 
 class Forbidden(NotAllowed):
     """The caller is known but may not do this; the message says why."""
+
+
+class InvalidReason(InvalidInput):
+    """A denial's reason breaks the rule :func:`denial_reason` states; nothing was changed."""
+
+
+def denial_reason(text: str | None) -> str:
+    """The reason a denial is given with, as its requester will read it: one line of plain text, its
+    whitespace runs (a form's line breaks among them) made single spaces, ``DENIAL_REASON_LENGTH``
+    characters long. Any other control character is refused rather than dropped: the admin sees what is
+    kept."""
+    rule = (
+        f"A denial needs a reason, for the requester: {DENIAL_REASON_LENGTH[0]} to "
+        f"{DENIAL_REASON_LENGTH[1]} characters of plain text"
+    )
+    if text is None:
+        raise InvalidReason(f'{rule} (the body\'s "reason"); none was given.')
+    control = _NOT_PLAIN.search(text)
+    if control:
+        raise InvalidReason(
+            f"{rule}; this one holds the control character U+{ord(control.group()):04X} (line breaks and "
+            "tabs are fine: they become spaces)."
+        )
+    reason = " ".join(text.split())
+    if not DENIAL_REASON_LENGTH[0] <= len(reason) <= DENIAL_REASON_LENGTH[1]:
+        raise InvalidReason(f"{rule}; this one has {len(reason)}.")
+    return reason
 
 
 class AdminService:
@@ -198,10 +233,19 @@ class AdminService:
         self._notify(approved)
         return self._view(approved)
 
-    def deny(self, caller: Caller, request_id: str) -> RequestView:
+    def deny(self, caller: Caller, request_id: str, reason: str | None) -> RequestView:
+        """Deny, saying why: the reason is kept on the request, where its requester reads it, and in the
+        audit entry."""
         self._admin(caller, "deny requests")
+        why = denial_reason(reason)
         denied = self.store.transition(
-            request_id, RequestStatus.DENIED, actor=caller.arn, action=AuditAction.DENY, now=self.clock()
+            request_id,
+            RequestStatus.DENIED,
+            actor=caller.arn,
+            action=AuditAction.DENY,
+            now=self.clock(),
+            decision_reason=why,
+            detail={"reason": why},
         )
         self._notify(denied)
         return self._view(denied)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.core.access import (
     AccessRequest,
     AuditEntry,
@@ -62,13 +63,17 @@ def for_requester(request: AccessRequest, history: Iterable[AuditEntry]) -> Requ
 
 
 def requester_history(history: Iterable[AuditEntry]) -> list[AuditEntry]:
-    """Who did what when, and the statuses; of each detail only the requester's own words and yes/no
-    verdicts, a count of problems, and that an error happened (its text quotes documents and targets)."""
-    return [entry.model_copy(update={"detail": _reduced(entry.detail)}) for entry in history]
+    """Who did what when, and the statuses; of each detail only the requester's own words, a denial's
+    reason (written for them), yes/no verdicts, a count of problems, and that an error happened (its text
+    quotes documents and targets)."""
+    return [entry.model_copy(update={"detail": _reduced(entry)}) for entry in history]
 
 
-def _reduced(detail: Mapping[str, Any]) -> dict[str, Any]:
+def _reduced(entry: AuditEntry) -> dict[str, Any]:
+    detail = entry.detail
     kept: dict[str, Any] = {key: detail[key] for key in OWN_WORDS if isinstance(detail.get(key), str)}
+    if entry.action == AuditAction.DENY and isinstance(detail.get("reason"), str):
+        kept["reason"] = detail["reason"]
     kept |= {key: detail[key] for key in VERDICTS if key in detail and detail[key] in (True, False, None)}
     if isinstance(detail.get("problems"), list):
         kept["problems"] = len(detail["problems"])
@@ -178,6 +183,7 @@ def admin_review(view: RequestView) -> dict[str, Any]:
         "bucket": request.bucket,
         "prefix": request.prefix,
         "reason": request.reason,
+        "decision_reason": request.decision_reason,
         "days": request.days,
         "requester": request.requester.user or request.requester.arn,
         "requester_arn": request.requester.arn,

@@ -170,6 +170,10 @@ class AccessRequest(BaseModel):
     expires_at: datetime | None = None
     plan: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    decision_reason: str | None = Field(
+        default=None,
+        description="Why an admin denied the request, in their words, for the requester; None otherwise.",
+    )
     summary: list[LayerSummary] | None = Field(
         default=None,
         description="The requester's view: one line per layer instead of the plan and the result (which "

@@ -77,13 +77,14 @@ def test_new_requests_and_decisions_reach_the_webhook(
     endpoint.service.webhook = Webhook(url)
     filed = endpoint.client("alice@demo").submit(_new())
     assert filed is not None
-    endpoint.client("admin").act(filed.id, "deny")
+    endpoint.client("admin").act(filed.id, "deny", reason="not for this project")
     events = [received.get(timeout=10), received.get(timeout=10)]
     assert [(e["event"], e["request"]["id"]) for e in events] == [
         ("submitted", filed.id),
         ("denied", filed.id),
     ]
     assert "plan" not in events[0]["request"]
+    assert events[1]["request"]["decision_reason"] == "not for this project"
     endpoint.service.webhook.close()
 
 

@@ -620,7 +620,8 @@ def _act(world: World, action: str, request: AccessRequest) -> str:
         caller = next(c for c in world.callers.values() if c.arn == request.requester.arn)
     before = request.status.value
     try:
-        after = getattr(world.service, action)(caller, request.id).request.status.value
+        reason = ("not needed for this project",) if action == "deny" else ()
+        after = getattr(world.service, action)(caller, request.id, *reason).request.status.value
     except S3MagicError as refused:
         after = f"refused ({type(refused).__name__}: {str(refused)[:120]})"
     return f"{action} {request.id} ({before}): {after}"

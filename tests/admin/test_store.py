@@ -27,6 +27,7 @@ from mlspace_s3magic.admin.store import (
 )
 from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.admin.store.rows import LEGACY_ACTIONS
+from mlspace_s3magic.admin.store.sqlite import SQLITE_SCHEMA_VERSION
 from mlspace_s3magic.core.access import (
     NewAccessRequest,
     Requester,
@@ -181,6 +182,54 @@ def test_a_request_follows_its_lifecycle_and_keeps_what_each_step_sets(store: St
     assert revoked.plan == applied.plan and revoked.expires_at == expires
 
 
+def test_a_denial_keeps_its_reason_on_the_request_and_in_the_audit_entry(opener: Opener) -> None:
+    store = opener()
+    request, _ = store.create_request(_ask(), ALICE, now=NOW)
+    denied = store.transition(
+        request.id,
+        RequestStatus.DENIED,
+        actor=ADMIN,
+        action="deny",
+        now=NOW,
+        decision_reason="the dataset is under embargo until June",
+        detail={"reason": "the dataset is under embargo until June"},
+    )
+
+    assert denied.decision_reason == "the dataset is under embargo until June"
+    assert request.decision_reason is None
+    again = opener()  # another instance (or a restart) reads it back
+    assert again.get(request.id) == denied
+    assert [r.decision_reason for r in again.list_requests(requester_arn=ALICE.arn)] == [
+        denied.decision_reason
+    ]
+    assert again.audit(request_id=request.id)[-1].detail == {
+        "reason": "the dataset is under embargo until June"
+    }
+
+
+def test_a_version_1_sqlite_store_gains_the_denial_reason_and_keeps_its_requests(tmp_path: Path) -> None:
+    """A store written before denials had reasons is brought up to date in place when it is opened."""
+    path = tmp_path / "v1.db"
+    store = open_store(f"sqlite://{path}")
+    kept, _ = store.create_request(_ask("kept/"), ALICE, now=NOW)
+    store.close()
+    with _raw(path) as raw:  # as release 1 left it
+        raw.execute("ALTER TABLE requests DROP COLUMN decision_reason")
+        raw.execute("UPDATE schema_version SET version = 1")
+
+    store = open_store(f"sqlite://{path}")
+    try:
+        assert store.get(kept.id) == kept and kept.decision_reason is None
+        denied = store.transition(
+            kept.id, RequestStatus.DENIED, actor=ADMIN, action="deny", now=NOW, decision_reason="no budget"
+        )
+        assert store.get(kept.id) == denied and denied.decision_reason == "no budget"
+    finally:
+        store.close()
+    with _raw(path) as raw:
+        assert raw.execute("SELECT version FROM schema_version").fetchone() == (SQLITE_SCHEMA_VERSION,)
+
+
 @pytest.mark.parametrize(
     ("path", "refused", "message"),
     [
@@ -275,7 +324,7 @@ def test_the_sqlite_audit_log_cannot_be_altered_even_with_raw_sql(tmp_path: Path
                 raw.execute(statement)
         assert raw.execute("SELECT actor FROM audit").fetchall() == [(ALICE.arn,)]
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(SQLITE_SCHEMA_VERSION,)]
 
 
 # ---- queries -------------------------------------------------------------------------------------------

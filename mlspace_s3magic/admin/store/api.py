@@ -66,9 +66,11 @@ class Store(ABC):
         plan: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
         expires_at: datetime | None = None,
+        decision_reason: str | None = None,
     ) -> AccessRequest:
         """Compare-and-set on the status found at commit time: ``TransitionRefused`` unless ``TRANSITIONS``
-        allows the step. Sets ``plan``, ``result`` and ``expires_at`` when given; audited in one commit."""
+        allows the step. Sets ``plan``, ``result``, ``expires_at`` and ``decision_reason`` when given;
+        audited in one commit."""
         audit = {"at": utc(now), "actor": actor, "action": action, "detail": detail or {}}
         updates = {
             name: value
@@ -76,6 +78,7 @@ class Store(ABC):
                 ("plan", plan),
                 ("result", result),
                 ("expires_at", utc(expires_at) if expires_at else None),
+                ("decision_reason", decision_reason),
             )
             if value is not None
         }

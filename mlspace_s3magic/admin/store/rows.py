@@ -11,7 +11,7 @@ from mlspace_s3magic.admin.store.changes import AuditAction
 from mlspace_s3magic.core.access import AccessRequest, AuditEntry, Requester
 
 # What a transition may change; a field it does not set keeps its value.
-CHANGEABLE = ("status", "updated_at", "expires_at", "plan", "result")
+CHANGEABLE = ("status", "updated_at", "expires_at", "plan", "result", "decision_reason")
 # The words earlier releases stored for these actions: rows are durable, so they are read as today's verbs
 # (crash repair looks for ``START_APPLY`` in rows an older release wrote).
 LEGACY_ACTIONS = {
@@ -57,6 +57,7 @@ def request_row(request: AccessRequest) -> dict[str, str | int | None]:
         "expires_at": stamp(request.expires_at) if request.expires_at else None,
         "plan": _json(request.plan),
         "result": _json(request.result),
+        "decision_reason": request.decision_reason,
     }
 
 
@@ -77,6 +78,7 @@ def request_from_row(row: Mapping[str, Any]) -> AccessRequest:
         expires_at=row.get("expires_at"),
         plan=json.loads(row["plan"]) if row.get("plan") else None,
         result=json.loads(row["result"]) if row.get("result") else None,
+        decision_reason=row.get("decision_reason"),
     )
 
 

@@ -35,7 +35,7 @@ from mlspace_s3magic.core.files import create_private
 
 T = TypeVar("T")
 
-SQLITE_SCHEMA_VERSION = 1
+SQLITE_SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 SQLITE_SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -55,7 +55,8 @@ SQLITE_SCHEMA = (
         updated_at TEXT NOT NULL,
         expires_at TEXT,
         plan TEXT,
-        result TEXT
+        result TEXT,
+        decision_reason TEXT
     )""",
     # A second pending request for the same thing cannot exist, whatever the code above it does.
     """CREATE UNIQUE INDEX one_pending_request ON requests (requester_arn, bucket, prefix, access)
@@ -84,6 +85,10 @@ SQLITE_SCHEMA = (
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
     "CREATE TABLE buckets (name TEXT PRIMARY KEY, data TEXT NOT NULL)",
 )
+# What brings a store of each earlier version to the next one; a store is kept, never recreated.
+SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE requests ADD COLUMN decision_reason TEXT",),  # a denial's reason
+}
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -142,6 +147,11 @@ class SqliteStore(Store):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (SQLITE_SCHEMA_VERSION,))
             version = db.execute("SELECT version FROM schema_version").fetchone()["version"]
+            while version in SQLITE_MIGRATIONS:
+                for statement in SQLITE_MIGRATIONS[version]:
+                    db.execute(statement)
+                version += 1
+                db.execute("UPDATE schema_version SET version = ?", (version,))
             if version != SQLITE_SCHEMA_VERSION:
                 raise StoreError(
                     f"{self._where} has schema version {version}, and this mlspace-s3magic reads version "
