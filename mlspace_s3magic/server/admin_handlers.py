@@ -93,8 +93,9 @@ class ReviewHandler(AdminHandler):
 
 
 class ActHandler(AdminHandler):
-    """``POST admin/act?id=&action=``: approve, deny, apply or revoke; the answer carries what the
-    verification after an apply or revoke found."""
+    """``POST admin/act?id=&action=``: approve, deny, apply or revoke; a deny's body is ``{"reason": ...}``,
+    which the endpoint checks and keeps for the requester. The answer carries what the verification after
+    an apply or revoke found."""
 
     @tornado.web.authenticated
     @explained
@@ -103,9 +104,25 @@ class ActHandler(AdminHandler):
         action = self.text_argument("action", required=True, limit=16)
         if action not in ADMIN_ACTIONS:
             raise InvalidInput(f"The action must be one of {', '.join(ADMIN_ACTIONS)}, not {action!r}.")
+        reason = self.reason(action)
         await self.answer(
-            lambda: admin_review(RequestView(request=self.session.admin().act(request_id, action)))
+            lambda: admin_review(
+                RequestView(request=self.session.admin().act(request_id, action, reason=reason))
+            )
         )
+
+    def reason(self, action: str) -> str | None:
+        """The body's reason, if there is a body: only a deny takes one (the endpoint says whether it is
+        a good one), so a reason sent with another action is refused rather than lost."""
+        if not self.request.body:
+            return None
+        body = self.json_body('only "reason", the text of a denial\'s reason')
+        reason = body.get("reason")
+        if set(body) != {"reason"} or not isinstance(reason, str):
+            raise InvalidInput(f'The request body must be {{"reason": "..."}}, not one with {sorted(body)}.')
+        if action != "deny":
+            raise InvalidInput(f"Only a deny takes a reason; {action} does not.")
+        return reason
 
 
 ADMIN_ROUTES: tuple[tuple[str, type[S3AccessHandler]], ...] = (

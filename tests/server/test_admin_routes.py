@@ -110,6 +110,62 @@ async def test_the_admin_reviews_approves_applies_and_sees_the_verification(
         assert (await get_json(jp_fetch, "admin/requests"))["requests"] == []  # nothing left to review
 
 
+@pytest.mark.parametrize("principal", ["admin"])
+async def test_a_deny_s_reason_reaches_the_endpoint_and_alice_reads_it(
+    jp_fetch: Fetch, sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve_endpoint(sandbox, tmp_path / "admin") as endpoint:
+        monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
+        request_id = _alice_files(endpoint)
+        params = {"id": request_id, "action": "deny"}
+        # Without a reason, or with a short one, the endpoint refuses, saying what it accepts.
+        for body in (b"", json.dumps({"reason": "no"})):
+            status, message = await refused(jp_fetch, "admin/act", method="POST", body=body, params=params)
+            assert status == 400 and "3 to 1000 characters of plain text" in message, message
+
+        response = await jp_fetch(
+            "s3access",
+            "admin/act",
+            method="POST",
+            body=json.dumps({"reason": "Use the public iris copy instead."}),
+            params=params,
+        )
+        denied = json.loads(response.body)
+        assert (denied["status"], denied["decision_reason"]) == (
+            "denied",
+            "Use the public iris copy instead.",
+        )
+        assert endpoint.service.store.get(request_id).decision_reason == "Use the public iris copy instead."
+        alice = endpoint.client("alice@demo")
+        assert [r.decision_reason for r in alice.requests()] == ["Use the public iris copy instead."]
+        alice.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{not json", "not JSON"),
+        (b'["reason"]', "must be a JSON object"),
+        (b'{"reason": 3}', 'must be {"reason": "..."}'),
+        (b'{"reason": "why", "extra": 1}', 'must be {"reason": "..."}'),
+        (json.dumps({"reason": "x" * 17000}).encode(), "larger than 16384 bytes"),
+    ],
+)
+async def test_a_bad_body_is_400_before_the_endpoint_is_asked(
+    jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch, body: bytes, expected: str
+) -> None:
+    # Nobody listens here: had the route called the endpoint, the answer would be 503, not 400.
+    monkeypatch.setenv("S3ACCESS_ADMIN_URL", f"http://127.0.0.1:{free_port()}")
+    params = {"id": "0123456789ab", "action": "deny"}
+    status, message = await refused(jp_fetch, "admin/act", method="POST", body=body, params=params)
+    assert status == 400 and expected in message, message
+    params["action"] = "approve"
+    status, message = await refused(
+        jp_fetch, "admin/act", method="POST", body=json.dumps({"reason": "why not"}), params=params
+    )
+    assert status == 400 and "Only a deny takes a reason" in message, message
+
+
 async def test_alice_is_refused_every_admin_route_by_the_endpoint(
     jp_fetch: Fetch, sandbox: SandboxState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,7 +59,7 @@ async def test_a_cancel_the_endpoint_refuses_keeps_its_meaning(
         monkeypatch.setenv("S3ACCESS_ADMIN_URL", endpoint.url)
         denied = await _file(jp_fetch)
         admin = endpoint.token_client()
-        admin.act(denied, "deny")
+        admin.act(denied, "deny", reason="the dataset is under embargo")
 
         status, message = await refused(
             jp_fetch, "requests/cancel", method="POST", body=b"", params={"id": denied}
