@@ -32,6 +32,15 @@ const LABELS: Record<AdminAction, string> = {
   revoke: 'Revoke'
 };
 const DIFF_MARKS = { header: '', added: '+ ', removed: '- ', kept: '  ' };
+/** A denial's reason, trimmed: DENIAL_REASON_LENGTH in mlspace_s3magic/admin/service.py, whose 400 (shown in
+ * the dialog) stays the judge. Whitespace runs, line breaks among them, become single spaces there too. */
+const DENIAL_REASON_MIN_LENGTH = 3;
+const DENIAL_REASON_MAX_LENGTH = 1000;
+/** Control characters other than tab and line breaks, and those that make text show as other text. */
+const NOT_PLAIN = new RegExp(
+  '[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f' +
+    '\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]'
+);
 
 /**
  * Add the panel to the left area when the admin endpoint takes this notebook for an admin; for anyone else
@@ -138,7 +147,10 @@ export class AdminPanel extends Widget {
         { class: 's3access-review-who', title: request.requester_arn },
         `${request.requester} · ${request.id}` + (request.days ? ` · ${request.days} days` : '')
       ),
-      h('div', { class: 's3access-review-reason' }, request.reason)
+      h('div', { class: 's3access-review-reason' }, request.reason),
+      request.decision_reason
+        ? h('div', { class: 's3access-review-decision' }, `Denied: ${request.decision_reason}`)
+        : null
     );
     if (open) {
       item.append(this._details(request));
@@ -193,14 +205,21 @@ export class AdminPanel extends Widget {
   }
 
   private async _act(review: IReview, action: AdminAction): Promise<void> {
-    if (action === 'deny' || action === 'revoke') {
+    if (action === 'deny') {
+      // The dialog sends the denial itself, so a refused reason is shown there, for another try.
+      const denied = await askDenial(this._api, review);
+      if (denied) {
+        this._open.set(review.id, denied);
+        this._acted.add(review.id);
+        await this.load();
+      }
+      return;
+    }
+    if (action === 'revoke') {
       const scope = `s3://${review.bucket}/${review.prefix}`;
       const answer = await showDialog({
         title: `${LABELS[action]} request ${review.id}?`,
-        body:
-          action === 'deny'
-            ? `${review.requester} asked for ${review.access} on ${scope}. The endpoint records the denial; it takes no reason.`
-            : `This removes ${review.requester}'s ${review.access} access to ${scope} from every layer.`,
+        body: `This removes ${review.requester}'s ${review.access} access to ${scope} from every layer.`,
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: LABELS[action] })]
       });
       if (!answer.button.accept) {
@@ -232,6 +251,160 @@ export class AdminPanel extends Widget {
   private readonly _open = new Map<string, IReview>();
   private readonly _acted = new Set<string>();
   private readonly _busy = new Set<string>();
+}
+
+/** The length of a reason as the endpoint keeps it: trimmed, each whitespace run one space. */
+function plainLength(typed: string): number {
+  const trimmed = typed.trim();
+  return trimmed ? Array.from(trimmed.split(/\s+/).join(' ')).length : 0;
+}
+
+/** What is wrong with a denial's reason as typed, in the words of the limits next to it; '' when nothing. */
+function denialProblem(typed: string): string {
+  const control = NOT_PLAIN.exec(typed);
+  if (control) {
+    const code = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    return `Remove the control character U+${code}: the reason is plain text.`;
+  }
+  const length = plainLength(typed);
+  if (length < DENIAL_REASON_MIN_LENGTH) {
+    return `Say why in at least ${DENIAL_REASON_MIN_LENGTH} characters: the requester reads it.`;
+  }
+  if (length > DENIAL_REASON_MAX_LENGTH) {
+    return `Shorten it to ${DENIAL_REASON_MAX_LENGTH} characters (it has ${length}).`;
+  }
+  return '';
+}
+
+/** The deny dialog's body: the request, a reason with its limits and counter, and what is wrong with it. */
+class DenialForm extends Widget implements Dialog.IBodyWidget<string> {
+  constructor(review: IReview) {
+    super();
+    this.addClass('s3access-deny-form');
+    const id = `s3access-deny-${review.id}`;
+    this._reason.id = id;
+    this._reason.setAttribute('aria-describedby', `${id}-hint ${id}-error`);
+    this._error.id = `${id}-error`;
+    this._reason.addEventListener('input', () => {
+      this._count();
+      if (this._tried) {
+        this.showProblem(denialProblem(this._reason.value));
+      }
+    });
+    this.node.append(
+      h(
+        'p',
+        { class: 's3access-deny-what' },
+        `${review.requester} asked for ${review.access} on s3://${review.bucket}/${review.prefix}.`
+      ),
+      h(
+        'div',
+        { class: 's3access-field', 'data-field': 'reason' },
+        h('label', { for: id }, 'Reason', this._counter),
+        this._reason,
+        h(
+          'div',
+          { class: 's3access-field-hint', id: `${id}-hint` },
+          `${DENIAL_REASON_MIN_LENGTH} to ${DENIAL_REASON_MAX_LENGTH} characters of plain text. ` +
+            `${review.requester} reads it with their requests.`
+        ),
+        this._error
+      )
+    );
+    this._count();
+  }
+
+  getValue(): string {
+    return this._reason.value.trim();
+  }
+
+  /** Show what is wrong with the reason; true when nothing is. */
+  validate(): boolean {
+    this._tried = true;
+    const problem = denialProblem(this._reason.value);
+    this.showProblem(problem);
+    if (problem) {
+      this._reason.focus();
+    }
+    return !problem;
+  }
+
+  showProblem(message: string): void {
+    this._error.textContent = message;
+    this._error.hidden = !message;
+    // aria-invalid, not jp-mod-error: that class would disable the Deny button.
+    this._reason.setAttribute('aria-invalid', String(!!message));
+  }
+
+  private _count(): void {
+    this._counter.textContent = `${plainLength(this._reason.value)} / ${DENIAL_REASON_MAX_LENGTH}`;
+  }
+
+  private readonly _reason = h('textarea', {
+    name: 'reason',
+    rows: '4',
+    class: 'jp-mod-styled'
+  }) as HTMLTextAreaElement;
+  private readonly _counter = h('span', { class: 's3access-field-count' });
+  private readonly _error = h('div', { class: 's3access-field-error', role: 'alert', hidden: '' });
+  private _tried = false;
+}
+
+const DENY = 1;
+
+/** Stays open until the endpoint has recorded the denial: Deny checks the reason, then sends it; a refusal
+ * is shown under the reason, with what was typed kept. */
+class DenialDialog extends Dialog<string> {
+  constructor(
+    private readonly _form: DenialForm,
+    private readonly _send: (reason: string) => Promise<void>,
+    id: string
+  ) {
+    super({
+      title: `Deny request ${id}`,
+      body: _form,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Deny' })],
+      focusNodeSelector: 'textarea[name="reason"]'
+    });
+    this.addClass('s3access-deny-dialog');
+  }
+
+  resolve(index?: number): void {
+    if ((index ?? DENY) !== DENY) {
+      super.resolve(index);
+    } else if (!this._sending && this._form.validate()) {
+      void this._deny();
+    }
+  }
+
+  private async _deny(): Promise<void> {
+    this._sending = true;
+    try {
+      await this._send(this._form.getValue());
+    } catch (err) {
+      this._sending = false;
+      const message = err instanceof Error ? err.message : String(err);
+      if (this.isDisposed) {
+        void showDialog({ title: 'Deny refused', body: message, buttons: [Dialog.okButton()] });
+      } else {
+        this._form.showProblem(message);
+      }
+      return;
+    }
+    super.resolve(DENY);
+  }
+
+  private _sending = false;
+}
+
+/** Ask for the reason and deny with it: the review after the denial, or null when the admin cancelled. */
+async function askDenial(api: S3AccessApi, review: IReview): Promise<IReview | null> {
+  let denied: IReview | null = null;
+  const send = async (reason: string): Promise<void> => {
+    denied = await api.adminAct(review.id, 'deny', reason);
+  };
+  await new DenialDialog(new DenialForm(review), send, review.id).launch();
+  return denied;
 }
 
 /** One layer of the plan: where it writes, who applies it, its warnings, and its diff line by line. */

@@ -22,6 +22,8 @@ const LONGEST_WAIT = 8;
 const EXPIRY_WARNING_DAYS = 3;
 const STORAGE_KEY = 's3access:my-requests';
 const DAY_MS = 86_400_000;
+/** JupyterLab cuts a notification's message at 140 characters; a denial's reason is ellipsized to fit. */
+const NOTIFICATION_LENGTH = 140;
 
 export interface IMyRequestsOptions {
   api: S3AccessApi;
@@ -149,11 +151,11 @@ export class MyRequests extends Widget {
               callback: () => this._options.recheck(r.bucket, r.prefix)
             }
           ];
-    Notification.emit(
-      `${change.words}: ${r.access} on ${scope(r)}`,
-      change.type,
-      { autoClose: change.autoClose, actions }
-    );
+    const told = `${change.words}: ${r.access} on ${scope(r)}`;
+    const because = r.status === 'denied' && r.decision_reason ? ' — because: ' : '';
+    const room = NOTIFICATION_LENGTH - told.length - because.length;
+    const message = because ? told + because + ellipsized(r.decision_reason ?? '', room) : told;
+    Notification.emit(message, change.type, { autoClose: change.autoClose, actions });
   }
 
   /** Warn once when the grant ends within EXPIRY_WARNING_DAYS; whether it warned. */
@@ -294,6 +296,14 @@ export class MyRequests extends Widget {
       { class: 's3access-request', 'data-id': r.id, 'data-status': r.status },
       h('div', { class: 's3access-request-scope', title: `${scope(r)}\nRequest ${r.id}` }, scope(r)),
       meta,
+      r.status === 'denied' && r.decision_reason
+        ? h(
+            'div',
+            { class: 's3access-request-decision' },
+            h('span', { class: 's3access-request-decision-label' }, 'Denied because: '),
+            r.decision_reason
+          )
+        : null,
       r.summary?.length ? this._renderChanges(r.id, r.summary) : null
     );
   }
@@ -358,6 +368,13 @@ function expiryText(r: IMyRequest, now: number): { text: string; soon: boolean }
     return { text: `${r.days} d once applied`, soon: false };
   }
   return null;
+}
+
+/** `text` in at most `room` characters (at least a few words' worth), an ellipsis marking a cut. */
+function ellipsized(text: string, room: number): string {
+  const chars = Array.from(text);
+  const fits = Math.max(room, 24);
+  return chars.length <= fits ? text : `${chars.slice(0, fits - 1).join('').trimEnd()}…`;
 }
 
 function inTime(ms: number): string {

@@ -142,6 +142,8 @@ export interface IMyRequest {
   created_at: string;
   updated_at: string;
   expires_at: string | null;
+  /** Why an admin denied it, in their words; null unless denied. */
+  decision_reason: string | null;
   summary: ILayerSummary[] | null;
 }
 
@@ -286,6 +288,8 @@ export interface IReview {
   bucket: string;
   prefix: string;
   reason: string;
+  /** Why an admin denied it; null unless denied. */
+  decision_reason: string | null;
   days: number | null;
   requester: string;
   requester_arn: string;

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["demo"]  # the fixture, imported so that pytest finds it here
 REASON = "iris study, reviewed in the admin panel"
+DENIAL = "Use the public iris copy instead."
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def admin_demo(tmp_path: Path) -> Iterator[Demo]:
         yield running
 
 
-def _alice_files(demo: Demo) -> str:
+def _alice_files(demo: Demo, prefix: str = "datasets/") -> str:
     """Alice's request, filed through the client with her own proof (the dialog is tested elsewhere)."""
     state = SandboxState.load(demo.admin_token_file.parent)
     alice = AdminClient(demo.admin_url, aws=state.aws_for("alice@demo"))
@@ -45,7 +46,7 @@ def _alice_files(demo: Demo) -> str:
             NewAccessRequest.model_validate(
                 {
                     "bucket": SHARED_BUCKET,
-                    "prefix": "datasets/",
+                    "prefix": prefix,
                     "access": "read",
                     "reason": REASON,
                     "days": 30,
@@ -118,6 +119,29 @@ def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo)
             use_theme(page, DARK)
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-admin-applied-dark.png"))
             use_theme(page, LIGHT)
+
+            # Deny asks why, with the limits stated; a too-short reason is refused in the dialog itself.
+            denied_id = _alice_files(admin_demo, "logs/")
+            page.locator(".s3access-admin-refresh").click()
+            other = page.locator(f".s3access-review[data-id='{denied_id}']")
+            other.locator(".s3access-review-toggle").click()
+            other.locator(".s3access-review-deny").click()
+            dialog = page.locator(".s3access-deny-dialog")
+            assert "3 to 1000 characters" in dialog.locator(".s3access-field-hint").inner_text()
+            reason = dialog.locator("textarea[name='reason']")
+            reason.fill("no")
+            dialog.locator(".jp-Dialog-button.jp-mod-warn").click()
+            problem = dialog.locator(".s3access-field-error")
+            problem.wait_for()
+            assert "at least 3 characters" in problem.inner_text()
+            reason.fill(DENIAL)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-admin-deny.png"))
+            dialog.locator(".jp-Dialog-button.jp-mod-warn").click()
+            dialog.wait_for(state="detached")
+            decision = other.locator(".s3access-review-decision")
+            decision.wait_for()
+            assert decision.inner_text() == f"Denied: {DENIAL}"
+            assert other.get_attribute("data-status") == "denied"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-admin-failure.png"))
             raise
@@ -127,6 +151,7 @@ def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo)
     admin = AdminClient(admin_demo.admin_url, token=admin_demo.admin_token_file.read_text().strip())
     try:
         assert admin.show(request_id).request.status is RequestStatus.APPLIED
+        assert admin.show(denied_id).request.decision_reason == DENIAL
     finally:
         admin.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import httpx
@@ -39,17 +40,24 @@ REASON = "iris study, followed in My requests"
 
 
 def _file_as_alice(demo: Demo, prefix: str) -> str:
-    """A second request, through the server route the dialog uses (the dialog itself is tested above)."""
+    """Another request, through the server route the dialog uses (the dialog itself is tested above)."""
     body = {"bucket": SHARED_BUCKET, "prefix": prefix, "access": "read", "reason": REASON, "days": None}
     response = httpx.post(
         f"{demo.lab_url}/s3access/requests",
-        content=json.dumps({**body, "idempotency_key": "c" * 32}),
+        content=json.dumps({**body, "idempotency_key": uuid.uuid4().hex}),
         headers={"Authorization": f"token {demo.token}"},
         timeout=30,
     )
     assert response.status_code == 201, response.text
     request_id: str = response.json()["id"]
     return request_id
+
+
+# Longer than a notification shows (140 characters): ellipsized there, in full on the row.
+DENIAL = (
+    "Use the public iris copy in the shared datasets instead: it is the same data, refreshed every night, "
+    "and it needs no grant at all."
+)
 
 
 def test_my_requests_follows_a_request_from_filing_to_its_grant(demo: Demo) -> None:
@@ -119,6 +127,19 @@ def test_my_requests_follows_a_request_from_filing_to_its_grant(demo: Demo) -> N
             applied_row = mine.locator(f".s3access-request[data-id='{filed.id}']")
             assert applied_row.locator(".s3access-request-cancel").count() == 0
             assert page.locator(".Toastify__toast", has_text="Access request cancelled").count() == 0
+
+            # Denied with the admin's reason: on the row in full, and in the notification.
+            third = _file_as_alice(demo, "other/")
+            mine.locator(".s3access-requests-refresh").click()
+            mine.locator(f".s3access-request[data-id='{third}'][data-status='pending']").wait_for()
+            admin.act(third, "deny", reason=DENIAL)
+            decision = mine.locator(f".s3access-request[data-id='{third}'] .s3access-request-decision")
+            decision.wait_for()
+            assert decision.inner_text() == f"Denied because: {DENIAL}"
+            denied = page.locator(".Toastify__toast", has_text="Access request denied")
+            denied.wait_for()
+            told_why = denied.inner_text()
+            assert f"because: {DENIAL[:40]}" in told_why and "…" in told_why and DENIAL not in told_why
 
             # The polling: after a Refresh, waits that double while nothing changes (from the 0.5 s base:
             # 1, 2, 4 s); none while the tab is hidden; one at once when it shows again.
