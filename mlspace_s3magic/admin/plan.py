@@ -43,7 +43,12 @@ from mlspace_s3magic.core.layers import (
     Unreadable,
     as_document,
 )
-from mlspace_s3magic.core.mlspace import grant_policy_name, is_grant_policy_name, project_from_role_name
+from mlspace_s3magic.core.mlspace import (
+    data_bucket_name,
+    grant_policy_name,
+    is_grant_policy_name,
+    project_from_role_name,
+)
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, parse_bucket_reference
 from mlspace_s3magic.core.policy.arns import parse_arn, require_arn
 from mlspace_s3magic.core.policy_edit import Document, is_ours, statements_of
@@ -189,6 +194,8 @@ def accounts_for(
     ours for our own buckets."""
     mlspace_account = requester.account
     owner_account = bucket.owner_account if bucket else None
+    if owner_account is None and bucket_name == data_bucket_name(mlspace_account):
+        owner_account = mlspace_account  # MLSpace's own data bucket is in no registry, and is ours
     owner: Aws | None = None
     notes: list[str] = []
     if bucket is not None and bucket.owner_role_arn:
