@@ -1,14 +1,20 @@
 // mlspace-s3magic for JupyterLab: an S3 Access sidebar (the buckets, and My requests below them), a notebook
-// toolbar button and commands.
+// toolbar button and commands; a read-only S3 drive through which JupyterLab's viewers open objects.
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification, ToolbarButton } from '@jupyterlab/apputils';
-import { DocumentRegistry } from '@jupyterlab/docregistry';
+import { PathExt } from '@jupyterlab/coreutils';
+import { IDocumentManager, IDocumentWidgetOpener } from '@jupyterlab/docmanager';
+import { DocumentRegistry, IDocumentWidget } from '@jupyterlab/docregistry';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { MessageHook, MessageLoop } from '@lumino/messaging';
 import { Panel } from '@lumino/widgets';
 
 import { mountAdminPanel } from './admin';
 import { S3AccessApi } from './api';
+import { ILocalFiles } from './browse';
 import { IRequestDefaults, requestAccess } from './dialog';
+import { S3_DRIVE_NAME, S3Drive } from './drive';
 import { bucketIcon } from './icon';
 import { MyRequests } from './requests';
 import { S3AccessSidebar } from './sidebar';
@@ -22,18 +28,40 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: 'mlspace-s3magic:plugin',
   description: 'See which S3 buckets a notebook can reach, why one is denied, and request access.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette, INotebookTracker],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    INotebookTracker,
+    IDefaultFileBrowser,
+    IDocumentManager,
+    IDocumentWidgetOpener
+  ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    tracker: INotebookTracker | null
+    tracker: INotebookTracker | null,
+    fileBrowser: IDefaultFileBrowser | null,
+    docManager: IDocumentManager | null,
+    opener: IDocumentWidgetOpener | null
   ) => {
     const api = new S3AccessApi(app.serviceManager.serverSettings);
+    let files: ILocalFiles | null = null;
+    if (fileBrowser && docManager) {
+      app.serviceManager.contents.addDrive(new S3Drive(api, app.serviceManager.serverSettings));
+      files = localFiles(app, fileBrowser, docManager);
+      // Also an S3 document JupyterLab reopens itself (the restored layout, Open Recent).
+      opener?.opened.connect((_, widget) => {
+        if (widget.context.path.startsWith(`${S3_DRIVE_NAME}:`)) {
+          void keepReadOnly(widget);
+        }
+      });
+    }
     const sidebar = new S3AccessSidebar({
       api,
       insertSnippet: snippet => insertSnippet(tracker, snippet),
-      requestAccess: defaults => void openRequest(defaults)
+      requestAccess: defaults => void openRequest(defaults),
+      files
     });
     const myRequests = new MyRequests({
       api,
@@ -108,6 +136,82 @@ const plugin: JupyterFrontEndPlugin<void> = {
 function pollSecondsFromUrl(): number | undefined {
   const asked = Number(new URLSearchParams(window.location.search).get('s3access-poll') ?? NaN);
   return asked >= 0.2 ? asked : undefined;
+}
+
+/** Download, Upload and Open as the sidebar's folder view uses them: the default file browser's folder and
+ * selection, and JupyterLab's viewers over the S3 drive. */
+function localFiles(
+  app: JupyterFrontEnd,
+  browser: IDefaultFileBrowser,
+  docManager: IDocumentManager
+): ILocalFiles {
+  let selectWhenShown: MessageHook = () => true;
+  return {
+    folder: () => browser.model.path,
+    selectedFiles: () =>
+      Array.from(browser.selectedItems())
+        .filter(item => item.type !== 'directory')
+        .map(item => item.path),
+    reveal: async path => {
+      await browser.model.refresh();
+      if (PathExt.dirname(path) !== browser.model.path) {
+        return;
+      }
+      const select = (): Promise<void> => browser.selectItemByName(PathExt.basename(path));
+      MessageLoop.removeMessageHook(browser, selectWhenShown);
+      if (browser.isVisible) {
+        await select();
+        return;
+      }
+      // The S3 sidebar has the file browser's place: a hidden listing does not sort its new items, so
+      // select the file once the file browser is shown (after its listing caught up).
+      selectWhenShown = (_handler, msg) => {
+        if (msg.type === 'after-show') {
+          MessageLoop.removeMessageHook(browser, selectWhenShown);
+          window.setTimeout(() => void select().catch(() => undefined));
+        }
+        return true;
+      };
+      MessageLoop.installMessageHook(browser, selectWhenShown);
+    },
+    canOpen: name => app.docRegistry.getFileTypesForPath(name).length > 0,
+    open: (bucket, key) => openReadOnly(docManager, `${S3_DRIVE_NAME}:${bucket}/${key}`)
+  };
+}
+
+/** Open an S3 object in its default viewer, read-only; a notebook gets no kernel. */
+async function openReadOnly(docManager: IDocumentManager, path: string): Promise<void> {
+  const widget = docManager.openOrReveal(path, undefined, undefined, undefined, {
+    shouldStart: false,
+    canStart: false
+  });
+  if (!widget) {
+    throw new Error(`JupyterLab has no viewer for ${PathExt.basename(path)}.`);
+  }
+  await keepReadOnly(widget);
+}
+
+/**
+ * Read-only throughout: the drive says `writable: false` (JupyterLab shows its read-only mark, never
+ * autosaves, and refuses Save) and rejects every write; the model and any editor are made read-only too,
+ * since a text editor or a notebook's cells would otherwise still take keystrokes.
+ */
+async function keepReadOnly(widget: IDocumentWidget): Promise<void> {
+  // A document that cannot load is closed again, and JupyterLab says why (File Load Error).
+  const closed = new Promise<void>(resolve => widget.disposed.connect(() => resolve()));
+  await Promise.race([widget.context.ready, closed]);
+  if (widget.isDisposed) {
+    return;
+  }
+  widget.context.model.readOnly = true;
+  const content = widget.content as {
+    editor?: { setOption(option: string, value: unknown): void };
+    widgets?: readonly { readOnly: boolean }[];
+  };
+  content.editor?.setOption('readOnly', true);
+  for (const cell of content.widgets ?? []) {
+    cell.readOnly = true;
+  }
 }
 
 /** Put the snippet in a new code cell below the active cell of the current notebook. */

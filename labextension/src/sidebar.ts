@@ -7,7 +7,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { S3AccessApi } from './api';
-import { BrowseView } from './browse';
+import { BrowseView, ILocalFiles } from './browse';
 import { IRequestDefaults } from './dialog';
 import { button, Child, copyButton, h } from './dom';
 import { bucketIcon } from './icon';
@@ -39,6 +39,8 @@ export interface ISidebarOptions {
   api: S3AccessApi;
   insertSnippet(snippet: string): void;
   requestAccess(defaults: IRequestDefaults): void;
+  /** The file browser and document manager for Download, Upload and Open; null without them. */
+  files: ILocalFiles | null;
 }
 
 const CAPABILITIES = ['list', 'read', 'write'] as const;
@@ -126,7 +128,8 @@ export class S3AccessSidebar extends Widget {
         this._browse = null;
         this._render();
       },
-      check: (bucket, prefix) => void this._loadCheck(bucket, prefix)
+      check: (bucket, prefix) => void this._loadCheck(bucket, prefix),
+      files: this._options.files
     });
     this._render();
   }
