@@ -44,9 +44,9 @@ from mlspace_s3magic.core.layers import (
     as_document,
 )
 from mlspace_s3magic.core.mlspace import (
-    data_bucket_name,
     grant_policy_name,
     is_grant_policy_name,
+    owner_of,
     project_from_role_name,
 )
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn, parse_bucket_reference
@@ -193,9 +193,7 @@ def accounts_for(
     """The clients for a requester's bucket: the owner's role when the registry entry ``bucket`` names one,
     ours for our own buckets."""
     mlspace_account = requester.account
-    owner_account = bucket.owner_account if bucket else None
-    if owner_account is None and bucket_name == data_bucket_name(mlspace_account):
-        owner_account = mlspace_account  # MLSpace's own data bucket is in no registry, and is ours
+    owner_account = owner_of(bucket_name, mlspace_account, bucket.owner_account if bucket else None)
     owner: Aws | None = None
     notes: list[str] = []
     if bucket is not None and bucket.owner_role_arn:

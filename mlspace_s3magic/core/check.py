@@ -40,7 +40,7 @@ from mlspace_s3magic.core.layers import (
     PolicyOrGap,
     Unreadable,
 )
-from mlspace_s3magic.core.mlspace import data_bucket_name
+from mlspace_s3magic.core.mlspace import owner_of
 from mlspace_s3magic.core.names import BucketRef, is_kms_key_arn
 from mlspace_s3magic.core.probes import Outcome, Probe, Prober, run_probes
 from mlspace_s3magic.core.remedy import plan_fixes
@@ -318,7 +318,7 @@ def assemble_report(
 ) -> AccessReport:
     """The report from what was fetched, probed and (with ``diagnosis``) what the admin endpoint evaluated;
     pure, so tests can craft every layer moto ignores."""
-    owner = owner_account or (identity.account if ref.bucket == data_bucket_name(identity.account) else None)
+    owner = owner_of(ref.bucket, identity.account, owner_account)
     notes = list(ref.notes)
     if identity.user_scoped is False and identity.role:
         notes.append(

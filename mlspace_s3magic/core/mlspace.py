@@ -63,6 +63,15 @@ def data_bucket_name(account: str) -> str:
     return f"mlspace-data-{account}"
 
 
+def owner_of(bucket: str, account: str, registered: str | None) -> str | None:
+    """The account owning ``bucket`` as a caller of ``account`` knows it: the registry's word, else
+    ``account`` itself for MLSpace's own data bucket (which MLSpace creates there, and no registry lists),
+    else unknown. The check and the admin endpoint's plan both ask here, so they judge the owner alike."""
+    if registered:
+        return registered
+    return account if bucket == data_bucket_name(account) else None
+
+
 def project_policy_name(project: str, *, prefix: str = IAM_RESOURCE_PREFIX) -> str:
     return f"{prefix}-project-{project}"
 

@@ -41,6 +41,8 @@ STORE_SIDE_FILES = ("-wal", "-shm", "-journal")
 TOKEN_FILE_NAME = "admin.token"
 # The admin's steps on one request that the launcher prints, in the order a review takes them.
 ADMIN_ACTIONS = ("show", "approve", "deny", "apply", "revoke")
+# What an action needs besides the request's ID, printed for the person to replace.
+ACTION_ARGUMENTS = {"deny": "--reason 'WHY, for the requester' "}
 STARTUP_TIMEOUT_SECONDS = 10.0
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
 
@@ -65,7 +67,10 @@ class AdminEndpoint:
                 f'To act as the admin: eval "$({program} sandbox env --as {ADMIN_PRINCIPAL} --state-dir '
                 f'{state_dir})" && {program} admin requests {endpoint}',
                 "Then, in any shell, with a request's ID in place of ID:",
-                *(f"  {program} admin {action} ID {endpoint}" for action in ADMIN_ACTIONS),
+                *(
+                    f"  {program} admin {action} ID {ACTION_ARGUMENTS.get(action, '')}{endpoint}"
+                    for action in ADMIN_ACTIONS
+                ),
             ]
         )
 

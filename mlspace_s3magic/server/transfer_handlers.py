@@ -25,7 +25,14 @@ from tornado.iostream import StreamClosedError
 
 from mlspace_s3magic.core.browse import format_size
 from mlspace_s3magic.core.download import DOWNLOAD_LIMIT, Progress, open_download
-from mlspace_s3magic.core.errors import HTTP_STATUS, InvalidInput, NotFound, S3MagicError, meaning
+from mlspace_s3magic.core.errors import (
+    HTTP_STATUS,
+    InvalidInput,
+    NotFound,
+    S3MagicError,
+    Unavailable,
+    meaning,
+)
 from mlspace_s3magic.core.objects import OPEN_LIMIT, read_object
 from mlspace_s3magic.core.upload import checked_upload
 from mlspace_s3magic.server.handlers import MAX_KEY_LENGTH, S3AccessHandler, explained
@@ -35,9 +42,9 @@ PROGRESS_INTERVAL = 0.1  # seconds: at most ten progress lines a second
 Event = dict[str, Any]
 
 
-class ClientGone(Exception):
+class ClientGone(Unavailable):
     """The browser closed the connection: the transfer stops at its next step (a download leaves no part
-    file behind, an upload aborts its multipart upload)."""
+    file behind, an upload aborts its multipart upload). Never answered: nobody is left to read it."""
 
 
 class TransferHandler(S3AccessHandler):

@@ -18,7 +18,12 @@ from mlspace_s3magic.access_requests.client import ADMIN_URL_ENV, AdminClient
 from mlspace_s3magic.cli import main
 from mlspace_s3magic.core.errors import S3MagicError
 from mlspace_s3magic.core.names import parse_bucket_reference
-from mlspace_s3magic.sandbox.admin_endpoint import ADMIN_ACTIONS, AdminEndpoint, serve_admin_endpoint
+from mlspace_s3magic.sandbox.admin_endpoint import (
+    ACTION_ARGUMENTS,
+    ADMIN_ACTIONS,
+    AdminEndpoint,
+    serve_admin_endpoint,
+)
 from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import KMS_BUCKET, OWNER_ROLE_ARN, READABLE_BUCKET, SHARED_BUCKET
 
@@ -194,7 +199,8 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
         pasted = {}  # action: the printed line, each by the full path of this installation's s3access
         for action in ADMIN_ACTIONS:
             line = run.stdout.readline().strip()
-            assert line == f"{Path(S3ACCESS).resolve()} admin {action} ID {where}"
+            extra = ACTION_ARGUMENTS.get(action, "")
+            assert line == f"{Path(S3ACCESS).resolve()} admin {action} ID {extra}{where}"
             pasted[action] = line
         assert run.stdout.readline().split() == ["child", "sees", url, str(state_dir.resolve())]
         _, _, request_id, status = run.stdout.readline().split()
@@ -224,6 +230,17 @@ def test_sandbox_run_with_the_admin_endpoint_and_the_printed_admin_line(tmp_path
         plan = _make_admin(f"show {request_id}", state_dir, new_shell)
         assert plan.returncode == 0, plan.stderr
         assert "== bucket-policy: BucketToBeShared (account 222222222222, applied by endpoint)" in plan.stdout
+        # deny's printed line runs as pasted once WHY and ID are replaced: here on a request that does not
+        # exist, refused by the endpoint (not by the command line's parser).
+        denied = subprocess.run(
+            ["bash", "-c", pasted["deny"].replace(" ID ", " no-such-request ").replace("WHY", "not needed")],
+            capture_output=True,
+            text=True,
+            env=new_shell,
+            timeout=60,
+        )
+        assert denied.returncode != 0 and "no-such-request" in denied.stderr, denied.stderr
+        assert "usage:" not in denied.stderr
         approved, applied = paste("approve").splitlines(), paste("apply").splitlines()
         assert approved[0].split()[:2] == [request_id, "approved"]
         assert applied[0].split()[:2] == [request_id, "applied"]
