@@ -1,6 +1,6 @@
 // The Request access dialog: a form in a JupyterLab Dialog, posted to s3access/requests. Every limit is
 // stated next to its field and checked before sending; a refusal keeps the dialog open with the server's
-// words, made plain, next to the field they name.
+// words (plain already: core/problems.py) next to the field they name.
 import { Dialog, Notification } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
@@ -29,14 +29,6 @@ type FormValue = Omit<IAccessRequest, 'idempotency_key'>;
 /** The fields of a request a person fills in, which the server's messages name. */
 export type RequestField = 'bucket' | 'prefix' | 'access' | 'reason' | 'days';
 const FIELDS: readonly RequestField[] = ['bucket', 'prefix', 'access', 'reason', 'days'];
-/** How a sentence names each field. */
-const SUBJECT: Record<RequestField, string> = {
-  bucket: 'The bucket name',
-  prefix: 'The prefix',
-  access: 'The access',
-  reason: 'The reason',
-  days: 'Days'
-};
 const DAYS_RANGE = `Days must be between ${DAYS_MIN} and ${DAYS_MAX}.`;
 
 /** A refusal split by field: what the server said about each field, and whatever named none. */
@@ -45,15 +37,15 @@ export interface IRefusal {
   other: string;
 }
 
-// "reason: String should ..." after the start of the message, a ": " or a "; ": how the jupyter server and
-// the admin endpoint both list a validation failure's problems.
+// "reason: The reason must ..." after the start of the message, a ": " or a "; ": how the jupyter server
+// and the admin endpoint both list a validation failure's problems (core/problems.py).
 const NAMED = /(^|: |; )(bucket|prefix|access|reason|days|idempotency_key|body): /g;
 
 /**
- * A validation failure's message as plain words per field. The server (and the admin endpoint behind it)
- * says `The request was not sent: reason: String should have at least 3 characters; days: ...` in the
- * validation library's wording; a person should read "The reason must have at least 3 characters." next
- * to the reason. A message naming no field is left whole in `other`.
+ * A validation failure's message split by field. The server (and the admin endpoint behind it) says
+ * `The request was not sent: reason: The reason must have at least 3 characters; days: ...`, already in
+ * plain words (mlspace_s3magic/core/problems.py); each field's words go next to that field, as a sentence.
+ * A message naming no field is left whole in `other`.
  */
 export function explainRefusal(message: string): IRefusal {
   const marks = [...message.matchAll(NAMED)];
@@ -69,7 +61,7 @@ export function explainRefusal(message: string): IRefusal {
     const text = message.slice(start, end).trim().replace(/\.$/, '');
     const name = FIELDS.find(field => field === mark[2]);
     if (name) {
-      fields[name] = plainWords(name, text);
+      fields[name] = sentence(text);
     } else {
       other.push(`${mark[2]}: ${text}.`);
     }
@@ -78,30 +70,6 @@ export function explainRefusal(message: string): IRefusal {
     other.unshift(head ? `${head}:` : '');
   }
   return { fields, other: other.join(' ').trim() };
-}
-
-function plainWords(field: RequestField, text: string): string {
-  const subject = SUBJECT[field];
-  const rules: [RegExp, (m: RegExpExecArray) => string][] = [
-    [/^Value error, (.*)$/s, m => sentence(m[1])],
-    [/^Field required$/, () => `${subject} is required.`],
-    [/^String should have at least (\d+) characters?$/, m => `${subject} must have at least ${m[1]} characters.`],
-    [/^String should have at most (\d+) characters?$/, m => `${subject} must have at most ${m[1]} characters.`],
-    [/^Input should be (greater|less) than or equal to/, () => (field === 'days' ? DAYS_RANGE : '')],
-    [/^Input should be greater than or equal to (\S+)$/, m => `${subject} must be ${m[1]} or more.`],
-    [/^Input should be less than or equal to (\S+)$/, m => `${subject} must be ${m[1]} or less.`],
-    [/^Input should be a valid integer/, () => `${subject} must be a whole number.`],
-    [/^Input should be a valid string/, () => `${subject} must be text.`],
-    [/^Input should be (.*)$/, m => `${subject} must be ${m[1]}.`]
-  ];
-  for (const [pattern, say] of rules) {
-    const m = pattern.exec(text);
-    const said = m && say(m);
-    if (said) {
-      return said;
-    }
-  }
-  return sentence(text);
 }
 
 /** Capitalised, with a full stop. */

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from mlspace_s3magic.access_requests.client import AdminClient, AdminUnreachable
 from mlspace_s3magic.access_requests.results import Receipt, RequestTable
-from mlspace_s3magic.core.access import AccessRequest, NewAccessRequest, SharedBucket
+from mlspace_s3magic.core.access import REQUEST_SUBJECTS, AccessRequest, NewAccessRequest, SharedBucket
 from mlspace_s3magic.core.errors import InvalidInput
 from mlspace_s3magic.core.names import BucketRef
+from mlspace_s3magic.core.problems import plain_problems
 from mlspace_s3magic.core.registry import load_registry_file
 
 
@@ -33,7 +34,7 @@ def parse_new_request(fields: Mapping[str, Any]) -> NewAccessRequest:
     try:
         return NewAccessRequest.model_validate({"idempotency_key": uuid.uuid4().hex, **fields})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors())
+        problems = plain_problems(error.errors(), NewAccessRequest, REQUEST_SUBJECTS)
         raise InvalidRequest(f"The request was not sent: {problems}.") from None
 
 

@@ -20,8 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from mlspace_s3magic.access_requests.proof import Call
 from mlspace_s3magic.admin.auth import Caller, RateLimited, Unauthenticated
 from mlspace_s3magic.admin.service import DENIAL_REASON_LENGTH, AdminService
-from mlspace_s3magic.core.access import AuditEntry, NewAccessRequest, RequestStatus, RequestView, SharedBucket
+from mlspace_s3magic.core.access import (
+    REQUEST_SUBJECTS,
+    AuditEntry,
+    NewAccessRequest,
+    RequestStatus,
+    RequestView,
+    SharedBucket,
+)
 from mlspace_s3magic.core.errors import HTTP_STATUS, S3MagicError, meaning
+from mlspace_s3magic.core.problems import plain_problems
 
 
 class Decision(BaseModel):
@@ -75,11 +83,8 @@ def create_app(service: AdminService) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         """400 naming each field, rather than FastAPI's 422 with internals."""
-        problems = [
-            f"{'.'.join(str(part) for part in problem['loc'] if part != 'body') or 'body'}: {problem['msg']}"
-            for problem in error.errors()
-        ]
-        return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
+        problems = plain_problems(error.errors(), NewAccessRequest, REQUEST_SUBJECTS)
+        return JSONResponse({"detail": f"{problems}."}, status_code=400)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(who: Authenticated) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from mlspace_s3magic.core.access import AccessRequest, RequestView, SharedBucket
 from mlspace_s3magic.core.aws import Aws, AwsSettings
 from mlspace_s3magic.core.errors import InvalidInput, Unavailable
 from mlspace_s3magic.core.files import state_dir
+from mlspace_s3magic.core.problems import plain_problems
 from mlspace_s3magic.core.render import columns, terminal_safe
 
 ACTIONS = ("approve", "deny", "apply", "revoke")
@@ -423,5 +424,5 @@ def _shared_bucket(args: argparse.Namespace) -> SharedBucket:
             owner_role_arn=args.owner_role,
         )
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        problems = plain_problems(error.errors(), SharedBucket, {"owner_account": "The owner's account"})
         raise InvalidInput(f"Nothing was registered: {problems}.") from None

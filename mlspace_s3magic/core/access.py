@@ -67,6 +67,10 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
 }
 
 
+# How a sentence names a request's fields where "The <field>" would read oddly (core/problems.py).
+REQUEST_SUBJECTS = {"bucket": "The bucket name", "days": "Days", "idempotency_key": "The idempotency key"}
+
+
 class NewAccessRequest(BaseModel):
     """What a notebook user submits; unknown fields are refused, so a typo is an error, not a default."""
 

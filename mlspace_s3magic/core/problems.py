@@ -9,26 +9,31 @@ own, so the caller ends the whole message with one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 
 def plain_problems(
-    error: ValidationError, model: type[BaseModel], subjects: Mapping[str, str] | None = None
+    problems: Iterable[Mapping[str, Any]],
+    model: type[BaseModel] | None = None,
+    subjects: Mapping[str, str] | None = None,
 ) -> str:
     """``field: clause; field: clause``, in the order the validator found them.
 
-    ``subjects`` names a field in a sentence ("The bucket name"); by default, "The" and the field's name.
+    ``problems`` are pydantic's (``ValidationError.errors()``, FastAPI's ``RequestValidationError.errors()``,
+    whose locations start with ``body``); ``model`` gives a bounded field's whole range; ``subjects`` names a
+    field in a sentence ("The bucket name"), by default "The" and the field's name.
     """
     said = []
-    for problem in error.errors():
-        where = ".".join(map(str, problem["loc"])) or "body"
-        field = str(problem["loc"][0]) if problem["loc"] else ""
-        subject = (subjects or {}).get(field) or f"The {field.replace('_', ' ')}"
-        said.append(f"{where}: {_sentence_for(problem, subject, _bounds(model, field))}")
+    for problem in problems:
+        location = [str(part) for part in problem["loc"] if part != "body"]
+        field = location[0] if location else ""
+        subject = (subjects or {}).get(field) or f"The {field.replace('_', ' ') or 'request'}"
+        bounds = _bounds(model, field) if model is not None else (None, None)
+        said.append(f"{'.'.join(location) or 'body'}: {_sentence_for(problem, subject, bounds)}")
     return "; ".join(said)
 
 
@@ -58,7 +63,7 @@ def _sentence_for(problem: Mapping[str, Any], subject: str, bounds: tuple[Any, A
         "string_type": f"{subject} must be text",
         "enum": f"{subject} must be {context.get('expected')}",
         "literal_error": f"{subject} must be {context.get('expected')}",
-        "extra_forbidden": "This is not a field that is accepted here",
+        "extra_forbidden": "Not a field accepted here",
     }
     if kind == "value_error":
         return _capitalised(str(context.get("error") or problem["msg"]))

@@ -84,9 +84,9 @@ def test_the_requests_table_shows_one_line_per_layer_of_an_applied_grant(
 
 
 def test_bad_requests_are_usage_errors(alice_shell: InteractiveShell) -> None:
-    with pytest.raises(UsageError, match="reason: String should have at least 3 characters"):
+    with pytest.raises(UsageError, match="reason: The reason must have at least 3 characters"):
         alice_shell.run_line_magic("s3access", 'request BucketToBeShared --reason "x"')
-    with pytest.raises(UsageError, match="days: Input should be less than or equal to 365"):
+    with pytest.raises(UsageError, match="days: Days must be between 1 and 365"):
         alice_shell.run_line_magic("s3access", 'request BucketToBeShared --reason "long enough" --days 900')
 
 

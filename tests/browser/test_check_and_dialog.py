@@ -245,7 +245,7 @@ def test_the_dialog_states_its_limits_and_says_what_is_wrong_next_to_the_field(d
         bad = {"bucket": "Bad Bucket", "reason": "a\x07\x07b"}
         with pytest.raises(InvalidRequest) as refused:
             parse_new_request({**bad, "access": "read", "days": 30})
-        assert "reason: String should have at least 3 characters" in str(refused.value)
+        assert "reason: The reason must have at least 3 characters" in str(refused.value)
         dialog.locator("input[name='bucket']").fill(bad["bucket"])
         dialog.locator("textarea[name='reason']").fill(bad["reason"])
         submit.click()

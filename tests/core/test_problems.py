@@ -17,7 +17,7 @@ VALID = {"bucket": "team-data", "access": "read", "reason": "a study", "idempote
 def _said(**fields: Any) -> str:
     with pytest.raises(ValidationError) as refused:
         NewAccessRequest.model_validate({**VALID, **fields})
-    return plain_problems(refused.value, NewAccessRequest, SUBJECTS)
+    return plain_problems(refused.value.errors(), NewAccessRequest, SUBJECTS)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,18 @@ def test_several_problems_keep_their_order_and_a_missing_field_is_named() -> Non
     fields = {key: value for key, value in VALID.items() if key != "access"}
     with pytest.raises(ValidationError) as refused:
         NewAccessRequest.model_validate({**fields, "reason": "ab"})
-    assert plain_problems(refused.value, NewAccessRequest) == (
+    assert plain_problems(refused.value.errors(), NewAccessRequest) == (
         "access: The access is required; reason: The reason must have at least 3 characters"
     )
-    assert "String should" not in plain_problems(refused.value, NewAccessRequest)
+    assert "String should" not in plain_problems(refused.value.errors(), NewAccessRequest)
+
+
+def test_a_request_bodys_location_is_the_field_and_without_a_model_a_bound_is_stated_alone() -> None:
+    """FastAPI locates a body's problems under ``body``; the endpoint's handler has no model at hand."""
+    problems = [
+        {"type": "greater_than_equal", "loc": ("body", "days"), "msg": "...", "ctx": {"ge": 1}},
+        {"type": "missing", "loc": ("body",), "msg": "Field required"},
+    ]
+    assert plain_problems(problems, subjects={"days": "Days"}) == (
+        "days: Days must be 1 or more; body: The request is required"
+    )
