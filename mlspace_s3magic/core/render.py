@@ -45,7 +45,17 @@ class Rendered:
 
 # One colour per status word, for a bucket's reach and a capability's verdict alike; the sidebar's CSS
 # (labextension/style/base.css) paints its badges with the same four.
-GREEN, AMBER, RED, GREY = "#1a7f37", "#9a6700", "#cf222e", "#6e7781"
+# Each status colour is the theme's own where JupyterLab shows the output, so the light and the dark theme
+# both keep their contrast, with a fallback where no theme is (nbviewer, an exported page); the sidebar's
+# labextension/style/base.css paints with the same theme variables.
+THEME_COLOURS: Mapping[str, tuple[str, str]] = {
+    "green": ("--jp-success-color1", "#1a7f37"),
+    "amber": ("--jp-warn-color0", "#9a6700"),
+    "red": ("--jp-error-color1", "#cf222e"),
+    "grey": ("--jp-inverse-layout-color3", "#6e7781"),
+}
+GREEN, AMBER, RED, GREY = (f"var({variable}, {fallback})" for variable, fallback in THEME_COLOURS.values())
+ON_COLOUR = "var(--jp-ui-inverse-font-color1, white)"  # text on a status colour: white, or dark on dark
 STATUS_COLOURS: Mapping[str, str] = {
     "read-write": GREEN,
     "read": GREEN,
@@ -63,7 +73,7 @@ def badge(status: str) -> str:
     """A status word as a coloured badge; a word without a colour of its own is grey."""
     colour = STATUS_COLOURS.get(status, GREY)
     return (
-        f'<span style="background:{colour};color:white;border-radius:4px;padding:0 6px">'
+        f'<span style="background:{colour};color:{ON_COLOUR};border-radius:4px;padding:0 6px">'
         f"{escape(status)}</span>"
     )
 

@@ -69,9 +69,9 @@ def test_every_status_and_verdict_has_its_colour_and_other_words_are_grey() -> N
 
 
 def _painted_by_css() -> dict[str, str]:
-    """Each status or verdict word base.css paints, with its colour; "" is a badge's own colour."""
+    """Each status or verdict word base.css paints, with its theme variable; "" is a badge's own colour."""
     css = CSS.read_text()
-    palette = dict(re.findall(r"--s3access-(\w+):\s*(#[0-9a-f]{6});", css))
+    palette = dict(re.findall(r"--s3access-(\w+):\s*var\((--jp-[\w-]+)\);", css))
     painted = {}
     for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
         colour = re.search(r"background: var\(--s3access-(\w+)\)", body)
@@ -84,8 +84,15 @@ def _painted_by_css() -> dict[str, str]:
     return painted
 
 
+def _variable(colour: str) -> str:
+    """``--jp-success-color1`` of ``var(--jp-success-color1, #1a7f37)``."""
+    found = re.fullmatch(r"var\((--jp-[\w-]+), #[0-9a-f]{6}\)", colour)
+    assert found, colour
+    return found[1]
+
+
 def test_the_sidebar_paints_its_badges_with_the_same_colours() -> None:
     """A word the CSS gives no rule of its own gets the badge's grey, as ``badge`` does here."""
     painted = _painted_by_css()
-    assert painted.pop("") == GREY
-    assert painted == {word: colour for word, colour in STATUS_COLOURS.items() if colour != GREY}
+    assert painted.pop("") == _variable(GREY)
+    assert painted == {word: _variable(colour) for word, colour in STATUS_COLOURS.items() if colour != GREY}
