@@ -193,7 +193,9 @@ export class S3AccessApi {
           return event;
         } else {
           void reader.cancel();
-          throw new ServerConnection.ResponseError(response, event.message);
+          // The stream's status is 200; the failure's own (403, 409...) is the event's.
+          const failed = new Response(null, { status: event.status });
+          throw new ServerConnection.ResponseError(failed, event.message);
         }
       }
       if (done) {
