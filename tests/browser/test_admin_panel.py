@@ -1,5 +1,6 @@
 """The admin review panel in JupyterLab: the sandbox's admin reviews alice's request (its plan per layer),
-approves and applies it and reads the verification; alice's JupyterLab has no such panel.
+approves and applies it and reads the verification, while alice's own JupyterLab on the same sandbox tells
+her and her check turns readable; alice's JupyterLab has no such panel.
 
 The admin's JupyterLab is `make demo`'s launcher run ``--as admin``: the server forwards the panel's calls
 as that identity and the endpoint, which lists the admin's ARN, decides. Screenshots in both themes.
@@ -20,7 +21,16 @@ from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import SHARED_BUCKET
 
 from .test_check_and_dialog import DARK, LIGHT, use_theme
-from .test_jupyterlab import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, UI_TIMEOUT_MS, Demo, demo, running_demo
+from .test_jupyterlab import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    UI_TIMEOUT_MS,
+    Demo,
+    demo,
+    joining_lab,
+    running_demo,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -66,17 +76,28 @@ def _new_page(browser: Browser) -> Page:
     return page
 
 
-def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo) -> None:
+def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's package (make test does).")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     request_id = _alice_files(admin_demo)
-    with sync_playwright() as playwright:
+    with (
+        joining_lab(tmp_path, admin_demo.admin_token_file.parent, "alice@demo") as (alice_url, alice_token),
+        sync_playwright() as playwright,
+    ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page = _new_page(browser)
+        alice = _new_page(browser)
         try:
+            # Alice's Lab, polling her requests every half second: her request is pending.
+            alice.goto(f"{alice_url}/lab?token={alice_token}&s3access-poll=0.5")
+            sidebar = alice.locator(".lm-TabBar-tab[data-id='s3access-sidebar']")
+            sidebar.wait_for()
+            if "lm-mod-current" not in (sidebar.get_attribute("class") or ""):
+                sidebar.click()
+            alice.locator(f".s3access-request[data-id='{request_id}'][data-status='pending']").wait_for()
             page.goto(f"{admin_demo.lab_url}/lab?token={admin_demo.token}")
             tab = page.locator(".lm-TabBar-tab[data-id='s3access-admin']")
             tab.wait_for()
@@ -112,6 +133,15 @@ def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo)
             assert verdicts and set(verdicts.values()) == {"allowed"}, verdicts
             assert item.get_attribute("data-status") == "applied"
             assert item.locator(".s3access-review-revoke").is_visible()
+
+            # Alice is told, and her Re-check finds the folder readable now.
+            told = alice.locator(".Toastify__toast", has_text="Access request applied")
+            told.wait_for()
+            told.get_by_role("button", name="Re-check").click()
+            check = alice.locator(f".s3access-check[data-bucket='{SHARED_BUCKET}'][data-prefix='datasets/']")
+            read = check.locator("li.s3access-capability[data-capability='read']")
+            read.wait_for()
+            assert read.get_attribute("data-verdict") == "allowed"
             # Wider than the default sidebar, as an admin reading diffs would drag it.
             page.add_style_tag(content="#s3access-admin { min-width: 420px !important; }")
             item.scroll_into_view_if_needed()
@@ -144,6 +174,7 @@ def test_the_admin_reviews_approves_and_applies_alices_request(admin_demo: Demo)
             assert other.get_attribute("data-status") == "denied"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-admin-failure.png"))
+            alice.screenshot(path=str(ARTIFACTS / "jupyterlab-s3access-admin-alice-failure.png"))
             raise
         finally:
             browser.close()

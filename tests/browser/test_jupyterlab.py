@@ -23,6 +23,7 @@ import pytest
 
 from mlspace_s3magic.access_requests.client import AdminClient
 from mlspace_s3magic.core.access import RequestStatus
+from mlspace_s3magic.sandbox.state import SandboxState
 from mlspace_s3magic.sandbox.world import READABLE_BUCKET, SHARED_BUCKET
 
 from ..admin.conftest import free_port
@@ -104,6 +105,42 @@ def running_demo(tmp_path: Path, principal: str) -> Iterator[Demo]:
         lab_url = f"http://127.0.0.1:{lab_port}"
         _wait_until_up(f"{lab_url}/api/status?token={token}", process, log)
         yield Demo(lab_url, token, f"http://127.0.0.1:{admin_port}", state_dir / "admin.token", log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def joining_lab(tmp_path: Path, state_dir: Path, principal: str) -> Iterator[tuple[str, str]]:
+    """A second JupyterLab, as ``principal``, on the sandbox and admin endpoint a running demo serves from
+    ``state_dir`` (what `s3access sandbox env --as` gives another shell); yields its URL and token."""
+    state = SandboxState.load(state_dir)
+    home = tmp_path / f"lab-{principal.split('@')[0]}"
+    (home / "notebooks").mkdir(parents=True)
+    environment = {
+        **state.process_environment(principal, os.environ),
+        "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "XDG_STATE_HOME": str(home / "xdg-state"),
+    }
+    port, token = free_port(), secrets.token_hex(16)
+    command = [
+        str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root",
+        "--ip", "127.0.0.1", "--port", str(port), f"--ServerApp.root_dir={home / 'notebooks'}",
+        f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
+    ]  # fmt: skip
+    log = home / "lab.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{url}/api/status?token={token}", process, log)
+        yield url, token
     finally:
         process.terminate()
         try:
