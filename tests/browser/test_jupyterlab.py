@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,39 +72,13 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 @contextlib.contextmanager
-def running_demo(tmp_path: Path, principal: str) -> Iterator[Demo]:
-    """`make demo`'s launcher as ``principal``, with fixed ports, a known Lab token and the notebook folder
-    ``tmp_path/notebooks``."""
-    root = tmp_path / "notebooks"
-    root.mkdir(exist_ok=True)
-    settings = tmp_path / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # Lab's "would you like news?" toast would cover the notification we look for.
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    state_dir, lab_port, admin_port = tmp_path / "state", free_port(), free_port()
-    token = secrets.token_hex(16)
-    environment = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),  # not this machine's own settings
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
-    }
-    bin_dir = Path(sys.executable).parent
-    command = [
-        str(bin_dir / "s3access"), "sandbox", "run", "--as", principal, "--admin-endpoint",
-        "--admin-port", str(admin_port), "--state-dir", str(state_dir), "--",
-        str(bin_dir / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
-        "--port", str(lab_port), f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
-        "--LabApp.news_url=None",
-    ]  # fmt: skip
-    log = tmp_path / "demo.log"
+def _serving(command: list[str], environment: dict[str, str], log: Path, status_url: str) -> Iterator[None]:
+    """Run ``command`` (its output in ``log``) until the block ends, once ``status_url`` answers."""
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
     try:
-        lab_url = f"http://127.0.0.1:{lab_port}"
-        _wait_until_up(f"{lab_url}/api/status?token={token}", process, log)
-        yield Demo(lab_url, token, f"http://127.0.0.1:{admin_port}", state_dir / "admin.token", log)
+        _wait_until_up(status_url, process, log)
+        yield
     finally:
         process.terminate()
         try:
@@ -112,42 +86,67 @@ def running_demo(tmp_path: Path, principal: str) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _lab_environment(home: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with Jupyter's folders under ``home``: not this machine's own settings, and Lab's "would you
+    like news?" toast off, as it would cover the notifications looked for."""
+    settings = home / "jupyter-config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    return {
+        **base,
+        "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "XDG_STATE_HOME": str(home / "xdg-state"),
+    }
+
+
+def _lab_command(port: int, root: Path, token: str) -> list[str]:
+    return [
+        str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root",
+        "--ip", "127.0.0.1", "--port", str(port), f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
+    ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def running_demo(tmp_path: Path, principal: str) -> Iterator[Demo]:
+    """`make demo`'s launcher as ``principal``, with fixed ports, a known Lab token and the notebook folder
+    ``tmp_path/notebooks``."""
+    root = tmp_path / "notebooks"
+    root.mkdir(exist_ok=True)
+    environment = _lab_environment(tmp_path, os.environ)
+    state_dir, lab_port, admin_port = tmp_path / "state", free_port(), free_port()
+    token = secrets.token_hex(16)
+    command = [
+        str(Path(sys.executable).parent / "s3access"), "sandbox", "run", "--as", principal,
+        "--admin-endpoint", "--admin-port", str(admin_port), "--state-dir", str(state_dir), "--",
+        *_lab_command(lab_port, root, token),
+    ]  # fmt: skip
+    log, lab_url = tmp_path / "demo.log", f"http://127.0.0.1:{lab_port}"
+    with _serving(command, environment, log, f"{lab_url}/api/status?token={token}"):
+        yield Demo(lab_url, token, f"http://127.0.0.1:{admin_port}", state_dir / "admin.token", log)
 
 
 @contextlib.contextmanager
 def joining_lab(tmp_path: Path, state_dir: Path, principal: str) -> Iterator[tuple[str, str]]:
     """A second JupyterLab, as ``principal``, on the sandbox and admin endpoint a running demo serves from
     ``state_dir`` (what `s3access sandbox env --as` gives another shell); yields its URL and token."""
-    state = SandboxState.load(state_dir)
     home = tmp_path / f"lab-{principal.split('@')[0]}"
     (home / "notebooks").mkdir(parents=True)
-    environment = {
-        **state.process_environment(principal, os.environ),
-        "JUPYTER_CONFIG_DIR": str(home / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "XDG_STATE_HOME": str(home / "xdg-state"),
-    }
+    state = SandboxState.load(state_dir)
+    environment = _lab_environment(home, state.process_environment(principal, os.environ))
     port, token = free_port(), secrets.token_hex(16)
-    command = [
-        str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--allow-root",
-        "--ip", "127.0.0.1", "--port", str(port), f"--ServerApp.root_dir={home / 'notebooks'}",
-        f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
-    ]  # fmt: skip
-    log = home / "lab.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_up(f"{url}/api/status?token={token}", process, log)
+    url = f"http://127.0.0.1:{port}"
+    with _serving(
+        _lab_command(port, home / "notebooks", token),
+        environment,
+        home / "lab.log",
+        f"{url}/api/status?token={token}",
+    ):
         yield url, token
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
